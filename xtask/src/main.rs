@@ -1,0 +1,142 @@
+//! Project automation, run as `cargo xtask <command>`:
+//!
+//! - `ci`: format check, clippy with `-D warnings`, docs with `-D warnings`,
+//!   the workspace tests, then the interop suite. This is the README's test
+//!   command and what `.ci/run` calls.
+//! - `interop`: the suites against real peers on 127.0.0.1, installing the
+//!   Debian packages they need when missing.
+//! - `peers [PACKAGE...]`: shows which real peers are installed; with names,
+//!   installs those (`cargo xtask peers sip-tester tshark`).
+#![forbid(unsafe_code)]
+
+mod peers;
+
+use std::process::{Command, ExitCode};
+
+/// The error every step returns: a message for the operator.
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn usage() -> String {
+    "usage: cargo xtask <command>\n\
+     commands:\n  \
+       ci        fmt check, clippy -D warnings, doc -D warnings, tests, interop\n  \
+       interop   suites against real peers (installs Debian packages when root)\n  \
+       peers [PACKAGE...]  show installed peers; install the named ones\n"
+        .to_string()
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("interop") => interop(),
+        Some("peers") => peers_cmd(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            print!("{}", usage());
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n{}", usage())),
+        None => Err(usage()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a command in the workspace root, echoing it; fails if it fails.
+pub(crate) fn run(cmd: &mut Command) -> Result {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {status}"))
+    }
+}
+
+pub(crate) fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
+}
+
+pub(crate) fn workspace_root() -> std::path::PathBuf {
+    let manifest = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or(manifest)
+}
+
+fn ci() -> Result {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo()
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-Dwarnings"))?;
+    run(cargo().args(["test", "--workspace"]))?;
+    interop()
+}
+
+fn peers_cmd(names: &[String]) -> Result {
+    if names.is_empty() {
+        for (package, installed) in peers::status(peers::PEERS) {
+            let state = if installed { "installed" } else { "missing" };
+            println!("{:<22} {state}", package.name);
+        }
+        return Ok(());
+    }
+    peers::ensure(&peers::by_name(names)?)
+}
+
+/// One interop suite: the Debian packages it needs and what it runs.
+struct Suite {
+    name: &'static str,
+    needs: &'static [peers::Package],
+    run: fn() -> Result,
+}
+
+/// Suites against real peers. Each crate's issue adds its own.
+const SUITES: &[Suite] = &[];
+
+fn interop() -> Result {
+    if SUITES.is_empty() {
+        println!("interop: no suites yet");
+        return Ok(());
+    }
+    let needs: Vec<peers::Package> = SUITES
+        .iter()
+        .flat_map(|s| s.needs.iter().copied())
+        .collect();
+    peers::ensure(&needs)?;
+    let mut failed = Vec::new();
+    for suite in SUITES {
+        println!("interop: {} ...", suite.name);
+        match (suite.run)() {
+            Ok(()) => println!("interop: {} ok", suite.name),
+            Err(e) => {
+                println!("interop: {} FAILED: {e}", suite.name);
+                failed.push(suite.name);
+            }
+        }
+    }
+    let passed = SUITES.len() - failed.len();
+    println!("interop: {passed} passed, {} failed", failed.len());
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("interop suites failed: {}", failed.join(", ")))
+    }
+}
