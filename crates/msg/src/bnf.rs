@@ -1,0 +1,230 @@
+//! Character classes and small scanners of RFC 3261 §25's grammar.
+//!
+//! Everything here works on bytes and never allocates.
+
+/// `token` characters: alphanumerics and `-.!%*_+`'~`.
+pub const fn is_token(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+}
+
+/// `word` characters (Call-ID): token characters plus `()<>:\"/[]?{}`.
+pub const fn is_word(b: u8) -> bool {
+    is_token(b)
+        || matches!(
+            b,
+            b'(' | b')'
+                | b'<'
+                | b'>'
+                | b':'
+                | b'\\'
+                | b'"'
+                | b'/'
+                | b'['
+                | b']'
+                | b'?'
+                | b'{'
+                | b'}'
+        )
+}
+
+/// Space or horizontal tab.
+pub const fn is_ws(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Linear white space inside a header value: SP, HT and the CR LF of a fold.
+pub const fn is_lws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// True when every byte is a token character and there is at least one.
+pub fn is_token_str(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token)
+}
+
+/// Strips linear white space (including folds) from both ends.
+pub fn trim_lws(s: &str) -> &str {
+    s.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\r' || c == '\n')
+}
+
+/// Strips linear white space from the start.
+pub fn trim_lws_start(s: &str) -> &str {
+    s.trim_start_matches(|c: char| c == ' ' || c == '\t' || c == '\r' || c == '\n')
+}
+
+/// Length of a quoted string at the start of `s` (which starts with `"`),
+/// including both quotes, honouring `\` escapes. `None` when unterminated.
+pub fn quoted_len(s: &[u8]) -> Option<usize> {
+    debug_assert!(s.first() == Some(&b'"'));
+    let mut i = 1;
+    while i < s.len() {
+        match s[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            b'\r' | b'\n' => {
+                // A fold inside a quoted string is allowed; a bare line end is not.
+                if i + 1 < s.len() && (s[i + 1] == b'\n' || is_ws(s[i + 1])) {
+                    i += 1;
+                } else {
+                    return None;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Finds the first `sep` at nesting level zero: outside quoted strings, angle
+/// brackets and (when `comments`) parenthesised comments. `None` when there is
+/// none. `Err(())` when a quote, bracket or comment is left open.
+pub fn find_unquoted(s: &[u8], sep: u8, comments: bool) -> Result<Option<usize>, ()> {
+    let mut i = 0;
+    let mut angle = false;
+    let mut depth = 0usize;
+    while i < s.len() {
+        let b = s[i];
+        match b {
+            b'"' if depth == 0 => {
+                i += quoted_len(&s[i..]).ok_or(())?;
+                continue;
+            }
+            b'<' if depth == 0 && !angle => angle = true,
+            b'>' if depth == 0 && angle => angle = false,
+            b'(' if comments && !angle => depth += 1,
+            b')' if comments && !angle && depth > 0 => depth -= 1,
+            b'\\' if depth > 0 => i += 1,
+            _ if b == sep && !angle && depth == 0 => return Ok(Some(i)),
+            _ => {}
+        }
+        i += 1;
+    }
+    if angle || depth > 0 {
+        Err(())
+    } else {
+        Ok(None)
+    }
+}
+
+/// Iterates the comma-separated elements of a list header value, splitting
+/// only at commas outside quotes and angle brackets. Empty elements (`a,,b`)
+/// are skipped, as RFC 7230's list rule allows. Yields `Err(())` once, and then
+/// stops, when a quote or bracket is left open.
+#[derive(Debug, Clone)]
+pub struct CommaSplit<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> CommaSplit<'a> {
+    /// Splits `value`.
+    pub fn new(value: &'a str) -> Self {
+        CommaSplit { rest: Some(value) }
+    }
+}
+
+impl<'a> Iterator for CommaSplit<'a> {
+    type Item = Result<&'a str, ()>;
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let rest = self.rest?;
+            let (item, next) = match find_unquoted(rest.as_bytes(), b',', false) {
+                Ok(Some(i)) => (&rest[..i], Some(&rest[i + 1..])),
+                Ok(None) => (rest, None),
+                Err(()) => {
+                    self.rest = None;
+                    return Some(Err(()));
+                }
+            };
+            self.rest = next;
+            let item = trim_lws(item);
+            if !item.is_empty() {
+                return Some(Ok(item));
+            }
+        }
+    }
+}
+
+/// Parses a decimal number of at most `max` value; leading zeros are allowed
+/// (RFC 4475 `0068`), overflow is an error.
+pub fn parse_u32_max(s: &str, max: u32) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for b in s.bytes() {
+        v = v * 10 + u64::from(b - b'0');
+        if v > u64::from(max) {
+            return None;
+        }
+    }
+    Some(v as u32)
+}
+
+/// Decodes a hex digit.
+pub const fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Unescapes a quoted string's content (without its quotes): `\x` becomes `x`.
+pub fn unquote(inner: &str) -> std::borrow::Cow<'_, str> {
+    if !inner.contains('\\') {
+        return std::borrow::Cow::Borrowed(inner);
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comma_split_respects_quotes_and_brackets() {
+        let v = r#""a, b" <sip:x@y;p=1,2>;q=1, <sip:z>,, "c\"," <sip:w>"#;
+        let items: Vec<_> = CommaSplit::new(v).collect::<Result<_, _>>().unwrap();
+        assert_eq!(
+            items,
+            vec![
+                r#""a, b" <sip:x@y;p=1,2>;q=1"#,
+                "<sip:z>",
+                r#""c\"," <sip:w>"#
+            ]
+        );
+        assert!(CommaSplit::new(r#""open, <sip:a>"#).any(|r| r.is_err()));
+        assert_eq!(CommaSplit::new(";;,,;;,;").count(), 3);
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_u32_max("0068", 255), Some(68));
+        assert_eq!(parse_u32_max("300", 255), None);
+        assert_eq!(parse_u32_max("36893488147419103232", u32::MAX), None);
+        assert_eq!(parse_u32_max("", 9), None);
+        assert_eq!(parse_u32_max("-1", 9), None);
+    }
+
+    #[test]
+    fn quoted() {
+        assert_eq!(quoted_len(br#""ab\"c" x"#), Some(7));
+        assert_eq!(quoted_len(br#""ab"#), None);
+        assert_eq!(quoted_len(b"\"a\r\n b\""), Some(7));
+        assert_eq!(unquote(r#"J Rosenberg \\\""#), r#"J Rosenberg \""#);
+    }
+}

@@ -1,0 +1,268 @@
+//! Writing new requests and responses.
+//!
+//! Builders write the message as they go into one buffer, so nothing is
+//! collected and copied again; [`RequestBuilder::build_in`] takes a reusable
+//! `BytesMut`. Every value is checked for line breaks (no header injection),
+//! every name for token characters, and the result is parsed back, so a built
+//! message is always one this crate accepts.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::bnf::is_token_str;
+use crate::error::ParseError;
+use crate::message::Message;
+use crate::method::Method;
+use crate::name::HeaderName;
+use crate::uri::Uri;
+
+/// Why a message could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// A method that is not a token.
+    #[error("invalid method {0:?}")]
+    Method(String),
+    /// A Request-URI that does not parse.
+    #[error("invalid Request-URI {0:?}")]
+    Uri(String),
+    /// A status code outside 100..=699 or a reason with a line break.
+    #[error("invalid status line: {0}")]
+    Status(String),
+    /// A header name that is not a token.
+    #[error("invalid header name {0:?}")]
+    HeaderName(String),
+    /// A header value with a CR, LF or NUL.
+    #[error("invalid value for header {0}")]
+    HeaderValue(String),
+    /// The built message does not parse back.
+    #[error("built message does not parse: {0}")]
+    Parse(#[from] ParseError),
+}
+
+/// Header lines and body shared by both builders.
+#[derive(Debug)]
+struct Writer {
+    out: BytesMut,
+    error: Option<BuildError>,
+    content_length_set: bool,
+    body: Option<Bytes>,
+}
+
+impl Writer {
+    fn new(capacity: usize) -> Self {
+        Writer {
+            out: BytesMut::with_capacity(capacity),
+            error: None,
+            content_length_set: false,
+            body: None,
+        }
+    }
+
+    fn fail(&mut self, e: BuildError) {
+        self.error.get_or_insert(e);
+    }
+
+    fn line(&mut self, name: &str, value: &str) {
+        if !is_token_str(name) {
+            self.fail(BuildError::HeaderName(name.to_string()));
+            return;
+        }
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            self.fail(BuildError::HeaderValue(name.to_string()));
+            return;
+        }
+        if HeaderName::from_bytes(name.as_bytes()) == HeaderName::ContentLength {
+            self.content_length_set = true;
+        }
+        self.out.reserve(name.len() + value.len() + 4);
+        self.out.put_slice(name.as_bytes());
+        self.out.put_slice(b": ");
+        self.out.put_slice(value.as_bytes());
+        self.out.put_slice(b"\r\n");
+    }
+
+    fn body(&mut self, content_type: &str, body: Bytes) {
+        self.line("Content-Type", content_type);
+        self.body = Some(body);
+    }
+
+    fn finish(mut self, into: Option<&mut BytesMut>) -> Result<Message, BuildError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let body = self.body.take().unwrap_or_default();
+        if !self.content_length_set {
+            self.line("Content-Length", &body.len().to_string());
+        }
+        self.out.put_slice(b"\r\n");
+        self.out.put_slice(&body);
+        let bytes = match into {
+            Some(buf) => {
+                buf.put_slice(&self.out);
+                buf.split().freeze()
+            }
+            None => self.out.freeze(),
+        };
+        Ok(Message::parse(bytes)?)
+    }
+}
+
+/// Builds a request.
+///
+/// ```
+/// use sofia_msg::{RequestBuilder, Method, HeaderName};
+/// let req = RequestBuilder::new(Method::Message, "sip:bob@example.com")
+///     .header(HeaderName::Via, "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1")
+///     .header(HeaderName::MaxForwards, "70")
+///     .header(HeaderName::From, "<sip:alice@example.com>;tag=1")
+///     .header(HeaderName::To, "<sip:bob@example.com>")
+///     .header(HeaderName::CallId, "1@192.0.2.1")
+///     .header(HeaderName::CSeq, "1 MESSAGE")
+///     .body("text/plain", "hello")
+///     .build()
+///     .unwrap();
+/// assert_eq!(req.body_bytes(), b"hello");
+/// assert_eq!(req.content_length(), Some(5));
+/// ```
+#[derive(Debug)]
+pub struct RequestBuilder {
+    w: Writer,
+}
+
+impl RequestBuilder {
+    /// Starts a request with a known method.
+    pub fn new(method: Method, uri: &str) -> Self {
+        Self::with_method(method.as_str(), uri)
+    }
+
+    /// Starts a request with any method name (extension methods).
+    pub fn with_method(method: &str, uri: &str) -> Self {
+        let mut w = Writer::new(512);
+        if !is_token_str(method) {
+            w.fail(BuildError::Method(method.to_string()));
+        }
+        if Uri::parse(uri).is_err() {
+            w.fail(BuildError::Uri(uri.to_string()));
+        }
+        w.out.put_slice(method.as_bytes());
+        w.out.put_u8(b' ');
+        w.out.put_slice(uri.as_bytes());
+        w.out.put_slice(b" SIP/2.0\r\n");
+        RequestBuilder { w }
+    }
+
+    /// Adds a header line of a known kind (canonical name).
+    pub fn header(mut self, name: HeaderName, value: &str) -> Self {
+        self.w.line(name.as_str(), value);
+        self
+    }
+
+    /// Adds a header line with any name.
+    pub fn header_named(mut self, name: &str, value: &str) -> Self {
+        self.w.line(name, value);
+        self
+    }
+
+    /// Sets the body and its Content-Type; Content-Length is added when built.
+    pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
+        self.w.body(content_type, body.into());
+        self
+    }
+
+    /// Writes and parses the message.
+    pub fn build(self) -> Result<Message, BuildError> {
+        self.w.finish(None)
+    }
+
+    /// Writes the message into `buf` (reusing its allocation) and parses it.
+    pub fn build_in(self, buf: &mut BytesMut) -> Result<Message, BuildError> {
+        self.w.finish(Some(buf))
+    }
+}
+
+/// Builds a response.
+#[derive(Debug)]
+pub struct ResponseBuilder {
+    w: Writer,
+}
+
+impl ResponseBuilder {
+    /// Starts a response with no headers.
+    pub fn new(status: u16, reason: &str) -> Self {
+        let mut w = Writer::new(512);
+        if !(100..=699).contains(&status) {
+            w.fail(BuildError::Status(format!("status {status}")));
+        }
+        if reason.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            w.fail(BuildError::Status("line break in reason phrase".into()));
+        }
+        w.out.put_slice(b"SIP/2.0 ");
+        w.out.put_slice(status.to_string().as_bytes());
+        w.out.put_u8(b' ');
+        w.out.put_slice(reason.as_bytes());
+        w.out.put_slice(b"\r\n");
+        ResponseBuilder { w }
+    }
+
+    /// Starts a response to `request` per RFC 3261 §8.2.6: every Via line in
+    /// order, From, To (with `to_tag` added unless the To already has a tag or
+    /// the status is 100), Call-ID and CSeq copied; a 100 also copies Timestamp
+    /// (§8.2.6.1).
+    pub fn reply_to(request: &Message, status: u16, reason: &str, to_tag: Option<&str>) -> Self {
+        let mut b = ResponseBuilder::new(status, reason);
+        for via in request.header_lines(HeaderName::Via) {
+            b.w.line("Via", &crate::message::unfold(via));
+        }
+        if let Some(from) = request.header(HeaderName::From) {
+            b.w.line("From", &crate::message::unfold(from));
+        }
+        if let Some(to) = request.header(HeaderName::To) {
+            let to = crate::message::unfold(to);
+            match to_tag {
+                Some(tag) if status != 100 && request.to_tag().is_none() => {
+                    b.w.line("To", &format!("{to};tag={tag}"));
+                }
+                _ => b.w.line("To", &to),
+            }
+        }
+        if let Some(cid) = request.call_id() {
+            b.w.line("Call-ID", cid);
+        }
+        if let Some(cseq) = request.header(HeaderName::CSeq) {
+            b.w.line("CSeq", &crate::message::unfold(cseq));
+        }
+        if status == 100
+            && let Some(ts) = request.header(HeaderName::Timestamp)
+        {
+            b.w.line("Timestamp", &crate::message::unfold(ts));
+        }
+        b
+    }
+
+    /// Adds a header line of a known kind (canonical name).
+    pub fn header(mut self, name: HeaderName, value: &str) -> Self {
+        self.w.line(name.as_str(), value);
+        self
+    }
+
+    /// Adds a header line with any name.
+    pub fn header_named(mut self, name: &str, value: &str) -> Self {
+        self.w.line(name, value);
+        self
+    }
+
+    /// Sets the body and its Content-Type; Content-Length is added when built.
+    pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
+        self.w.body(content_type, body.into());
+        self
+    }
+
+    /// Writes and parses the message.
+    pub fn build(self) -> Result<Message, BuildError> {
+        self.w.finish(None)
+    }
+
+    /// Writes the message into `buf` (reusing its allocation) and parses it.
+    pub fn build_in(self, buf: &mut BytesMut) -> Result<Message, BuildError> {
+        self.w.finish(Some(buf))
+    }
+}

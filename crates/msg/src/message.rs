@@ -1,0 +1,860 @@
+//! The SIP message: one `Bytes` buffer plus an index of its parts.
+
+use bytes::{BufMut, Bytes};
+use memchr::memchr;
+
+use crate::bnf::{CommaSplit, is_lws, is_token, is_ws, trim_lws};
+use crate::error::{Defect, DefectKind, ParseError};
+use crate::headers::{self, HeaderError, TypedHeader};
+use crate::method::Method;
+use crate::name::HeaderName;
+use crate::uri::{Uri, UriError};
+
+/// Limits applied while parsing. Every limit has a safe default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message accepted, in bytes (default 64 KiB). Larger ones fail
+    /// with [`ParseError::TooLarge`] (513 Message Too Large).
+    pub max_size: usize,
+    /// Most header lines accepted (default 256). More fail with
+    /// [`ParseError::TooManyHeaders`].
+    pub max_headers: usize,
+}
+
+impl Limits {
+    /// The defaults: 64 KiB, 256 header lines.
+    pub const DEFAULT: Limits = Limits {
+        max_size: 65536,
+        max_headers: 256,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::DEFAULT
+    }
+}
+
+/// A byte range of the message buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    fn new(start: usize, end: usize) -> Span {
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    Request {
+        method: Method,
+        method_s: Span,
+        uri: Span,
+    },
+    Response {
+        status: u16,
+        reason: Span,
+    },
+}
+
+/// One header line in the index.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    pub name: HeaderName,
+    pub name_s: Span,
+    pub value_s: Span,
+}
+
+/// The transaction-critical headers, parsed with the message.
+#[derive(Debug, Clone, Copy, Default)]
+struct Critical {
+    via: Option<u16>,
+    branch: Option<Span>,
+    from: Option<u16>,
+    from_tag: Option<Span>,
+    to: Option<u16>,
+    to_tag: Option<Span>,
+    call_id: Option<Span>,
+    cseq: Option<(u32, Method, Span)>,
+    max_forwards: Option<u8>,
+    content_length: Option<u32>,
+    content_type: Option<u16>,
+}
+
+/// A parsed SIP request or response.
+///
+/// The message owns one [`Bytes`] buffer; header names and values, the
+/// Request-URI and the body are slices of it. Parsing builds an index of the
+/// header lines (the only allocation) and parses the headers a transaction
+/// needs: the top `Via` (its branch), `From` and `To` (their tags), `Call-ID`,
+/// `CSeq`, `Max-Forwards`, `Content-Length` and `Content-Type`. Every other
+/// header is parsed on demand with [`Message::typed`].
+///
+/// Parsing is lenient where a UAS must still be able to answer: a malformed
+/// header is kept raw and noted, and [`Message::check`] tells the status to
+/// answer with. Only a message whose start line cannot be read, whose header
+/// section does not end, or that exceeds a [`Limits`] value fails to parse.
+#[derive(Debug, Clone)]
+pub struct Message {
+    buf: Bytes,
+    start: Start,
+    version: Span,
+    headers: Vec<Entry>,
+    body: Span,
+    crit: Critical,
+    defect: Option<Defect>,
+}
+
+/// A header line as it appears in the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderRef<'a> {
+    /// The header's kind.
+    pub kind: HeaderName,
+    /// The name as written (`v`, `VIA`, `X-Custom`).
+    pub name: &'a str,
+    /// The value with surrounding white space removed; folds inside stay as
+    /// written.
+    pub value: &'a str,
+}
+
+fn str_of(bytes: &[u8]) -> &str {
+    // Values are cut at ASCII delimiters of a buffer whose header section was
+    // checked as UTF-8, so this fails only for a header already flagged as
+    // invalid UTF-8; such a header reads as empty.
+    std::str::from_utf8(bytes).unwrap_or("")
+}
+
+fn offset_in(base: &[u8], part: &str) -> usize {
+    part.as_ptr() as usize - base.as_ptr() as usize
+}
+
+impl Message {
+    /// Parses a message with the default [`Limits`]. The buffer is one UDP
+    /// datagram or one message cut from a stream by the
+    /// [`StreamFramer`](crate::StreamFramer): bytes after `Content-Length`
+    /// octets of body are ignored (RFC 3261 §18.3), and without a
+    /// `Content-Length` the body is the rest of the buffer.
+    pub fn parse(buf: Bytes) -> Result<Message, ParseError> {
+        Message::parse_with(buf, &Limits::DEFAULT)
+    }
+
+    /// Parses a message with the given limits.
+    pub fn parse_with(buf: Bytes, limits: &Limits) -> Result<Message, ParseError> {
+        if buf.len() > limits.max_size {
+            return Err(ParseError::TooLarge {
+                size: buf.len(),
+                limit: limits.max_size,
+            });
+        }
+        if buf.len() > u32::MAX as usize {
+            return Err(ParseError::TooLarge {
+                size: buf.len(),
+                limit: u32::MAX as usize,
+            });
+        }
+        let b: &[u8] = &buf;
+        let mut pos = 0;
+        // RFC 3261 §7.5: CRLFs before the start line are ignored.
+        while pos < b.len() && (b[pos] == b'\r' || b[pos] == b'\n') {
+            pos += 1;
+        }
+        if pos == b.len() {
+            return Err(ParseError::Empty);
+        }
+        let head_start = pos;
+        let lf = memchr(b'\n', &b[pos..])
+            .map(|i| pos + i)
+            .ok_or(ParseError::Truncated)?;
+        let line_end = if lf > pos && b[lf - 1] == b'\r' {
+            lf - 1
+        } else {
+            lf
+        };
+        let (start, version) = parse_start_line(b, pos, line_end)?;
+        pos = lf + 1;
+
+        let lines = memchr::memchr_iter(b'\n', &b[pos..]).count();
+        let mut headers = Vec::with_capacity(lines.min(limits.max_headers));
+        let mut defect: Option<Defect> = None;
+        let mut line_no = 1u32;
+        loop {
+            if pos >= b.len() {
+                return Err(ParseError::Truncated);
+            }
+            match b[pos] {
+                b'\n' => {
+                    pos += 1;
+                    break;
+                }
+                b'\r' if b.get(pos + 1) == Some(&b'\n') => {
+                    pos += 2;
+                    break;
+                }
+                _ => {}
+            }
+            line_no += 1;
+            let line_start = pos;
+            let end = loop {
+                let lf = memchr(b'\n', &b[pos..])
+                    .map(|i| pos + i)
+                    .ok_or(ParseError::Truncated)?;
+                pos = lf + 1;
+                if pos < b.len() && is_ws(b[pos]) {
+                    continue;
+                }
+                break if lf > line_start && b[lf - 1] == b'\r' {
+                    lf - 1
+                } else {
+                    lf
+                };
+            };
+            let mut i = line_start;
+            while i < end && is_token(b[i]) {
+                i += 1;
+            }
+            let name_end = i;
+            while i < end && is_ws(b[i]) {
+                i += 1;
+            }
+            if name_end == line_start || i >= end || b[i] != b':' {
+                defect.get_or_insert(Defect {
+                    status: 400,
+                    kind: DefectKind::BadLine(line_no),
+                    header: HeaderName::Other,
+                    detail: "header line without a name and ':'",
+                });
+                continue;
+            }
+            let mut vs = i + 1;
+            let mut ve = end;
+            while vs < ve && is_lws(b[vs]) {
+                vs += 1;
+            }
+            while ve > vs && is_lws(b[ve - 1]) {
+                ve -= 1;
+            }
+            if headers.len() >= limits.max_headers {
+                return Err(ParseError::TooManyHeaders {
+                    limit: limits.max_headers,
+                });
+            }
+            headers.push(Entry {
+                name: HeaderName::from_bytes(&b[line_start..name_end]),
+                name_s: Span::new(line_start, name_end),
+                value_s: Span::new(vs, ve),
+            });
+        }
+        let body_start = pos;
+
+        // The header section must be UTF-8 (RFC 3261 §7.3.1: TEXT-UTF8).
+        let head = &b[head_start..body_start];
+        if !head.is_ascii()
+            && let Err(e) = std::str::from_utf8(head)
+        {
+            let at = head_start + e.valid_up_to();
+            if at < line_end {
+                return Err(ParseError::BadStartLine("invalid UTF-8"));
+            }
+            let header = headers
+                .iter()
+                .find(|h| (h.name_s.start as usize..h.value_s.end as usize + 1).contains(&at))
+                .map_or(HeaderName::Other, |h| h.name);
+            defect.get_or_insert(Defect {
+                status: 400,
+                kind: DefectKind::Invalid,
+                header,
+                detail: "invalid UTF-8",
+            });
+        }
+
+        let mut msg = Message {
+            buf: buf.clone(),
+            start,
+            version,
+            headers,
+            body: Span::new(body_start, b.len()),
+            crit: Critical::default(),
+            defect,
+        };
+        msg.index_critical();
+        let avail = b.len() - body_start;
+        match msg.crit.content_length {
+            Some(cl) if cl as usize <= avail => {
+                msg.body = Span::new(body_start, body_start + cl as usize);
+            }
+            Some(_) => msg.note(Defect {
+                status: 400,
+                kind: DefectKind::Invalid,
+                header: HeaderName::ContentLength,
+                detail: "Content-Length larger than the body",
+            }),
+            None => {}
+        }
+        Ok(msg)
+    }
+
+    fn note(&mut self, d: Defect) {
+        self.defect.get_or_insert(d);
+    }
+
+    fn index_critical(&mut self) {
+        let b: &[u8] = &self.buf;
+        let mut crit = Critical::default();
+        let mut defect = None;
+        let mut seen = [false; 8];
+        for (idx, e) in self.headers.iter().enumerate() {
+            let slot = match e.name {
+                HeaderName::Via => 0,
+                HeaderName::From => 1,
+                HeaderName::To => 2,
+                HeaderName::CallId => 3,
+                HeaderName::CSeq => 4,
+                HeaderName::MaxForwards => 5,
+                HeaderName::ContentLength => 6,
+                HeaderName::ContentType => 7,
+                _ => continue,
+            };
+            let idx16 = idx as u16;
+            let value = str_of(&b[e.value_s.range()]);
+            let mut fail = |detail: &'static str, kind: DefectKind| {
+                defect.get_or_insert(Defect {
+                    status: 400,
+                    kind,
+                    header: e.name,
+                    detail,
+                });
+            };
+            if slot != 0 && seen[slot] {
+                fail("header appears more than once", DefectKind::Duplicate);
+                continue;
+            }
+            let first = !seen[slot];
+            seen[slot] = true;
+            let result: Result<(), HeaderError> = (|| {
+                match e.name {
+                    HeaderName::Via => {
+                        // Only the top value matters to the transaction layer;
+                        // check() validates the others.
+                        if first {
+                            let top = CommaSplit::new(value)
+                                .next()
+                                .ok_or(HeaderError("empty Via"))?
+                                .map_err(|()| HeaderError("unbalanced quotes"))?;
+                            let via = headers::Via::parse(top)?;
+                            crit.via = Some(idx16);
+                            crit.branch = via.branch().map(|br| {
+                                let s = offset_in(b, br);
+                                Span::new(s, s + br.len())
+                            });
+                        }
+                    }
+                    HeaderName::From | HeaderName::To => {
+                        let addr = headers::NameAddr::parse(value)?;
+                        let tag = addr.params().get("tag").map(|t| {
+                            let t = t.unwrap_or("");
+                            let s = offset_in(b, t);
+                            Span::new(s, s + t.len())
+                        });
+                        if let Some(t) = &tag
+                            && t.start == t.end
+                        {
+                            return Err(HeaderError("empty tag"));
+                        }
+                        if e.name == HeaderName::From {
+                            crit.from = Some(idx16);
+                            crit.from_tag = tag;
+                        } else {
+                            crit.to = Some(idx16);
+                            crit.to_tag = tag;
+                        }
+                    }
+                    HeaderName::CallId => {
+                        let id = headers::CallId::parse(value)?;
+                        let s = offset_in(b, id.0);
+                        crit.call_id = Some(Span::new(s, s + id.0.len()));
+                    }
+                    HeaderName::CSeq => {
+                        let c = headers::CSeq::parse(value)?;
+                        let s = offset_in(b, c.method_str);
+                        crit.cseq = Some((c.seq, c.method, Span::new(s, s + c.method_str.len())));
+                    }
+                    HeaderName::MaxForwards => {
+                        crit.max_forwards = Some(headers::MaxForwards::parse(value)?.0 as u8);
+                    }
+                    HeaderName::ContentLength => {
+                        crit.content_length = Some(headers::ContentLength::parse(value)?.0);
+                    }
+                    HeaderName::ContentType => {
+                        headers::ContentType::parse(value)?;
+                        crit.content_type = Some(idx16);
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })();
+            if let Err(HeaderError(detail)) = result {
+                fail(detail, DefectKind::Invalid);
+            }
+        }
+        self.crit = crit;
+        if let Some(d) = defect {
+            self.note(d);
+        }
+    }
+
+    fn s(&self, span: Span) -> &str {
+        str_of(&self.buf[span.range()])
+    }
+
+    /// The buffer the message was parsed from.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.buf
+    }
+
+    /// True for a request.
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, Start::Request { .. })
+    }
+
+    /// The request method ([`Method::Other`] for an unknown one, and for a
+    /// response the CSeq method).
+    pub fn method(&self) -> Method {
+        match self.start {
+            Start::Request { method, .. } => method,
+            Start::Response { .. } => self.crit.cseq.map_or(Method::Other, |c| c.1),
+        }
+    }
+
+    /// The request method as written; for a response, the CSeq method.
+    pub fn method_str(&self) -> &str {
+        match self.start {
+            Start::Request { method_s, .. } => self.s(method_s),
+            Start::Response { .. } => self.crit.cseq.map_or("", |c| self.s(c.2)),
+        }
+    }
+
+    /// The Request-URI as written (requests only).
+    pub fn request_uri_str(&self) -> Option<&str> {
+        match self.start {
+            Start::Request { uri, .. } => Some(self.s(uri)),
+            Start::Response { .. } => None,
+        }
+    }
+
+    /// The parsed Request-URI (requests only).
+    pub fn request_uri(&self) -> Option<Result<Uri<'_>, UriError>> {
+        self.request_uri_str().map(Uri::parse)
+    }
+
+    /// The status code (responses only).
+    pub fn status(&self) -> Option<u16> {
+        match self.start {
+            Start::Response { status, .. } => Some(status),
+            Start::Request { .. } => None,
+        }
+    }
+
+    /// The reason phrase (responses only; may be empty).
+    pub fn reason(&self) -> Option<&str> {
+        match self.start {
+            Start::Response { reason, .. } => Some(self.s(reason)),
+            Start::Request { .. } => None,
+        }
+    }
+
+    /// The SIP version as written (`SIP/2.0`).
+    pub fn version(&self) -> &str {
+        self.s(self.version)
+    }
+
+    /// Every header line, in order.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = HeaderRef<'_>> + '_ {
+        self.headers.iter().map(|e| self.header_ref(e))
+    }
+
+    fn header_ref(&self, e: &Entry) -> HeaderRef<'_> {
+        HeaderRef {
+            kind: e.name,
+            name: self.s(e.name_s),
+            value: self.s(e.value_s),
+        }
+    }
+
+    /// Number of header lines.
+    pub fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// The value of the first header line of that kind.
+    pub fn header(&self, name: HeaderName) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| self.s(e.value_s))
+    }
+
+    /// The lines of one known header, in order.
+    pub fn header_lines(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
+        self.headers
+            .iter()
+            .filter(move |e| e.name == name)
+            .map(|e| self.s(e.value_s))
+    }
+
+    /// The lines of a header looked up by name (case-insensitive, compact
+    /// forms and unknown headers included).
+    pub fn header_lines_named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        let kind = HeaderName::from_bytes(name.as_bytes());
+        self.headers
+            .iter()
+            .filter(move |e| {
+                if kind == HeaderName::Other {
+                    e.name == HeaderName::Other && self.s(e.name_s).eq_ignore_ascii_case(name)
+                } else {
+                    e.name == kind
+                }
+            })
+            .map(|e| self.s(e.value_s))
+    }
+
+    /// The values of one known header: for list headers every comma-separated
+    /// element of every line, otherwise every line. An element with an
+    /// unbalanced quote or bracket ends the iteration with `Err`.
+    pub fn header_values(
+        &self,
+        name: HeaderName,
+    ) -> impl Iterator<Item = Result<&str, HeaderError>> + '_ {
+        let list = name.is_list();
+        self.header_lines(name).flat_map(move |line| {
+            let mut split = CommaSplit::new(line);
+            let mut single = Some(line);
+            std::iter::from_fn(move || {
+                if list {
+                    split
+                        .next()
+                        .map(|r| r.map_err(|()| HeaderError("unbalanced quotes or brackets")))
+                } else {
+                    single.take().map(Ok)
+                }
+            })
+        })
+    }
+
+    /// The first value of a typed header, parsed.
+    pub fn typed<'a, T: TypedHeader<'a>>(&'a self) -> Option<Result<T, HeaderError>> {
+        self.typed_all::<T>().next()
+    }
+
+    /// Every value of a typed header, parsed.
+    pub fn typed_all<'a, T: TypedHeader<'a>>(
+        &'a self,
+    ) -> impl Iterator<Item = Result<T, HeaderError>> + 'a {
+        self.header_values(T::NAME)
+            .map(|v| v.and_then(|v| T::parse(v)))
+    }
+
+    /// The body.
+    pub fn body(&self) -> Bytes {
+        self.buf.slice(self.body.range())
+    }
+
+    /// The body as a slice.
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.buf[self.body.range()]
+    }
+
+    /// The top Via value, parsed.
+    pub fn top_via(&self) -> Option<headers::Via<'_>> {
+        let e = &self.headers[self.crit.via? as usize];
+        let top = CommaSplit::new(self.s(e.value_s)).next()?.ok()?;
+        headers::Via::parse(top).ok()
+    }
+
+    /// The branch of the top Via.
+    pub fn branch(&self) -> Option<&str> {
+        self.crit.branch.map(|s| self.s(s))
+    }
+
+    /// The From header, parsed.
+    pub fn from(&self) -> Option<headers::NameAddr<'_>> {
+        let e = &self.headers[self.crit.from? as usize];
+        headers::NameAddr::parse(self.s(e.value_s)).ok()
+    }
+
+    /// The From tag.
+    pub fn from_tag(&self) -> Option<&str> {
+        self.crit.from_tag.map(|s| self.s(s))
+    }
+
+    /// The To header, parsed.
+    pub fn to(&self) -> Option<headers::NameAddr<'_>> {
+        let e = &self.headers[self.crit.to? as usize];
+        headers::NameAddr::parse(self.s(e.value_s)).ok()
+    }
+
+    /// The To tag.
+    pub fn to_tag(&self) -> Option<&str> {
+        self.crit.to_tag.map(|s| self.s(s))
+    }
+
+    /// The Call-ID.
+    pub fn call_id(&self) -> Option<&str> {
+        self.crit.call_id.map(|s| self.s(s))
+    }
+
+    /// The CSeq number and method.
+    pub fn cseq(&self) -> Option<(u32, Method)> {
+        self.crit.cseq.map(|(n, m, _)| (n, m))
+    }
+
+    /// The CSeq method as written.
+    pub fn cseq_method_str(&self) -> Option<&str> {
+        self.crit.cseq.map(|c| self.s(c.2))
+    }
+
+    /// Max-Forwards, when present and valid.
+    pub fn max_forwards(&self) -> Option<u8> {
+        self.crit.max_forwards
+    }
+
+    /// Content-Length, when present and valid.
+    pub fn content_length(&self) -> Option<u32> {
+        self.crit.content_length
+    }
+
+    /// Content-Type, when present and valid.
+    pub fn content_type(&self) -> Option<headers::MediaType<'_>> {
+        let e = &self.headers[self.crit.content_type? as usize];
+        headers::MediaType::parse(self.s(e.value_s)).ok()
+    }
+
+    /// The first problem noted while parsing (a malformed or duplicated critical
+    /// header, a bad header line, a Content-Length past the end).
+    pub fn defect(&self) -> Option<&Defect> {
+        self.defect.as_ref()
+    }
+
+    /// Headers of known kinds whose values do not parse, as
+    /// `(index, name as written, error)`. Such headers are kept raw.
+    pub fn malformed_headers(&self) -> Vec<(usize, &str, HeaderError)> {
+        self.headers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                let r = self.header_ref(e);
+                let err = if e.name.is_list() {
+                    CommaSplit::new(r.value)
+                        .map(|v| {
+                            v.map_err(|()| HeaderError("unbalanced quotes or brackets"))
+                                .and_then(|v| headers::validate(e.name, v))
+                        })
+                        .find_map(Result::err)
+                } else {
+                    headers::validate(e.name, r.value).err()
+                };
+                err.map(|err| (i, r.name, err))
+            })
+            .collect()
+    }
+
+    /// Writes the message: start line, header lines as parsed (names as
+    /// written, values with folds kept), an empty line and the body.
+    pub fn write_to<B: BufMut>(&self, out: &mut B) {
+        let b: &[u8] = &self.buf;
+        match self.start {
+            Start::Request { method_s, uri, .. } => {
+                out.put_slice(&b[method_s.range()]);
+                out.put_u8(b' ');
+                out.put_slice(&b[uri.range()]);
+                out.put_u8(b' ');
+                out.put_slice(&b[self.version.range()]);
+            }
+            Start::Response { reason, .. } => {
+                out.put_slice(&b[self.version.range()]);
+                out.put_u8(b' ');
+                let status = self.status().unwrap_or(0);
+                out.put_slice(&[
+                    b'0' + (status / 100) as u8,
+                    b'0' + (status / 10 % 10) as u8,
+                    b'0' + (status % 10) as u8,
+                    b' ',
+                ]);
+                out.put_slice(&b[reason.range()]);
+            }
+        }
+        out.put_slice(b"\r\n");
+        for e in &self.headers {
+            out.put_slice(&b[e.name_s.range()]);
+            out.put_slice(b": ");
+            out.put_slice(&b[e.value_s.range()]);
+            out.put_slice(b"\r\n");
+        }
+        out.put_slice(b"\r\n");
+        out.put_slice(&b[self.body.range()]);
+    }
+
+    /// The message written to a new buffer.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = Vec::with_capacity(self.buf.len() + 32);
+        self.write_to(&mut out);
+        Bytes::from(out)
+    }
+}
+
+/// Two messages are equal when their start lines, header lines (names as
+/// written and values) and bodies are equal.
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.is_request() == other.is_request()
+            && self.method_str() == other.method_str()
+            && self.request_uri_str() == other.request_uri_str()
+            && self.status() == other.status()
+            && self.reason() == other.reason()
+            && self.version() == other.version()
+            && self.headers().eq(other.headers())
+            && self.body_bytes() == other.body_bytes()
+    }
+}
+
+fn parse_start_line(b: &[u8], start: usize, end: usize) -> Result<(Start, Span), ParseError> {
+    let line = &b[start..end];
+    if line.starts_with(b"SIP/") || line.starts_with(b"sip/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+        let sp = memchr(b' ', line).ok_or(ParseError::BadStartLine("no status code"))?;
+        let version = Span::new(start, start + sp);
+        check_version(&line[..sp])?;
+        let rest = &line[sp + 1..];
+        if rest.len() < 3 || !rest[..3].iter().all(u8::is_ascii_digit) {
+            return Err(ParseError::BadStartLine("status code is not three digits"));
+        }
+        let status = u16::from(rest[0] - b'0') * 100
+            + u16::from(rest[1] - b'0') * 10
+            + u16::from(rest[2] - b'0');
+        if !(100..=699).contains(&status) {
+            return Err(ParseError::BadStartLine("status code out of range"));
+        }
+        let reason_start = match rest.get(3) {
+            None => start + sp + 4,
+            Some(b' ') => start + sp + 5,
+            Some(_) => return Err(ParseError::BadStartLine("status code is not three digits")),
+        };
+        let reason = Span::new(reason_start.min(end), end);
+        if b[reason.range()].iter().any(|&c| c < 0x20 && c != b'\t') {
+            return Err(ParseError::BadStartLine(
+                "control character in reason phrase",
+            ));
+        }
+        return Ok((Start::Response { status, reason }, version));
+    }
+    // Request-Line = Method SP Request-URI SP SIP-Version
+    let sp1 = memchr(b' ', line).ok_or(ParseError::BadStartLine("no Request-URI"))?;
+    let sp2 = memchr::memrchr(b' ', line).ok_or(ParseError::BadStartLine("no version"))?;
+    if sp1 == 0 || sp2 <= sp1 + 1 || sp2 + 1 >= line.len() {
+        return Err(ParseError::BadStartLine("malformed Request-Line"));
+    }
+    let method = &line[..sp1];
+    if !method.iter().all(|&c| is_token(c)) {
+        return Err(ParseError::BadStartLine("invalid method"));
+    }
+    let uri = &line[sp1 + 1..sp2];
+    if uri.iter().any(|&c| c == b' ' || c == b'\t') {
+        return Err(ParseError::BadStartLine("white space in Request-URI"));
+    }
+    if uri.iter().any(|&c| c < 0x20 || c == 0x7f) {
+        return Err(ParseError::BadStartLine("control character in Request-URI"));
+    }
+    let version = &line[sp2 + 1..];
+    check_version(version)?;
+    Ok((
+        Start::Request {
+            method: Method::from_bytes(method),
+            method_s: Span::new(start, start + sp1),
+            uri: Span::new(start + sp1 + 1, start + sp2),
+        },
+        Span::new(start + sp2 + 1, end),
+    ))
+}
+
+/// `SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT`; other versions parse and get
+/// 505 from [`Message::check`].
+fn check_version(v: &[u8]) -> Result<(), ParseError> {
+    let bad = ParseError::BadStartLine("invalid SIP version");
+    if v.len() < 7 || !v[..4].eq_ignore_ascii_case(b"SIP/") {
+        return Err(bad);
+    }
+    let rest = &v[4..];
+    let dot = memchr(b'.', rest).ok_or(bad.clone())?;
+    let (major, minor) = (&rest[..dot], &rest[dot + 1..]);
+    if major.is_empty()
+        || minor.is_empty()
+        || !major.iter().all(u8::is_ascii_digit)
+        || !minor.iter().all(u8::is_ascii_digit)
+    {
+        return Err(bad);
+    }
+    Ok(())
+}
+
+impl Message {
+    /// True when the version is SIP/2.0 (the name case-insensitively).
+    pub fn is_sip2(&self) -> bool {
+        let v = self.version().as_bytes();
+        v.len() == 7 && v[..4].eq_ignore_ascii_case(b"SIP/") && &v[4..] == b"2.0"
+    }
+
+    /// Index of the first header of a kind.
+    pub(crate) fn first_index(&self, name: HeaderName) -> Option<usize> {
+        self.headers.iter().position(|e| e.name == name)
+    }
+
+    /// Whether the message has a header of that kind.
+    pub fn has(&self, name: HeaderName) -> bool {
+        self.first_index(name).is_some()
+    }
+
+    /// The trimmed value of a header as one string with folds replaced by one
+    /// space each.
+    pub fn header_unfolded(&self, name: HeaderName) -> Option<std::borrow::Cow<'_, str>> {
+        self.header(name).map(unfold)
+    }
+}
+
+/// Replaces each fold (CR LF followed by white space) with a single space.
+pub fn unfold(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\r', '\n']) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut pending_space = false;
+    for c in value.chars() {
+        if c == '\r' || c == '\n' {
+            pending_space = true;
+            continue;
+        }
+        if pending_space {
+            if !(c == ' ' || c == '\t') {
+                out.push(' ');
+                pending_space = false;
+            } else {
+                if !out.ends_with(' ') {
+                    out.push(' ');
+                }
+                pending_space = false;
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out.truncate(trim_lws(&out).len());
+    std::borrow::Cow::Owned(out)
+}

@@ -1,0 +1,574 @@
+//! URIs: `sip:`, `sips:` (RFC 3261 §19.1), `tel:` (RFC 3966), and any other
+//! absolute URI kept opaque. Parsing borrows from the input; nothing is copied.
+
+use crate::bnf::hex_val;
+use crate::params::Params;
+
+/// A URI scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// `sip:`
+    Sip,
+    /// `sips:`
+    Sips,
+    /// `tel:` (RFC 3966)
+    Tel,
+    /// Any other scheme; the URI is kept opaque.
+    Other,
+}
+
+/// Why a URI does not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UriError {
+    /// No `scheme:` prefix, or a scheme with characters outside RFC 3986's.
+    #[error("missing or invalid scheme")]
+    Scheme,
+    /// The host is missing or not a valid name, IPv4 or IPv6 reference.
+    #[error("invalid host")]
+    Host,
+    /// The port is not a number from 0 to 65535.
+    #[error("invalid port")]
+    Port,
+    /// A character not allowed in that part of the URI (white space,
+    /// an unescaped `<`, ...).
+    #[error("invalid character in URI")]
+    Char,
+    /// A `%` not followed by two hex digits where an escape is required.
+    #[error("invalid %-escape")]
+    Escape,
+    /// The user part is empty or invalid.
+    #[error("invalid user part")]
+    User,
+}
+
+/// A parsed URI, borrowing from the text it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uri<'a> {
+    raw: &'a str,
+    scheme: Scheme,
+    scheme_str: &'a str,
+    user: Option<&'a str>,
+    password: Option<&'a str>,
+    host: &'a str,
+    port: Option<u16>,
+    params: &'a str,
+    headers: Option<&'a str>,
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b)
+}
+
+/// Checks a part made of unreserved characters, `%HH` escapes and `extra`.
+fn check_chars(s: &str, extra: &[u8]) -> Result<(), UriError> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'%' {
+            if i + 2 < b.len() && hex_val(b[i + 1]).is_some() && hex_val(b[i + 2]).is_some() {
+                i += 3;
+                continue;
+            }
+            return Err(UriError::Escape);
+        }
+        if !(is_unreserved(c) || extra.contains(&c) || c >= 0x80) {
+            return Err(UriError::Char);
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+const USER_EXTRA: &[u8] = b"&=+$,;?/";
+const PASSWORD_EXTRA: &[u8] = b"&=+$,";
+const PARAM_EXTRA: &[u8] = b"[]/:&+$;=";
+const HEADER_EXTRA: &[u8] = b"[]/?:+$&=";
+
+/// Validates a host: a name, an IPv4 address, or a bracketed IPv6 reference.
+pub(crate) fn valid_host(host: &str) -> bool {
+    let b = host.as_bytes();
+    if b.is_empty() {
+        return false;
+    }
+    if b[0] == b'[' {
+        return b.len() > 2
+            && b[b.len() - 1] == b']'
+            && host[1..host.len() - 1]
+                .parse::<std::net::Ipv6Addr>()
+                .is_ok();
+    }
+    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        return host.parse::<std::net::Ipv4Addr>().is_ok();
+    }
+    // hostname = *( domainlabel "." ) toplabel [ "." ]
+    let name = host.strip_suffix('.').unwrap_or(host);
+    !name.is_empty()
+        && name.split('.').all(|label| {
+            let l = label.as_bytes();
+            !l.is_empty()
+                && l[0].is_ascii_alphanumeric()
+                && l[l.len() - 1].is_ascii_alphanumeric()
+                && l.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        })
+}
+
+impl<'a> Uri<'a> {
+    /// Parses a URI. `sip:`/`sips:` and `tel:` are parsed into parts; any other
+    /// scheme is checked only for a valid scheme and the absence of white space
+    /// and angle brackets, and kept opaque.
+    pub fn parse(s: &'a str) -> Result<Uri<'a>, UriError> {
+        let colon = s.find(':').ok_or(UriError::Scheme)?;
+        let scheme_str = &s[..colon];
+        let sb = scheme_str.as_bytes();
+        if sb.is_empty()
+            || !sb[0].is_ascii_alphabetic()
+            || !sb
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(c))
+        {
+            return Err(UriError::Scheme);
+        }
+        let scheme = if scheme_str.eq_ignore_ascii_case("sip") {
+            Scheme::Sip
+        } else if scheme_str.eq_ignore_ascii_case("sips") {
+            Scheme::Sips
+        } else if scheme_str.eq_ignore_ascii_case("tel") {
+            Scheme::Tel
+        } else {
+            Scheme::Other
+        };
+        let rest = &s[colon + 1..];
+        if rest
+            .bytes()
+            .any(|c| c <= b' ' || c == b'<' || c == b'>' || c == b'"' || c == 0x7f)
+        {
+            return Err(UriError::Char);
+        }
+        let mut uri = Uri {
+            raw: s,
+            scheme,
+            scheme_str,
+            user: None,
+            password: None,
+            host: "",
+            port: None,
+            params: "",
+            headers: None,
+        };
+        match scheme {
+            Scheme::Sip | Scheme::Sips => uri.parse_sip(rest)?,
+            Scheme::Tel => uri.parse_tel(rest)?,
+            Scheme::Other => {
+                if rest.is_empty() {
+                    return Err(UriError::Char);
+                }
+            }
+        }
+        Ok(uri)
+    }
+
+    fn parse_sip(&mut self, rest: &'a str) -> Result<(), UriError> {
+        // userinfo ends at the first '@' (it cannot contain an unescaped one).
+        let (userinfo, hostpart) = match rest.find('@') {
+            Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+            None => (None, rest),
+        };
+        if let Some(userinfo) = userinfo {
+            let (user, password) = match userinfo.find(':') {
+                Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
+                None => (userinfo, None),
+            };
+            if user.is_empty() {
+                return Err(UriError::User);
+            }
+            check_chars(user, USER_EXTRA)?;
+            if let Some(p) = password {
+                check_chars(p, PASSWORD_EXTRA)?;
+            }
+            self.user = Some(user);
+            self.password = password;
+        }
+        let (hostpart, headers) = match hostpart.find('?') {
+            Some(q) => (&hostpart[..q], Some(&hostpart[q + 1..])),
+            None => (hostpart, None),
+        };
+        let (hostport, params) = match hostpart.find(';') {
+            Some(p) => (&hostpart[..p], &hostpart[p + 1..]),
+            None => (hostpart, ""),
+        };
+        let (host, port) = if hostport.starts_with('[') {
+            let close = hostport.find(']').ok_or(UriError::Host)?;
+            let after = &hostport[close + 1..];
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None if after.is_empty() => None,
+                None => return Err(UriError::Host),
+            };
+            (&hostport[..close + 1], port)
+        } else {
+            match hostport.rfind(':') {
+                Some(c) => (&hostport[..c], Some(&hostport[c + 1..])),
+                None => (hostport, None),
+            }
+        };
+        if !valid_host(host) {
+            return Err(UriError::Host);
+        }
+        self.host = host;
+        if let Some(port) = port {
+            if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(UriError::Port);
+            }
+            self.port = Some(port.parse().map_err(|_| UriError::Port)?);
+        }
+        for p in params.split(';') {
+            if p.is_empty() {
+                continue;
+            }
+            check_chars(p, PARAM_EXTRA)?;
+        }
+        self.params = params;
+        if let Some(h) = headers {
+            check_chars(h, HEADER_EXTRA)?;
+            self.headers = Some(h);
+        }
+        Ok(())
+    }
+
+    fn parse_tel(&mut self, rest: &'a str) -> Result<(), UriError> {
+        let (number, params) = match rest.find(';') {
+            Some(p) => (&rest[..p], &rest[p + 1..]),
+            None => (rest, ""),
+        };
+        let digits = number.strip_prefix('+').unwrap_or(number);
+        let ok_char = |c: u8| c.is_ascii_hexdigit() || b"*#-.()pPwW".contains(&c);
+        if digits.is_empty() || !digits.bytes().all(ok_char) {
+            return Err(UriError::User);
+        }
+        for p in params.split(';') {
+            if !p.is_empty() {
+                check_chars(p, PARAM_EXTRA)?;
+            }
+        }
+        self.user = Some(number);
+        self.params = params;
+        Ok(())
+    }
+
+    /// The URI as written.
+    pub fn as_str(&self) -> &'a str {
+        self.raw
+    }
+    /// The scheme.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+    /// The scheme as written (`sip`, `SIP`, `mailto`).
+    pub fn scheme_str(&self) -> &'a str {
+        self.scheme_str
+    }
+    /// True for `sip:` and `sips:`.
+    pub fn is_sip(&self) -> bool {
+        matches!(self.scheme, Scheme::Sip | Scheme::Sips)
+    }
+    /// The user part, still %-escaped (for `tel:`, the number).
+    pub fn user(&self) -> Option<&'a str> {
+        self.user
+    }
+    /// The password, still %-escaped.
+    pub fn password(&self) -> Option<&'a str> {
+        self.password
+    }
+    /// The host: a name, an IPv4 address or a bracketed IPv6 reference. Empty for
+    /// `tel:` and opaque URIs.
+    pub fn host(&self) -> &'a str {
+        self.host
+    }
+    /// The port, when one is given.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+    /// The URI parameters (`;transport=tcp;lr`).
+    pub fn params(&self) -> Params<'a> {
+        Params::uri(self.params)
+    }
+    /// A URI parameter's value: `Some(Some(v))` for `name=v`, `Some(None)` for a
+    /// bare `name`, `None` when absent.
+    pub fn param(&self, name: &str) -> Option<Option<&'a str>> {
+        self.params().get(name)
+    }
+    /// The `transport` parameter.
+    pub fn transport(&self) -> Option<&'a str> {
+        self.param("transport").flatten()
+    }
+    /// The `user` parameter (`phone`, `ip`).
+    pub fn user_param(&self) -> Option<&'a str> {
+        self.param("user").flatten()
+    }
+    /// The `method` parameter.
+    pub fn method_param(&self) -> Option<&'a str> {
+        self.param("method").flatten()
+    }
+    /// The `ttl` parameter, when a valid number 0..=255.
+    pub fn ttl(&self) -> Option<u8> {
+        self.param("ttl").flatten().and_then(|t| t.parse().ok())
+    }
+    /// The `maddr` parameter.
+    pub fn maddr(&self) -> Option<&'a str> {
+        self.param("maddr").flatten()
+    }
+    /// True when the `lr` parameter is present (a loose router, RFC 3261 §19.1.1).
+    pub fn lr(&self) -> bool {
+        self.param("lr").is_some()
+    }
+    /// The headers part after `?`, still escaped.
+    pub fn headers(&self) -> Option<&'a str> {
+        self.headers
+    }
+    /// The URI headers as `(name, escaped value)` pairs.
+    pub fn header_pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.headers
+            .unwrap_or("")
+            .split('&')
+            .filter(|h| !h.is_empty())
+            .map(|h| match h.find('=') {
+                Some(e) => (&h[..e], &h[e + 1..]),
+                None => (h, ""),
+            })
+    }
+
+    /// RFC 3261 §19.1.4 comparison: schemes equal; user and password equal
+    /// (case-sensitive, after unescaping); host equal ignoring case; ports equal
+    /// (an absent port does not match an explicit default port); `user`, `ttl`,
+    /// `method`, `maddr` and `transport` parameters equal when either URI has
+    /// them; other parameters equal when both have them; headers equal. Other
+    /// schemes compare byte for byte after the scheme (ignoring scheme case);
+    /// `tel:` numbers compare ignoring visual separators.
+    pub fn equivalent(&self, other: &Uri<'_>) -> bool {
+        if self.scheme != other.scheme {
+            return false;
+        }
+        match self.scheme {
+            Scheme::Other => {
+                return self.scheme_str.eq_ignore_ascii_case(other.scheme_str)
+                    && self.raw[self.scheme_str.len()..] == other.raw[other.scheme_str.len()..];
+            }
+            Scheme::Tel => {
+                let digits = |s: &str| -> Vec<u8> {
+                    s.bytes()
+                        .filter(|c| !b"-.()".contains(c))
+                        .map(|c| c.to_ascii_lowercase())
+                        .collect()
+                };
+                return digits(self.user.unwrap_or("")) == digits(other.user.unwrap_or(""))
+                    && params_match(self.params(), other.params(), &[]);
+            }
+            Scheme::Sip | Scheme::Sips => {}
+        }
+        let opt_eq = |a: Option<&str>, b: Option<&str>| match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => unescaped_eq(a, b, false),
+            _ => false,
+        };
+        if !opt_eq(self.user, other.user) || !opt_eq(self.password, other.password) {
+            return false;
+        }
+        if !self.host.eq_ignore_ascii_case(other.host) || self.port != other.port {
+            return false;
+        }
+        if !params_match(
+            self.params(),
+            other.params(),
+            &["user", "ttl", "method", "maddr", "transport"],
+        ) {
+            return false;
+        }
+        // Headers: every header in either must be in the other with an equal value.
+        let contains = |a: &Uri<'_>, b: &Uri<'_>| {
+            a.header_pairs().all(|(n, v)| {
+                b.header_pairs()
+                    .any(|(n2, v2)| unescaped_eq(n, n2, true) && unescaped_eq(v, v2, false))
+            })
+        };
+        contains(self, other) && contains(other, self)
+    }
+}
+
+/// Parameters match per §19.1.4: those named in `must` must appear in both or
+/// neither; any parameter present in both must have equal values (ignoring case).
+fn params_match(a: Params<'_>, b: Params<'_>, must: &[&str]) -> bool {
+    for name in must {
+        if a.get(name).is_some() != b.get(name).is_some() {
+            return false;
+        }
+    }
+    a.iter().all(|(n, v)| match b.get(n) {
+        None => true,
+        Some(v2) => match (v, v2) {
+            (None, None) => true,
+            (Some(x), Some(y)) => unescaped_eq(x, y, true),
+            _ => false,
+        },
+    })
+}
+
+/// Iterates the bytes of `s` with `%HH` escapes decoded.
+fn unescaped(s: &str) -> impl Iterator<Item = u8> + '_ {
+    let b = s.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let c = *b.get(i)?;
+        if c == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).copied().and_then(hex_val),
+                b.get(i + 2).copied().and_then(hex_val),
+            )
+        {
+            i += 3;
+            return Some(h << 4 | l);
+        }
+        i += 1;
+        Some(c)
+    })
+}
+
+/// Compares two escaped strings after unescaping, optionally ignoring ASCII case.
+pub(crate) fn unescaped_eq(a: &str, b: &str, ignore_case: bool) -> bool {
+    let norm = |c: u8| {
+        if ignore_case {
+            c.to_ascii_lowercase()
+        } else {
+            c
+        }
+    };
+    unescaped(a).map(norm).eq(unescaped(b).map(norm))
+}
+
+impl std::fmt::Display for Uri<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sip_parts() {
+        let u = Uri::parse("sip:alice:secret@atlanta.com:5061;transport=tcp;lr?subject=project%20x&priority=urgent").unwrap();
+        assert_eq!(u.scheme(), Scheme::Sip);
+        assert_eq!(u.user(), Some("alice"));
+        assert_eq!(u.password(), Some("secret"));
+        assert_eq!(u.host(), "atlanta.com");
+        assert_eq!(u.port(), Some(5061));
+        assert_eq!(u.transport(), Some("tcp"));
+        assert!(u.lr());
+        assert_eq!(u.headers(), Some("subject=project%20x&priority=urgent"));
+        assert_eq!(u.header_pairs().count(), 2);
+    }
+
+    #[test]
+    fn hosts() {
+        let u = Uri::parse("sips:[2001:db8::10]:5061").unwrap();
+        assert_eq!(u.host(), "[2001:db8::10]");
+        assert_eq!(u.port(), Some(5061));
+        assert_eq!(Uri::parse("sip:[::1]").unwrap().host(), "[::1]");
+        assert!(Uri::parse("sip:[2001:db8::10").is_err());
+        assert!(Uri::parse("sip:[zz::1]").is_err());
+        assert_eq!(Uri::parse("sip:192.0.2.1").unwrap().host(), "192.0.2.1");
+        assert!(Uri::parse("sip:192.0.2.300").is_err());
+        assert!(Uri::parse("sip:host:99999").is_err());
+        assert!(Uri::parse("sip:host:").is_err());
+        assert!(Uri::parse("sip:-bad-.com").is_err());
+        assert!(Uri::parse("sip:user@").is_err());
+        assert!(Uri::parse("sip:@host").is_err());
+        assert!(Uri::parse("sip:user@host name").is_err());
+        assert!(Uri::parse("sip:user@host.com.").is_ok());
+    }
+
+    #[test]
+    fn semicolon_in_user_and_escapes() {
+        let u = Uri::parse("sip:user;par=u%40example.net@example.com").unwrap();
+        assert_eq!(u.user(), Some("user;par=u%40example.net"));
+        assert_eq!(u.host(), "example.com");
+        assert!(Uri::parse("sip:us%zzer@example.com").is_err());
+        let u = Uri::parse("sip:%61lice@atlanta.com;transport=TCP").unwrap();
+        assert!(u.equivalent(&Uri::parse("sip:alice@AtLanTa.CoM;Transport=tcp").unwrap()));
+    }
+
+    #[test]
+    fn tel_and_opaque() {
+        let u = Uri::parse("tel:+1-201-555-0123;phone-context=example.com").unwrap();
+        assert_eq!(u.scheme(), Scheme::Tel);
+        assert_eq!(u.user(), Some("+1-201-555-0123"));
+        assert_eq!(u.param("phone-context"), Some(Some("example.com")));
+        assert!(
+            u.equivalent(&Uri::parse("tel:+1.201.555.0123;phone-context=example.com").unwrap())
+        );
+        let u = Uri::parse("mailto:alice@example.com").unwrap();
+        assert_eq!(u.scheme(), Scheme::Other);
+        assert_eq!(u.scheme_str(), "mailto");
+        assert!(Uri::parse("soap.beep://192.0.2.103:3002").is_ok());
+        assert!(Uri::parse("nocolon").is_err());
+        assert!(Uri::parse("1x:foo").is_err());
+        assert!(Uri::parse("tel:xyz;x").is_err());
+    }
+
+    /// RFC 3261 §19.1.4's examples.
+    #[test]
+    fn rfc3261_comparison_examples() {
+        let eq = [
+            (
+                "sip:%61lice@atlanta.com;transport=TCP",
+                "sip:alice@AtLanTa.CoM;Transport=tcp",
+            ),
+            ("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"),
+            ("sip:carol@chicago.com", "sip:carol@chicago.com;security=on"),
+            (
+                "sip:carol@chicago.com;newparam=5",
+                "sip:carol@chicago.com;security=on",
+            ),
+            (
+                "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+                "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com",
+            ),
+            (
+                "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+                "sip:alice@atlanta.com?priority=urgent&subject=project%20x",
+            ),
+        ];
+        for (a, b) in eq {
+            let (ua, ub) = (Uri::parse(a).unwrap(), Uri::parse(b).unwrap());
+            assert!(ua.equivalent(&ub), "{a} == {b}");
+            assert!(ub.equivalent(&ua), "{b} == {a}");
+        }
+        let ne = [
+            (
+                "SIP:ALICE@AtLanTa.CoM;Transport=udp",
+                "sip:alice@AtLanTa.CoM;Transport=UDP",
+            ),
+            ("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"),
+            ("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp"),
+            (
+                "sip:bob@biloxi.com",
+                "sip:bob@biloxi.com:6000;transport=tcp",
+            ),
+            (
+                "sip:carol@chicago.com",
+                "sip:carol@chicago.com?Subject=next%20meeting",
+            ),
+            ("sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"),
+            (
+                "sip:carol@chicago.com;security=on",
+                "sip:carol@chicago.com;security=off",
+            ),
+        ];
+        for (a, b) in ne {
+            let (ua, ub) = (Uri::parse(a).unwrap(), Uri::parse(b).unwrap());
+            assert!(!ua.equivalent(&ub), "{a} != {b}");
+            assert!(!ub.equivalent(&ua), "{b} != {a}");
+        }
+    }
+}
