@@ -134,8 +134,14 @@ fn str_of(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or("")
 }
 
-fn offset_in(base: &[u8], part: &str) -> usize {
-    part.as_ptr() as usize - base.as_ptr() as usize
+/// The span of `part`, a slice of `base`.
+fn span_in(base: &[u8], part: &str) -> Span {
+    let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if end <= base.len() => Span::new(start, end),
+        // Not a slice of `base` (cannot happen for values cut from it).
+        _ => Span::default(),
+    }
 }
 
 impl Message {
@@ -186,7 +192,6 @@ impl Message {
         let lines = memchr::memchr_iter(b'\n', &b[pos..]).count();
         let mut headers = Vec::with_capacity(lines.min(limits.max_headers));
         let mut defect: Option<Defect> = None;
-        let mut line_no = 1u32;
         loop {
             if pos >= b.len() {
                 return Err(ParseError::Truncated);
@@ -202,7 +207,6 @@ impl Message {
                 }
                 _ => {}
             }
-            line_no += 1;
             let line_start = pos;
             let end = loop {
                 let lf = memchr(b'\n', &b[pos..])
@@ -227,9 +231,11 @@ impl Message {
                 i += 1;
             }
             if name_end == line_start || i >= end || b[i] != b':' {
+                // Physical line number, counting the start line as 1.
+                let line_no = memchr::memchr_iter(b'\n', &b[head_start..line_start]).count() + 1;
                 defect.get_or_insert(Defect {
                     status: 400,
-                    kind: DefectKind::BadLine(line_no),
+                    kind: DefectKind::BadLine(line_no as u32),
                     header: HeaderName::Other,
                     detail: "header line without a name and ':'",
                 });
@@ -352,24 +358,16 @@ impl Message {
                                 .map_err(|()| HeaderError("unbalanced quotes"))?;
                             let via = headers::Via::parse(top)?;
                             crit.via = Some(idx16);
-                            crit.branch = via.branch().map(|br| {
-                                let s = offset_in(b, br);
-                                Span::new(s, s + br.len())
-                            });
+                            crit.branch = via.branch().map(|br| span_in(b, br));
                         }
                     }
                     HeaderName::From | HeaderName::To => {
                         let addr = headers::NameAddr::parse(value)?;
-                        let tag = addr.params().get("tag").map(|t| {
-                            let t = t.unwrap_or("");
-                            let s = offset_in(b, t);
-                            Span::new(s, s + t.len())
-                        });
-                        if let Some(t) = &tag
-                            && t.start == t.end
-                        {
-                            return Err(HeaderError("empty tag"));
-                        }
+                        let tag = match addr.params().get("tag") {
+                            None => None,
+                            Some(Some(t)) if !t.is_empty() => Some(span_in(b, t)),
+                            Some(_) => return Err(HeaderError("empty tag")),
+                        };
                         if e.name == HeaderName::From {
                             crit.from = Some(idx16);
                             crit.from_tag = tag;
@@ -380,13 +378,11 @@ impl Message {
                     }
                     HeaderName::CallId => {
                         let id = headers::CallId::parse(value)?;
-                        let s = offset_in(b, id.0);
-                        crit.call_id = Some(Span::new(s, s + id.0.len()));
+                        crit.call_id = Some(span_in(b, id.0));
                     }
                     HeaderName::CSeq => {
                         let c = headers::CSeq::parse(value)?;
-                        let s = offset_in(b, c.method_str);
-                        crit.cseq = Some((c.seq, c.method, Span::new(s, s + c.method_str.len())));
+                        crit.cseq = Some((c.seq, c.method, span_in(b, c.method_str)));
                     }
                     HeaderName::MaxForwards => {
                         crit.max_forwards = Some(headers::MaxForwards::parse(value)?.0 as u8);
@@ -829,32 +825,18 @@ impl Message {
     }
 }
 
-/// Replaces each fold (CR LF followed by white space) with a single space.
+/// Replaces each fold (CR LF and the white space around it) with a single space.
 pub fn unfold(value: &str) -> std::borrow::Cow<'_, str> {
     if !value.contains(['\r', '\n']) {
         return std::borrow::Cow::Borrowed(value);
     }
     let mut out = String::with_capacity(value.len());
-    let mut pending_space = false;
-    for c in value.chars() {
-        if c == '\r' || c == '\n' {
-            pending_space = true;
-            continue;
-        }
-        if pending_space {
-            if !(c == ' ' || c == '\t') {
-                out.push(' ');
-                pending_space = false;
-            } else {
-                if !out.ends_with(' ') {
-                    out.push(' ');
-                }
-                pending_space = false;
-                continue;
-            }
-        }
-        out.push(c);
+    let mut rest = value;
+    while let Some(i) = rest.find(['\r', '\n']) {
+        out.push_str(rest[..i].trim_end_matches([' ', '\t']));
+        rest = rest[i..].trim_start_matches(['\r', '\n', ' ', '\t']);
+        out.push(' ');
     }
-    out.truncate(trim_lws(&out).len());
-    std::borrow::Cow::Owned(out)
+    out.push_str(rest);
+    std::borrow::Cow::Owned(trim_lws(&out).to_string())
 }
