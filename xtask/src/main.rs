@@ -7,8 +7,14 @@
 //!   Debian packages they need when missing.
 //! - `peers [PACKAGE...]`: shows which real peers are installed; with names,
 //!   installs those (`cargo xtask peers sip-tester tshark`).
+//! - `bench parse [--iterations N]`: sofia-rs vs sofia-sip C parse
+//!   throughput on the same INVITE (`xtask/src/bench.rs`).
+//! - `fuzz [SECONDS]`: runs every cargo-fuzz target in `fuzz/` for SECONDS
+//!   each (default 30), installing cargo-fuzz when missing.
 #![forbid(unsafe_code)]
 
+mod bench;
+mod fuzz;
 mod peers;
 
 use std::process::{Command, ExitCode};
@@ -21,7 +27,9 @@ fn usage() -> String {
      commands:\n  \
        ci        fmt check, clippy -D warnings, doc -D warnings, tests, interop\n  \
        interop   suites against real peers (installs Debian packages when root)\n  \
-       peers [PACKAGE...]  show installed peers; install the named ones\n"
+       peers [PACKAGE...]  show installed peers; install the named ones\n  \
+       bench parse [--iterations N]  sofia-rs vs sofia-sip C parse throughput\n  \
+       fuzz [SECONDS]  run every fuzz target SECONDS each (default 30)\n"
         .to_string()
 }
 
@@ -31,6 +39,8 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("interop") => interop(),
         Some("peers") => peers_cmd(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{}", usage());
             Ok(())

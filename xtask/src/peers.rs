@@ -9,8 +9,9 @@ use std::process::Command;
 pub enum Probe {
     /// A program on the PATH.
     Program(&'static str),
-    /// A file the package installs.
-    File(&'static str),
+    /// A file the package installs; any of several where its path changes
+    /// between Debian releases.
+    AnyFile(&'static [&'static str]),
 }
 
 /// A Debian package a suite needs.
@@ -38,7 +39,11 @@ pub const PEERS: &[Package] = &[
     },
     Package {
         name: "libsofia-sip-ua-dev",
-        probe: Probe::File("/usr/include/sofia-sip-1.13/sofia-sip/msg.h"),
+        // bookworm ships the 1.12 headers, trixie the 1.13 ones.
+        probe: Probe::AnyFile(&[
+            "/usr/include/sofia-sip-1.13/sofia-sip/msg.h",
+            "/usr/include/sofia-sip-1.12/sofia-sip/msg.h",
+        ]),
     },
     Package {
         name: "pkg-config",
@@ -75,7 +80,7 @@ fn on_path(program: &str) -> bool {
 fn present(package: &Package) -> bool {
     match package.probe {
         Probe::Program(p) => on_path(p),
-        Probe::File(f) => Path::new(f).exists(),
+        Probe::AnyFile(files) => files.iter().any(|f| Path::new(f).exists()),
     }
 }
 

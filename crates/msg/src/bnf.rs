@@ -2,15 +2,30 @@
 //!
 //! Everything here works on bytes and never allocates.
 
+const fn token_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = matches!(b,
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+            | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
+        i += 1;
+    }
+    t
+}
+
+/// Lookup table for [`is_token`]: one load per byte on the parse hot path.
+static TOKEN: [bool; 256] = token_table();
+
 /// `token` characters: alphanumerics and `-.!%*_+`'~`.
-pub const fn is_token(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+#[inline]
+pub fn is_token(b: u8) -> bool {
+    TOKEN[b as usize]
 }
 
 /// `word` characters (Call-ID): token characters plus `()<>:\"/[]?{}`.
-pub const fn is_word(b: u8) -> bool {
+pub fn is_word(b: u8) -> bool {
     is_token(b)
         || matches!(
             b,
@@ -46,12 +61,12 @@ pub fn is_token_str(s: &str) -> bool {
 
 /// Strips linear white space (including folds) from both ends.
 pub fn trim_lws(s: &str) -> &str {
-    s.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\r' || c == '\n')
+    s.trim_matches([' ', '\t', '\r', '\n'])
 }
 
 /// Strips linear white space from the start.
 pub fn trim_lws_start(s: &str) -> &str {
-    s.trim_start_matches(|c: char| c == ' ' || c == '\t' || c == '\r' || c == '\n')
+    s.trim_start_matches([' ', '\t', '\r', '\n'])
 }
 
 /// Length of a quoted string at the start of `s` (which starts with `"`),
@@ -77,10 +92,22 @@ pub fn quoted_len(s: &[u8]) -> Option<usize> {
     None
 }
 
+/// A quoted string, angle bracket or comment left open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unbalanced;
+
+impl std::fmt::Display for Unbalanced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("unbalanced quotes or brackets")
+    }
+}
+
+impl std::error::Error for Unbalanced {}
+
 /// Finds the first `sep` at nesting level zero: outside quoted strings, angle
 /// brackets and (when `comments`) parenthesised comments. `None` when there is
-/// none. `Err(())` when a quote, bracket or comment is left open.
-pub fn find_unquoted(s: &[u8], sep: u8, comments: bool) -> Result<Option<usize>, ()> {
+/// none. `Err(Unbalanced)` when a quote, bracket or comment is left open.
+pub fn find_unquoted(s: &[u8], sep: u8, comments: bool) -> Result<Option<usize>, Unbalanced> {
     let mut i = 0;
     let mut angle = false;
     let mut depth = 0usize;
@@ -88,7 +115,7 @@ pub fn find_unquoted(s: &[u8], sep: u8, comments: bool) -> Result<Option<usize>,
         let b = s[i];
         match b {
             b'"' if depth == 0 => {
-                i += quoted_len(&s[i..]).ok_or(())?;
+                i += quoted_len(&s[i..]).ok_or(Unbalanced)?;
                 continue;
             }
             b'<' if depth == 0 && !angle => angle = true,
@@ -102,7 +129,7 @@ pub fn find_unquoted(s: &[u8], sep: u8, comments: bool) -> Result<Option<usize>,
         i += 1;
     }
     if angle || depth > 0 {
-        Err(())
+        Err(Unbalanced)
     } else {
         Ok(None)
     }
@@ -110,7 +137,7 @@ pub fn find_unquoted(s: &[u8], sep: u8, comments: bool) -> Result<Option<usize>,
 
 /// Iterates the comma-separated elements of a list header value, splitting
 /// only at commas outside quotes and angle brackets. Empty elements (`a,,b`)
-/// are skipped, as RFC 7230's list rule allows. Yields `Err(())` once, and then
+/// are skipped, as RFC 7230's list rule allows. Yields `Err(Unbalanced)` once, and then
 /// stops, when a quote or bracket is left open.
 #[derive(Debug, Clone)]
 pub struct CommaSplit<'a> {
@@ -125,16 +152,16 @@ impl<'a> CommaSplit<'a> {
 }
 
 impl<'a> Iterator for CommaSplit<'a> {
-    type Item = Result<&'a str, ()>;
+    type Item = Result<&'a str, Unbalanced>;
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let rest = self.rest?;
             let (item, next) = match find_unquoted(rest.as_bytes(), b',', false) {
                 Ok(Some(i)) => (&rest[..i], Some(&rest[i + 1..])),
                 Ok(None) => (rest, None),
-                Err(()) => {
+                Err(Unbalanced) => {
                     self.rest = None;
-                    return Some(Err(()));
+                    return Some(Err(Unbalanced));
                 }
             };
             self.rest = next;

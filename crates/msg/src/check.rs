@@ -2,7 +2,7 @@
 
 use crate::bnf::CommaSplit;
 use crate::error::Rejection;
-use crate::headers;
+use crate::headers::{self, TypedHeader};
 use crate::message::Message;
 use crate::method::Method;
 use crate::name::HeaderName;
@@ -63,9 +63,10 @@ impl Message {
                 return Err(Rejection::new(400, format!("Missing {h} header")));
             }
         }
+        self.check_critical_syntax()?;
         for v in self.header_lines(HeaderName::Via).flat_map(CommaSplit::new) {
             let ok = v
-                .map_err(|()| headers::HeaderError("unbalanced quotes"))
+                .map_err(|_| headers::HeaderError("unbalanced quotes"))
                 .and_then(headers::Via::parse);
             if let Err(e) = ok {
                 return Err(Rejection::new(400, format!("Invalid Via header ({e})")));
@@ -142,6 +143,39 @@ impl Message {
                 let mut r = Rejection::new(420, "Bad Extension");
                 r.unsupported = unsupported;
                 return Err(r);
+            }
+        }
+        Ok(())
+    }
+
+    /// Full syntax of the critical headers the parse only scanned.
+    fn check_critical_syntax(&self) -> Result<(), Rejection> {
+        fn one<'a, T: TypedHeader<'a>>(m: &'a Message) -> Result<(), Rejection> {
+            match m.header(T::NAME).map(T::parse) {
+                Some(Err(e)) => Err(Rejection::new(
+                    400,
+                    format!("Invalid {} header ({e})", T::NAME),
+                )),
+                _ => Ok(()),
+            }
+        }
+        one::<headers::From>(self)?;
+        one::<headers::To>(self)?;
+        one::<headers::CallId>(self)?;
+        one::<headers::ContentType>(self)?;
+        for (tag, name) in [
+            (self.from_tag(), HeaderName::From),
+            (self.to_tag(), HeaderName::To),
+        ] {
+            if tag.is_none()
+                && self.header_lines(name).next().is_some_and(|v| {
+                    headers::NameAddr::parse(v).is_ok_and(|a| a.params().contains("tag"))
+                })
+            {
+                return Err(Rejection::new(
+                    400,
+                    format!("Invalid {name} header (empty tag)"),
+                ));
             }
         }
         Ok(())

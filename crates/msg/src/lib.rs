@@ -52,6 +52,7 @@ mod message;
 mod method;
 mod name;
 pub mod params;
+mod scan;
 pub mod uri;
 
 pub use builder::{BuildError, RequestBuilder, ResponseBuilder};

@@ -8,6 +8,7 @@ use crate::error::{Defect, DefectKind, ParseError};
 use crate::headers::{self, HeaderError, TypedHeader};
 use crate::method::Method;
 use crate::name::HeaderName;
+use crate::scan;
 use crate::uri::{Uri, UriError};
 
 /// Limits applied while parsing. Every limit has a safe default.
@@ -134,16 +135,6 @@ fn str_of(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or("")
 }
 
-/// The span of `part`, a slice of `base`.
-fn span_in(base: &[u8], part: &str) -> Span {
-    let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
-    match start.checked_add(part.len()) {
-        Some(end) if end <= base.len() => Span::new(start, end),
-        // Not a slice of `base` (cannot happen for values cut from it).
-        _ => Span::default(),
-    }
-}
-
 impl Message {
     /// Parses a message with the default [`Limits`]. The buffer is one UDP
     /// datagram or one message cut from a stream by the
@@ -189,48 +180,45 @@ impl Message {
         let (start, version) = parse_start_line(b, pos, line_end)?;
         pos = lf + 1;
 
-        let lines = memchr::memchr_iter(b'\n', &b[pos..]).count();
-        let mut headers = Vec::with_capacity(lines.min(limits.max_headers));
+        // Most messages have fewer than 32 header lines: one allocation. For
+        // more, the rest is counted once and reserved in one step.
+        let mut headers: Vec<Entry> = Vec::with_capacity(limits.max_headers.min(32));
         let mut defect: Option<Defect> = None;
+        let mut crit = Critical::default();
+        let mut seen = 0u8;
         loop {
-            if pos >= b.len() {
-                return Err(ParseError::Truncated);
-            }
-            match b[pos] {
-                b'\n' => {
+            match b.get(pos) {
+                None => return Err(ParseError::Truncated),
+                Some(b'\n') => {
                     pos += 1;
                     break;
                 }
-                b'\r' if b.get(pos + 1) == Some(&b'\n') => {
+                Some(b'\r') if b.get(pos + 1) == Some(&b'\n') => {
                     pos += 2;
                     break;
                 }
                 _ => {}
             }
             let line_start = pos;
-            let end = loop {
-                let lf = memchr(b'\n', &b[pos..])
-                    .map(|i| pos + i)
+            // The name ends at the first non-token byte (a line end included).
+            let (kind, name_len) = HeaderName::scan(&b[pos..]);
+            let name_end = pos + name_len;
+            let mut i = name_end;
+            while i < b.len() && is_ws(b[i]) {
+                i += 1;
+            }
+            let good = name_len > 0 && b.get(i) == Some(&b':');
+            // The line ends at a LF not followed by white space (a fold).
+            let mut lf = memchr(b'\n', &b[i..])
+                .map(|p| i + p)
+                .ok_or(ParseError::Truncated)?;
+            while b.get(lf + 1).is_some_and(|&c| is_ws(c)) {
+                lf = memchr(b'\n', &b[lf + 1..])
+                    .map(|p| lf + 1 + p)
                     .ok_or(ParseError::Truncated)?;
-                pos = lf + 1;
-                if pos < b.len() && is_ws(b[pos]) {
-                    continue;
-                }
-                break if lf > line_start && b[lf - 1] == b'\r' {
-                    lf - 1
-                } else {
-                    lf
-                };
-            };
-            let mut i = line_start;
-            while i < end && is_token(b[i]) {
-                i += 1;
             }
-            let name_end = i;
-            while i < end && is_ws(b[i]) {
-                i += 1;
-            }
-            if name_end == line_start || i >= end || b[i] != b':' {
+            pos = lf + 1;
+            if !good {
                 // Physical line number, counting the start line as 1.
                 let line_no = memchr::memchr_iter(b'\n', &b[head_start..line_start]).count() + 1;
                 defect.get_or_insert(Defect {
@@ -242,20 +230,33 @@ impl Message {
                 continue;
             }
             let mut vs = i + 1;
-            let mut ve = end;
+            let mut ve = lf;
             while vs < ve && is_lws(b[vs]) {
                 vs += 1;
             }
             while ve > vs && is_lws(b[ve - 1]) {
                 ve -= 1;
             }
-            if headers.len() >= limits.max_headers {
-                return Err(ParseError::TooManyHeaders {
-                    limit: limits.max_headers,
-                });
+            if headers.len() == headers.capacity() {
+                if headers.len() >= limits.max_headers {
+                    return Err(ParseError::TooManyHeaders {
+                        limit: limits.max_headers,
+                    });
+                }
+                let more = scan::count_lf(&b[pos..]) + 1;
+                headers.reserve_exact(more.min(limits.max_headers - headers.len()));
             }
+            scan_critical(
+                b,
+                headers.len(),
+                kind,
+                (vs, ve),
+                &mut crit,
+                &mut seen,
+                &mut defect,
+            );
             headers.push(Entry {
-                name: HeaderName::from_bytes(&b[line_start..name_end]),
+                name: kind,
                 name_s: Span::new(line_start, name_end),
                 value_s: Span::new(vs, ve),
             });
@@ -283,17 +284,17 @@ impl Message {
             });
         }
 
+        let len = b.len();
         let mut msg = Message {
-            buf: buf.clone(),
+            buf,
             start,
             version,
             headers,
-            body: Span::new(body_start, b.len()),
-            crit: Critical::default(),
+            body: Span::new(body_start, len),
+            crit,
             defect,
         };
-        msg.index_critical();
-        let avail = b.len() - body_start;
+        let avail = len - body_start;
         match msg.crit.content_length {
             Some(cl) if cl as usize <= avail => {
                 msg.body = Span::new(body_start, body_start + cl as usize);
@@ -311,101 +312,6 @@ impl Message {
 
     fn note(&mut self, d: Defect) {
         self.defect.get_or_insert(d);
-    }
-
-    fn index_critical(&mut self) {
-        let b: &[u8] = &self.buf;
-        let mut crit = Critical::default();
-        let mut defect = None;
-        let mut seen = [false; 8];
-        for (idx, e) in self.headers.iter().enumerate() {
-            let slot = match e.name {
-                HeaderName::Via => 0,
-                HeaderName::From => 1,
-                HeaderName::To => 2,
-                HeaderName::CallId => 3,
-                HeaderName::CSeq => 4,
-                HeaderName::MaxForwards => 5,
-                HeaderName::ContentLength => 6,
-                HeaderName::ContentType => 7,
-                _ => continue,
-            };
-            let idx16 = idx as u16;
-            let value = str_of(&b[e.value_s.range()]);
-            let mut fail = |detail: &'static str, kind: DefectKind| {
-                defect.get_or_insert(Defect {
-                    status: 400,
-                    kind,
-                    header: e.name,
-                    detail,
-                });
-            };
-            if slot != 0 && seen[slot] {
-                fail("header appears more than once", DefectKind::Duplicate);
-                continue;
-            }
-            let first = !seen[slot];
-            seen[slot] = true;
-            let result: Result<(), HeaderError> = (|| {
-                match e.name {
-                    HeaderName::Via => {
-                        // Only the top value matters to the transaction layer;
-                        // check() validates the others.
-                        if first {
-                            let top = CommaSplit::new(value)
-                                .next()
-                                .ok_or(HeaderError("empty Via"))?
-                                .map_err(|()| HeaderError("unbalanced quotes"))?;
-                            let via = headers::Via::parse(top)?;
-                            crit.via = Some(idx16);
-                            crit.branch = via.branch().map(|br| span_in(b, br));
-                        }
-                    }
-                    HeaderName::From | HeaderName::To => {
-                        let addr = headers::NameAddr::parse(value)?;
-                        let tag = match addr.params().get("tag") {
-                            None => None,
-                            Some(Some(t)) if !t.is_empty() => Some(span_in(b, t)),
-                            Some(_) => return Err(HeaderError("empty tag")),
-                        };
-                        if e.name == HeaderName::From {
-                            crit.from = Some(idx16);
-                            crit.from_tag = tag;
-                        } else {
-                            crit.to = Some(idx16);
-                            crit.to_tag = tag;
-                        }
-                    }
-                    HeaderName::CallId => {
-                        let id = headers::CallId::parse(value)?;
-                        crit.call_id = Some(span_in(b, id.0));
-                    }
-                    HeaderName::CSeq => {
-                        let c = headers::CSeq::parse(value)?;
-                        crit.cseq = Some((c.seq, c.method, span_in(b, c.method_str)));
-                    }
-                    HeaderName::MaxForwards => {
-                        crit.max_forwards = Some(headers::MaxForwards::parse(value)?.0 as u8);
-                    }
-                    HeaderName::ContentLength => {
-                        crit.content_length = Some(headers::ContentLength::parse(value)?.0);
-                    }
-                    HeaderName::ContentType => {
-                        headers::ContentType::parse(value)?;
-                        crit.content_type = Some(idx16);
-                    }
-                    _ => {}
-                }
-                Ok(())
-            })();
-            if let Err(HeaderError(detail)) = result {
-                fail(detail, DefectKind::Invalid);
-            }
-        }
-        self.crit = crit;
-        if let Some(d) = defect {
-            self.note(d);
-        }
     }
 
     fn s(&self, span: Span) -> &str {
@@ -538,7 +444,7 @@ impl Message {
                 if list {
                     split
                         .next()
-                        .map(|r| r.map_err(|()| HeaderError("unbalanced quotes or brackets")))
+                        .map(|r| r.map_err(|_| HeaderError("unbalanced quotes or brackets")))
                 } else {
                     single.take().map(Ok)
                 }
@@ -651,7 +557,7 @@ impl Message {
                 let err = if e.name.is_list() {
                     CommaSplit::new(r.value)
                         .map(|v| {
-                            v.map_err(|()| HeaderError("unbalanced quotes or brackets"))
+                            v.map_err(|_| HeaderError("unbalanced quotes or brackets"))
                                 .and_then(|v| headers::validate(e.name, v))
                         })
                         .find_map(Result::err)
@@ -722,6 +628,88 @@ impl PartialEq for Message {
     }
 }
 
+/// Locates one transaction-critical value with byte scanners: the top
+/// Via's branch, the From and To tags, the Call-ID, and the numbers of CSeq,
+/// Max-Forwards and Content-Length. Full syntax checks of Via, From, To,
+/// Call-ID and Content-Type are left to [`Message::check`], which runs the
+/// typed parsers: this keeps the parse of every message cheap (a proxy or a
+/// transaction layer reads these values for each message it sees).
+#[inline]
+fn scan_critical(
+    b: &[u8],
+    idx: usize,
+    kind: HeaderName,
+    (vs, ve): (usize, usize),
+    crit: &mut Critical,
+    seen: &mut u8,
+    defect: &mut Option<Defect>,
+) {
+    let slot = match kind {
+        HeaderName::Via => 0,
+        HeaderName::From => 1,
+        HeaderName::To => 2,
+        HeaderName::CallId => 3,
+        HeaderName::CSeq => 4,
+        HeaderName::MaxForwards => 5,
+        HeaderName::ContentLength => 6,
+        HeaderName::ContentType => 7,
+        _ => return,
+    };
+    let mut fail = |detail: &'static str, kind_: DefectKind| {
+        defect.get_or_insert(Defect {
+            status: 400,
+            kind: kind_,
+            header: kind,
+            detail,
+        });
+    };
+    if *seen & (1 << slot) != 0 {
+        if slot != 0 {
+            fail("header appears more than once", DefectKind::Duplicate);
+        }
+        return;
+    }
+    *seen |= 1 << slot;
+    let idx16 = idx as u16;
+    let v = &b[vs..ve];
+    match kind {
+        HeaderName::Via => {
+            crit.via = Some(idx16);
+            crit.branch = scan::param(v, scan::value_end(v, true), b"branch")
+                .map(|(s, e)| Span::new(vs + s, vs + e));
+        }
+        HeaderName::From | HeaderName::To => {
+            let tag = scan::addr_params_start(v)
+                .and_then(|p| scan::param(v, p..v.len(), b"tag"))
+                .map(|(s, e)| Span::new(vs + s, vs + e));
+            if kind == HeaderName::From {
+                crit.from = Some(idx16);
+                crit.from_tag = tag;
+            } else {
+                crit.to = Some(idx16);
+                crit.to_tag = tag;
+            }
+        }
+        HeaderName::CallId => crit.call_id = Some(Span::new(vs, ve)),
+        HeaderName::CSeq => match scan::cseq(v) {
+            Some((seq, ms, me)) => {
+                let method = Method::from_bytes(&v[ms..me]);
+                crit.cseq = Some((seq, method, Span::new(vs + ms, vs + me)));
+            }
+            None => fail("invalid sequence number or method", DefectKind::Invalid),
+        },
+        HeaderName::MaxForwards => match scan::number(v, 255) {
+            Some(n) => crit.max_forwards = Some(n as u8),
+            None => fail("not a number from 0 to 255", DefectKind::Invalid),
+        },
+        HeaderName::ContentLength => match scan::number(v, u32::MAX) {
+            Some(n) => crit.content_length = Some(n),
+            None => fail("not a number", DefectKind::Invalid),
+        },
+        _ => crit.content_type = Some(idx16),
+    }
+}
+
 fn parse_start_line(b: &[u8], start: usize, end: usize) -> Result<(Start, Span), ParseError> {
     let line = &b[start..end];
     if line.starts_with(b"SIP/") || line.starts_with(b"sip/") {
@@ -763,11 +751,12 @@ fn parse_start_line(b: &[u8], start: usize, end: usize) -> Result<(Start, Span),
         return Err(ParseError::BadStartLine("invalid method"));
     }
     let uri = &line[sp1 + 1..sp2];
-    if uri.iter().any(|&c| c == b' ' || c == b'\t') {
-        return Err(ParseError::BadStartLine("white space in Request-URI"));
-    }
-    if uri.iter().any(|&c| c < 0x20 || c == 0x7f) {
-        return Err(ParseError::BadStartLine("control character in Request-URI"));
+    if let Some(&c) = uri.iter().find(|&&c| c <= b' ' || c == 0x7f) {
+        return Err(ParseError::BadStartLine(if c == b' ' || c == b'\t' {
+            "white space in Request-URI"
+        } else {
+            "control character in Request-URI"
+        }));
     }
     let version = &line[sp2 + 1..];
     check_version(version)?;

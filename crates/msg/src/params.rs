@@ -126,7 +126,7 @@ pub(crate) fn check_header_params(raw: &str) -> Result<(), &'static str> {
         let end = match find_unquoted(rest.as_bytes(), b';', false) {
             Ok(Some(i)) => i,
             Ok(None) => rest.len(),
-            Err(()) => return Err("unbalanced quotes in parameter"),
+            Err(_) => return Err("unbalanced quotes in parameter"),
         };
         let item = trim_lws(&rest[..end]);
         if item.is_empty() {

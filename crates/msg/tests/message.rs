@@ -32,7 +32,10 @@ fn header_values_split_lists_across_lines() {
     assert_eq!(vias[2].host(), "[2001:db8::1]");
     assert_eq!(m.top_via().unwrap().port(), Some(5060));
     assert_eq!(m.header_lines(HeaderName::Via).count(), 2);
-    assert_eq!(m.header_lines_named("x-custom").collect::<Vec<_>>(), vec!["keep me"]);
+    assert_eq!(
+        m.header_lines_named("x-custom").collect::<Vec<_>>(),
+        vec!["keep me"]
+    );
     let names: Vec<&str> = m.headers().map(|h| h.name).collect();
     assert_eq!(names[0], "Via");
     assert_eq!(names[8], "X-Custom");
@@ -56,7 +59,10 @@ fn leading_crlf_and_bare_lf() {
 #[test]
 fn limits() {
     let big = Bytes::from(vec![b'a'; 70_000]);
-    assert!(matches!(Message::parse(big), Err(ParseError::TooLarge { .. })));
+    assert!(matches!(
+        Message::parse(big),
+        Err(ParseError::TooLarge { .. })
+    ));
     let limits = Limits {
         max_size: 65536,
         max_headers: 5,
@@ -91,7 +97,11 @@ fn bad_header_line_is_a_defect_not_a_failure() {
     assert_eq!(r.status, 400);
     assert_eq!(r.reason, "Malformed header line 10");
     // Enough is left to answer it.
-    assert!(ResponseBuilder::reply_to(&m, 400, &r.reason, Some("x")).build().is_ok());
+    assert!(
+        ResponseBuilder::reply_to(&m, 400, &r.reason, Some("x"))
+            .build()
+            .is_ok()
+    );
 }
 
 #[test]
@@ -108,18 +118,62 @@ fn invalid_utf8_names_the_header() {
 #[test]
 fn critical_header_errors_name_the_header() {
     for (from, to, needle) in [
-        ("CSeq: 63104 OPTIONS", "CSeq: x OPTIONS", "Invalid CSeq header"),
-        ("Max-Forwards: 70", "Max-Forwards: 256", "Invalid Max-Forwards header"),
-        ("Call-ID: 3848276298220188511@example.com", "Call-ID: a b", "Invalid Call-ID header"),
-        ("To: <sip:bob@example.com>", "To: <sip:bob@example.com", "Invalid To header"),
-        ("From: Alice <sip:alice@example.com>;tag=9fxced76sl", "From: <sip:a@b>;tag=", "Invalid From header"),
-        ("Content-Length: 0", "Content-Length: 0\r\nl: 0", "Duplicate Content-Length header"),
-        ("Content-Length: 0", "Content-Length: 10", "Invalid Content-Length header"),
-        ("Content-Length: 0", "Content-Type: nonsense\r\nContent-Length: 0", "Invalid Content-Type header"),
+        (
+            "CSeq: 63104 OPTIONS",
+            "CSeq: x OPTIONS",
+            "Invalid CSeq header",
+        ),
+        (
+            "Max-Forwards: 70",
+            "Max-Forwards: 256",
+            "Invalid Max-Forwards header",
+        ),
+        (
+            "Call-ID: 3848276298220188511@example.com",
+            "Call-ID: a b",
+            "Invalid Call-ID header",
+        ),
+        (
+            "To: <sip:bob@example.com>",
+            "To: <sip:bob@example.com",
+            "Invalid To header",
+        ),
+        (
+            "From: Alice <sip:alice@example.com>;tag=9fxced76sl",
+            "From: <sip:a@b>;tag=",
+            "Invalid From header",
+        ),
+        (
+            "Content-Length: 0",
+            "Content-Length: 0\r\nl: 0",
+            "Duplicate Content-Length header",
+        ),
+        (
+            "Content-Length: 0",
+            "Content-Length: 10",
+            "Invalid Content-Length header",
+        ),
+        (
+            "Content-Length: 0",
+            "Content-Type: nonsense\r\nContent-Length: 0",
+            "Invalid Content-Type header",
+        ),
         ("To: <sip:bob@example.com>\r\n", "", "Missing To header"),
-        ("Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK74bf9;rport", "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK74bf9;rport, SIP/2.0 bad", "Invalid Via header"),
-        ("Max-Forwards: 70", "Max-Forwards: 70\r\nContact: *", "Invalid Contact header"),
-        ("sip:bob@example.com SIP", "sip:bob@example.com?subject=x SIP", "Invalid Request-URI"),
+        (
+            "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK74bf9;rport",
+            "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK74bf9;rport, SIP/2.0 bad",
+            "Invalid Via header",
+        ),
+        (
+            "Max-Forwards: 70",
+            "Max-Forwards: 70\r\nContact: *",
+            "Invalid Contact header",
+        ),
+        (
+            "sip:bob@example.com SIP",
+            "sip:bob@example.com?subject=x SIP",
+            "Invalid Request-URI",
+        ),
     ] {
         let m = parse(&OPTIONS.replacen(from, to, 1));
         let r = m.check().unwrap_err();
@@ -133,27 +187,40 @@ fn contact_star_only_for_register_with_expires_zero() {
     let reg = OPTIONS
         .replace("OPTIONS sip:bob@example.com", "REGISTER sip:example.com")
         .replace("63104 OPTIONS", "63104 REGISTER");
-    let ok = parse(&reg.replace("Max-Forwards: 70", "Max-Forwards: 70\r\nContact: *\r\nExpires: 0"));
+    let ok = parse(&reg.replace(
+        "Max-Forwards: 70",
+        "Max-Forwards: 70\r\nContact: *\r\nExpires: 0",
+    ));
     assert!(ok.check().is_ok());
     assert_eq!(ok.typed::<Contact>().unwrap().unwrap(), Contact::Star);
-    let bad = parse(&reg.replace("Max-Forwards: 70", "Max-Forwards: 70\r\nContact: *\r\nExpires: 10"));
+    let bad = parse(&reg.replace(
+        "Max-Forwards: 70",
+        "Max-Forwards: 70\r\nContact: *\r\nExpires: 10",
+    ));
     assert_eq!(bad.check().unwrap_err().status, 400);
 }
 
 #[test]
 fn response_per_rfc3261_8_2_6() {
     let req = parse(OPTIONS);
-    let resp = ResponseBuilder::reply_to(&req, 200, "OK", Some("abc")).build().unwrap();
+    let resp = ResponseBuilder::reply_to(&req, 200, "OK", Some("abc"))
+        .build()
+        .unwrap();
     assert_eq!(resp.status(), Some(200));
     assert_eq!(resp.reason(), Some("OK"));
-    assert_eq!(resp.header_lines(HeaderName::Via).collect::<Vec<_>>(), req.header_lines(HeaderName::Via).collect::<Vec<_>>());
+    assert_eq!(
+        resp.header_lines(HeaderName::Via).collect::<Vec<_>>(),
+        req.header_lines(HeaderName::Via).collect::<Vec<_>>()
+    );
     assert_eq!(resp.from_tag(), req.from_tag());
     assert_eq!(resp.to_tag(), Some("abc"));
     assert_eq!(resp.call_id(), req.call_id());
     assert_eq!(resp.cseq(), Some((63104, Method::Options)));
     assert_eq!(resp.header(HeaderName::Timestamp), None);
     assert!(resp.check().is_ok());
-    let trying = ResponseBuilder::reply_to(&req, 100, "Trying", Some("abc")).build().unwrap();
+    let trying = ResponseBuilder::reply_to(&req, 100, "Trying", Some("abc"))
+        .build()
+        .unwrap();
     assert_eq!(trying.to_tag(), None);
     assert_eq!(trying.header(HeaderName::Timestamp), Some("54"));
 }
@@ -174,10 +241,15 @@ fn builder_rejects_injection_and_reuses_buffer() {
         Err(BuildError::Method(_))
     ));
     assert!(matches!(
-        RequestBuilder::new(Method::Options, "sip:a@b").header_named("Bad Name", "x").build(),
+        RequestBuilder::new(Method::Options, "sip:a@b")
+            .header_named("Bad Name", "x")
+            .build(),
         Err(BuildError::HeaderName(_))
     ));
-    assert!(matches!(ResponseBuilder::new(99, "x").build(), Err(BuildError::Status(_))));
+    assert!(matches!(
+        ResponseBuilder::new(99, "x").build(),
+        Err(BuildError::Status(_))
+    ));
 
     let mut buf = BytesMut::with_capacity(4096);
     let m = RequestBuilder::with_method("NEWMETHOD", "sip:a@b")

@@ -12,7 +12,10 @@ use bytes::Bytes;
 use sofia_msg::{CheckPolicy, HeaderName, Message, Method};
 
 fn load(name: &str) -> Bytes {
-    let path = format!("{}/tests/data/rfc4475/{name}.dat", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/data/rfc4475/{name}.dat",
+        env!("CARGO_MANIFEST_DIR")
+    );
     Bytes::from(std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
 }
 
@@ -25,9 +28,30 @@ fn verdict(name: &str) -> Result<(), (u16, String)> {
 }
 
 const VALID: &[&str] = &[
-    "wsinv", "intmeth", "esc01", "escnull", "esc02", "lwsdisp", "longreq", "dblreq", "semiuri",
-    "transports", "mpart01", "unreason", "noreason", "badbranch", "zeromf", "cparam01", "cparam02",
-    "regescrt", "sdp01", "invut", "regaut01", "bcast", "baddate", "inv2543",
+    "wsinv",
+    "intmeth",
+    "esc01",
+    "escnull",
+    "esc02",
+    "lwsdisp",
+    "longreq",
+    "dblreq",
+    "semiuri",
+    "transports",
+    "mpart01",
+    "unreason",
+    "noreason",
+    "badbranch",
+    "zeromf",
+    "cparam01",
+    "cparam02",
+    "regescrt",
+    "sdp01",
+    "invut",
+    "regaut01",
+    "bcast",
+    "baddate",
+    "inv2543",
 ];
 
 /// (file, status, text the reason must contain)
@@ -64,7 +88,13 @@ fn every_file_is_covered_once() {
     let dir = format!("{}/tests/data/rfc4475", env!("CARGO_MANIFEST_DIR"));
     let mut files: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".dat").to_string())
+        .map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".dat")
+                .to_string()
+        })
         .collect();
     files.sort();
     let mut covered: Vec<String> = VALID
@@ -101,7 +131,9 @@ fn invalid_messages_get_the_rfc_answer() {
 #[test]
 fn every_parsed_message_round_trips() {
     for name in VALID.iter().chain(REJECTED.iter().map(|r| &r.0)) {
-        let Ok(m) = Message::parse(load(name)) else { continue };
+        let Ok(m) = Message::parse(load(name)) else {
+            continue;
+        };
         let again = Message::parse(m.to_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(again, m, "{name}");
         assert_eq!(again.header_count(), m.header_count(), "{name}");
@@ -119,7 +151,10 @@ fn wsinv_details() {
     assert_eq!(m.branch(), Some("390skdjuw"));
     assert_eq!(m.content_length(), Some(150));
     assert_eq!(m.body_bytes().len(), 150);
-    let vias: Vec<_> = m.typed_all::<sofia_msg::headers::Via>().map(Result::unwrap).collect();
+    let vias: Vec<_> = m
+        .typed_all::<sofia_msg::headers::Via>()
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(vias.len(), 3);
     assert_eq!(vias[1].transport(), "TCP");
     assert_eq!(vias[2].host(), "192.168.255.111");
@@ -133,10 +168,7 @@ fn wsinv_details() {
         m.header_lines_named("NewFangledHeader").next(),
         Some("newfangled value\r\n continued newfangled value")
     );
-    assert_eq!(
-        m.header_unfolded(HeaderName::Subject).as_deref(),
-        Some("")
-    );
+    assert_eq!(m.header_unfolded(HeaderName::Subject).as_deref(), Some(""));
     assert_eq!(
         m.header_lines_named("UnknownHeaderWithUnusualValue").next(),
         Some(";;,,;;,;")
@@ -182,14 +214,26 @@ fn baddate_is_accepted_but_reported() {
 fn bext01_lists_unsupported_tags_and_policy() {
     let m = Message::parse(load("bext01")).unwrap();
     let r = m.check().unwrap_err();
-    assert_eq!(r.unsupported, vec!["nothingSupportsThis", "nothingSupportsThisEither"]);
+    assert_eq!(
+        r.unsupported,
+        vec!["nothingSupportsThis", "nothingSupportsThisEither"]
+    );
     let supported = ["nothingSupportsThis", "nothingSupportsThisEither"];
-    let policy = CheckPolicy { supported: &supported, proxy: false };
+    let policy = CheckPolicy {
+        supported: &supported,
+        proxy: false,
+    };
     assert!(m.check_with(&policy).is_ok());
-    let proxy = CheckPolicy { supported: &[], proxy: true };
+    let proxy = CheckPolicy {
+        supported: &[],
+        proxy: true,
+    };
     let r = m.check_with(&proxy).unwrap_err();
     assert_eq!(r.status, 420);
-    assert_eq!(r.unsupported, vec!["noProxiesSupportThis", "norDoAnyProxiesSupportThis"]);
+    assert_eq!(
+        r.unsupported,
+        vec!["noProxiesSupportThis", "norDoAnyProxiesSupportThis"]
+    );
 }
 
 #[test]
@@ -198,7 +242,10 @@ fn zeromf_is_483_only_for_a_proxy() {
     assert_eq!(m.max_forwards(), Some(0));
     assert!(m.check().is_ok());
     // OPTIONS with Max-Forwards 0 may be answered by the proxy itself.
-    let proxy = CheckPolicy { supported: &[], proxy: true };
+    let proxy = CheckPolicy {
+        supported: &[],
+        proxy: true,
+    };
     assert!(m.check_with(&proxy).is_ok());
     let invite = String::from_utf8(load("zeromf").to_vec())
         .unwrap()

@@ -42,7 +42,7 @@ impl<'a> Via<'a> {
         let (sent_by, params) = match crate::bnf::find_unquoted(rest.as_bytes(), b';', false) {
             Ok(Some(i)) => (trim_lws(&rest[..i]), Some(&rest[i + 1..])),
             Ok(None) => (trim_lws(rest), None),
-            Err(()) => return Err(HeaderError("unbalanced quotes")),
+            Err(_) => return Err(HeaderError("unbalanced quotes")),
         };
         let (host, port) = if sent_by.starts_with('[') {
             let close = sent_by
