@@ -18,9 +18,17 @@ fn work_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// A message sofia-msg wrote, with the bytes it was parsed from (none for
+/// builder output).
+struct Written {
+    name: String,
+    msg: Message,
+    original: Option<Vec<u8>>,
+}
+
 /// Messages written by sofia-msg: every RFC 4475 message that passes
 /// `check()`, re-serialized, and messages made by the builders.
-fn written_messages() -> Result<Vec<(String, Message)>> {
+fn written_messages() -> Result<Vec<Written>> {
     let dir = workspace_root().join("crates/msg/tests/data/rfc4475");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -30,20 +38,31 @@ fn written_messages() -> Result<Vec<(String, Message)>> {
     let mut out = Vec::new();
     for path in files {
         let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let Ok(msg) = Message::parse(Bytes::from(data)) else {
+        let Ok(msg) = Message::parse(Bytes::from(data.clone())) else {
             continue;
         };
         if msg.check().is_err() {
             continue;
         }
-        let written = Message::parse(msg.to_bytes())
-            .map_err(|e| format!("{}: re-serialized message does not parse: {e}", path.display()))?;
-        out.push((file_name(&path), written));
+        let written = Message::parse(msg.to_bytes()).map_err(|e| {
+            format!(
+                "{}: re-serialized message does not parse: {e}",
+                path.display()
+            )
+        })?;
+        out.push(Written {
+            name: file_name(&path),
+            msg: written,
+            original: Some(data),
+        });
     }
     let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
                m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
     let invite = RequestBuilder::new(Method::Invite, "sip:bob@127.0.0.1")
-        .header(HeaderName::Via, "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKinterop1;rport")
+        .header(
+            HeaderName::Via,
+            "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKinterop1;rport",
+        )
         .header(HeaderName::MaxForwards, "70")
         .header(HeaderName::From, "\"Alice\" <sip:alice@127.0.0.1>;tag=a1")
         .header(HeaderName::To, "<sip:bob@127.0.0.1>")
@@ -59,18 +78,32 @@ fn written_messages() -> Result<Vec<(String, Message)>> {
         .build()
         .map_err(|e| format!("builder 200: {e}"))?;
     let register = RequestBuilder::new(Method::Register, "sip:127.0.0.1")
-        .header(HeaderName::Via, "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKinterop2")
+        .header(
+            HeaderName::Via,
+            "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKinterop2",
+        )
         .header(HeaderName::MaxForwards, "70")
         .header(HeaderName::From, "<sip:1000@127.0.0.1>;tag=r1")
         .header(HeaderName::To, "<sip:1000@127.0.0.1>")
         .header(HeaderName::CallId, "interop-register@127.0.0.1")
         .header(HeaderName::CSeq, "1 REGISTER")
-        .header(HeaderName::Contact, "<sip:1000@127.0.0.1:5060>;expires=3600")
+        .header(
+            HeaderName::Contact,
+            "<sip:1000@127.0.0.1:5060>;expires=3600",
+        )
         .build()
         .map_err(|e| format!("builder REGISTER: {e}"))?;
-    out.push(("builder-invite".into(), invite));
-    out.push(("builder-200".into(), ok));
-    out.push(("builder-register".into(), register));
+    for (name, msg) in [
+        ("builder-invite", invite),
+        ("builder-200", ok),
+        ("builder-register", register),
+    ] {
+        out.push(Written {
+            name: name.into(),
+            msg,
+            original: None,
+        });
+    }
     Ok(out)
 }
 
@@ -80,68 +113,135 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// tshark dissects everything sofia-msg writes as SIP, without malformed
-/// frames, with the method or status and the Call-ID we wrote.
-pub fn tshark_dissects_written_messages() -> Result {
-    let messages = written_messages()?;
-    let payloads: Vec<Vec<u8>> = messages.iter().map(|(_, m)| m.to_bytes().to_vec()).collect();
-    let pcap_path = work_dir()?.join("sofia-msg-written.pcap");
-    let mut file = std::fs::File::create(&pcap_path)
-        .map_err(|e| format!("{}: {e}", pcap_path.display()))?;
-    pcap::write_udp(&mut file, 5060, &payloads).map_err(|e| format!("pcap: {e}"))?;
-    drop(file);
+/// What tshark made of one frame.
+struct Dissected {
+    method: String,
+    status: String,
+    call_id: String,
+    malformed: bool,
+    /// Highest expert-info severity (Wireshark's PI_* value; 0 for none).
+    severity: u64,
+}
+
+/// Wireshark's PI_WARN expert severity.
+const PI_WARN: u64 = 0x0060_0000;
+
+/// Writes the payloads to a pcap file and dissects it with tshark.
+fn dissect(file: &str, payloads: &[Vec<u8>]) -> Result<Vec<Dissected>> {
+    let pcap_path = work_dir()?.join(file);
+    let mut out =
+        std::fs::File::create(&pcap_path).map_err(|e| format!("{}: {e}", pcap_path.display()))?;
+    pcap::write_udp(&mut out, 5060, payloads).map_err(|e| format!("pcap: {e}"))?;
+    drop(out);
     let output = Command::new("tshark")
         .arg("-n")
         .arg("-r")
         .arg(&pcap_path)
-        .args(["-o", "sip.desegment_headers:FALSE"])
-        .args(["-T", "fields", "-E", "separator=|", "-E", "occurrence=f"])
-        .args(["-e", "frame.number", "-e", "sip.Method", "-e", "sip.Status-Code"])
-        .args(["-e", "sip.Call-ID", "-e", "_ws.malformed", "-e", "_ws.expert.severity"])
+        .args(["-T", "fields", "-E", "separator=|", "-E", "occurrence=a"])
+        .args(["-E", "aggregator=,"])
+        .args([
+            "-e",
+            "sip.Method",
+            "-e",
+            "sip.Status-Code",
+            "-e",
+            "sip.Call-ID",
+        ])
+        .args(["-e", "_ws.malformed", "-e", "_ws.expert.severity"])
         .output()
         .map_err(|e| format!("cannot run tshark: {e}"))?;
     if !output.status.success() {
         return Err(format!(
-            "tshark failed: {}",
+            "tshark failed on {}: {}",
+            pcap_path.display(),
             String::from_utf8_lossy(&output.stderr)
         ));
     }
     let text = String::from_utf8_lossy(&output.stdout);
-    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('|').collect()).collect();
-    if rows.len() != messages.len() {
+    let rows: Vec<Dissected> = text
+        .lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split('|').collect();
+            let field = |i: usize| f.get(i).copied().unwrap_or("");
+            let first = |i: usize| field(i).split(',').next().unwrap_or("").to_string();
+            Dissected {
+                method: first(0),
+                status: first(1),
+                call_id: first(2),
+                malformed: !field(3).is_empty(),
+                severity: field(4)
+                    .split(',')
+                    .filter_map(|v| v.trim().parse::<u64>().ok())
+                    .max()
+                    .unwrap_or(0),
+            }
+        })
+        .collect();
+    if rows.len() != payloads.len() {
         return Err(format!(
-            "tshark saw {} frames, {} were written",
+            "tshark saw {} frames in {}, {} were written",
             rows.len(),
-            messages.len()
+            pcap_path.display(),
+            payloads.len()
         ));
     }
+    Ok(rows)
+}
+
+/// tshark dissects everything sofia-msg writes as SIP: the method or status
+/// and the Call-ID we wrote, no malformed frame, and no expert finding worse
+/// than tshark has for the message we parsed (for builder output: nothing at
+/// warning level or above).
+pub fn tshark_dissects_written_messages() -> Result {
+    let messages = written_messages()?;
+    let ours: Vec<Vec<u8>> = messages.iter().map(|w| w.msg.to_bytes().to_vec()).collect();
+    let originals: Vec<Vec<u8>> = messages
+        .iter()
+        .map(|w| w.original.clone().unwrap_or_default())
+        .collect();
+    let seen = dissect("sofia-msg-written.pcap", &ours)?;
+    let before = dissect("sofia-msg-originals.pcap", &originals)?;
     let mut problems = Vec::new();
-    for ((name, msg), row) in messages.iter().zip(&rows) {
-        let field = |i: usize| row.get(i).copied().unwrap_or("");
-        let expected_start = if msg.is_request() {
-            msg.method_str().to_string()
+    for ((w, row), orig) in messages.iter().zip(&seen).zip(&before) {
+        let name = &w.name;
+        let (seen_start, expected_start) = if w.msg.is_request() {
+            (row.method.clone(), w.msg.method_str().to_string())
         } else {
-            msg.status().map(|s| s.to_string()).unwrap_or_default()
+            (
+                row.status.clone(),
+                w.msg.status().map(|s| s.to_string()).unwrap_or_default(),
+            )
         };
-        let seen_start = if msg.is_request() { field(1) } else { field(2) };
         if seen_start != expected_start {
-            problems.push(format!("{name}: tshark read {seen_start:?}, we wrote {expected_start:?}"));
-        }
-        if field(3) != msg.call_id().unwrap_or("") {
             problems.push(format!(
-                "{name}: tshark read Call-ID {:?}, we wrote {:?}",
-                field(3),
-                msg.call_id()
+                "{name}: tshark read {seen_start:?}, we wrote {expected_start:?}"
             ));
         }
-        if !field(4).is_empty() {
+        if row.call_id != w.msg.call_id().unwrap_or("") {
+            problems.push(format!(
+                "{name}: tshark read Call-ID {:?}, we wrote {:?}",
+                row.call_id,
+                w.msg.call_id()
+            ));
+        }
+        if row.malformed {
             problems.push(format!("{name}: tshark reports a malformed frame"));
+        }
+        let allowed = if w.original.is_some() {
+            orig.severity
+        } else {
+            PI_WARN - 1
+        };
+        if row.severity > allowed {
+            problems.push(format!(
+                "{name}: tshark expert severity {:#x}, more than {allowed:#x}",
+                row.severity
+            ));
         }
     }
     println!(
-        "interop: tshark dissected {} messages written by sofia-msg ({})",
-        messages.len(),
-        pcap_path.display()
+        "interop: tshark dissected {} messages written by sofia-msg",
+        messages.len()
     );
     if problems.is_empty() {
         Ok(())

@@ -15,6 +15,8 @@
 
 mod bench;
 mod fuzz;
+mod interop;
+mod pcap;
 mod peers;
 
 use std::process::{Command, ExitCode};
@@ -118,14 +120,17 @@ struct Suite {
     run: fn() -> Result,
 }
 
-/// Suites against real peers. Each crate's issue adds its own.
-const SUITES: &[Suite] = &[];
+/// Suites against real peers.
+const SUITES: &[Suite] = &[Suite {
+    name: "tshark dissects what sofia-msg writes",
+    needs: &[peers::Package {
+        name: "tshark",
+        probe: peers::Probe::Program("tshark"),
+    }],
+    run: interop::tshark_dissects_written_messages,
+}];
 
 fn interop() -> Result {
-    if SUITES.is_empty() {
-        println!("interop: no suites yet");
-        return Ok(());
-    }
     let needs: Vec<peers::Package> = SUITES
         .iter()
         .flat_map(|s| s.needs.iter().copied())
