@@ -79,17 +79,17 @@ pub(crate) struct Entry {
 /// The transaction-critical headers, parsed with the message.
 #[derive(Debug, Clone, Copy, Default)]
 struct Critical {
-    via: Option<u16>,
+    via: Option<u32>,
     branch: Option<Span>,
-    from: Option<u16>,
+    from: Option<u32>,
     from_tag: Option<Span>,
-    to: Option<u16>,
+    to: Option<u32>,
     to_tag: Option<Span>,
     call_id: Option<Span>,
     cseq: Option<(u32, Method, Span)>,
     max_forwards: Option<u8>,
     content_length: Option<u32>,
-    content_type: Option<u16>,
+    content_type: Option<u32>,
 }
 
 /// A parsed SIP request or response.
@@ -219,14 +219,17 @@ impl Message {
             }
             pos = lf + 1;
             if !good {
-                // Physical line number, counting the start line as 1.
-                let line_no = memchr::memchr_iter(b'\n', &b[head_start..line_start]).count() + 1;
-                defect.get_or_insert(Defect {
-                    status: 400,
-                    kind: DefectKind::BadLine(line_no as u32),
-                    header: HeaderName::Other,
-                    detail: "header line without a name and ':'",
-                });
+                // Only the first defect is kept: count its line once.
+                if defect.is_none() {
+                    // Physical line number, counting the start line as 1.
+                    let line_no = scan::count_lf(&b[head_start..line_start]) + 1;
+                    defect = Some(Defect {
+                        status: 400,
+                        kind: DefectKind::BadLine(line_no as u32),
+                        header: HeaderName::Other,
+                        detail: "header line without a name and ':'",
+                    });
+                }
                 continue;
             }
             let mut vs = i + 1;
@@ -670,11 +673,11 @@ fn scan_critical(
         return;
     }
     *seen |= 1 << slot;
-    let idx16 = idx as u16;
+    let idx32 = idx as u32;
     let v = &b[vs..ve];
     match kind {
         HeaderName::Via => {
-            crit.via = Some(idx16);
+            crit.via = Some(idx32);
             crit.branch = scan::param(v, scan::value_end(v, true), b"branch")
                 .map(|(s, e)| Span::new(vs + s, vs + e));
         }
@@ -683,10 +686,10 @@ fn scan_critical(
                 .and_then(|p| scan::param(v, p..v.len(), b"tag"))
                 .map(|(s, e)| Span::new(vs + s, vs + e));
             if kind == HeaderName::From {
-                crit.from = Some(idx16);
+                crit.from = Some(idx32);
                 crit.from_tag = tag;
             } else {
-                crit.to = Some(idx16);
+                crit.to = Some(idx32);
                 crit.to_tag = tag;
             }
         }
@@ -706,7 +709,7 @@ fn scan_critical(
             Some(n) => crit.content_length = Some(n),
             None => fail("not a number", DefectKind::Invalid),
         },
-        _ => crit.content_type = Some(idx16),
+        _ => crit.content_type = Some(idx32),
     }
 }
 

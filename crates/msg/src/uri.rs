@@ -226,6 +226,9 @@ impl<'a> Uri<'a> {
             if p.is_empty() {
                 continue;
             }
+            if p.starts_with('=') {
+                return Err(UriError::Char);
+            }
             check_chars(p, PARAM_EXTRA)?;
         }
         self.params = params;
@@ -247,6 +250,9 @@ impl<'a> Uri<'a> {
             return Err(UriError::User);
         }
         for p in params.split(';') {
+            if p.starts_with('=') {
+                return Err(UriError::Char);
+            }
             if !p.is_empty() {
                 check_chars(p, PARAM_EXTRA)?;
             }
@@ -403,9 +409,11 @@ fn params_match(a: Params<'_>, b: Params<'_>, must: &[&str]) -> bool {
             return false;
         }
     }
-    a.iter().all(|(n, v)| match b.get(n) {
-        None => true,
-        Some(v2) => match (v, v2) {
+    // The first occurrence of a name is its value (on both sides, so that the
+    // comparison is symmetric and reflexive with repeated names).
+    a.iter().all(|(n, _)| match (a.get(n), b.get(n)) {
+        (_, None) | (None, _) => true,
+        (Some(v), Some(v2)) => match (v, v2) {
             (None, None) => true,
             (Some(x), Some(y)) => unescaped_eq(x, y, true),
             _ => false,
@@ -496,6 +504,20 @@ mod tests {
         assert!(Uri::parse("sip:us%zzer@example.com").is_err());
         let u = Uri::parse("sip:%61lice@atlanta.com;transport=TCP").unwrap();
         assert!(u.equivalent(&Uri::parse("sip:alice@AtLanTa.CoM;Transport=tcp").unwrap()));
+    }
+
+    #[test]
+    fn repeated_and_empty_params() {
+        let u = Uri::parse("sip:a@b;x=1;x=2").unwrap();
+        assert!(u.equivalent(&u));
+        assert!(u.equivalent(&Uri::parse("sip:a@b;x=1").unwrap()));
+        assert!(!u.equivalent(&Uri::parse("sip:a@b;x=2").unwrap()));
+        assert!(Uri::parse("sip:b;=G").is_err());
+        assert!(
+            Uri::parse("sip:esp:user@host;param=%22ip:user)host;param=%22qxxxxx2")
+                .is_ok_and(|u| u.equivalent(&u))
+        );
+        assert!(Uri::parse("tel:123;=x").is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! - [`log`]: per-module debug levels (0..9) read from environment variables such
 //!   as `NTA_DEBUG`, falling back to `SOFIA_DEBUG`, changeable at run time, and
 //!   emitted as [`tracing`] events whose target names the module (`sofia::nta`).
-//! - [`time`]: an injectable [`Clock`](time::Clock) (monotonic and wall time) so
+//! - [`time`]: an injectable [`Clock`] (monotonic and wall time) so
 //!   that protocol state machines can be driven by a virtual clock in tests.
 //! - [`id`]: generators for tags, Call-IDs and RFC 3261 branches over an
 //!   injectable random source.
