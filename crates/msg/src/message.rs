@@ -186,6 +186,7 @@ impl Message {
         let mut defect: Option<Defect> = None;
         let mut crit = Critical::default();
         let mut seen = 0u8;
+        let lines = scan::LineFinder::new();
         loop {
             match b.get(pos) {
                 None => return Err(ParseError::Truncated),
@@ -209,11 +210,13 @@ impl Message {
             }
             let good = name_len > 0 && b.get(i) == Some(&b':');
             // The line ends at a LF not followed by white space (a fold).
-            let mut lf = memchr(b'\n', &b[i..])
+            let mut lf = lines
+                .find(&b[i..])
                 .map(|p| i + p)
                 .ok_or(ParseError::Truncated)?;
             while b.get(lf + 1).is_some_and(|&c| is_ws(c)) {
-                lf = memchr(b'\n', &b[lf + 1..])
+                lf = lines
+                    .find(&b[lf + 1..])
                     .map(|p| lf + 1 + p)
                     .ok_or(ParseError::Truncated)?;
             }
