@@ -55,7 +55,7 @@ impl Message {
         if !self.is_sip2() {
             return Err(Rejection::new(505, "Version Not Supported"));
         }
-        if let Some(d) = self.defect() {
+        if let Some(d) = self.defect().copied().or_else(|| self.utf8_defect()) {
             return Err(Rejection::new(d.status, d.reason()));
         }
         for h in MANDATORY {

@@ -54,6 +54,9 @@ pub enum DefectKind {
     /// A line of the header section (numbered from the start line as 1) is
     /// not `name: value`.
     BadLine(u32),
+    /// The start line has a problem the parse does not stop at (invalid UTF-8
+    /// in the reason phrase or Request-URI).
+    StartLine,
 }
 
 /// A problem found while parsing that leaves the message readable but calls
@@ -77,6 +80,7 @@ impl Defect {
             DefectKind::Invalid => format!("Invalid {} header ({})", self.header, self.detail),
             DefectKind::Duplicate => format!("Duplicate {} header", self.header),
             DefectKind::BadLine(n) => format!("Malformed header line {n}"),
+            DefectKind::StartLine => format!("Bad Start Line ({})", self.detail),
         }
     }
 }

@@ -1,7 +1,6 @@
 //! The SIP message: one `Bytes` buffer plus an index of its parts.
 
 use bytes::{BufMut, Bytes};
-use memchr::memchr;
 
 use crate::bnf::{CommaSplit, is_lws, is_token, is_ws, trim_lws};
 use crate::error::{Defect, DefectKind, ParseError};
@@ -169,7 +168,7 @@ impl Message {
             return Err(ParseError::Empty);
         }
         let head_start = pos;
-        let lf = memchr(b'\n', &b[pos..])
+        let lf = scan::find(b'\n', &b[pos..])
             .map(|i| pos + i)
             .ok_or(ParseError::Truncated)?;
         let line_end = if lf > pos && b[lf - 1] == b'\r' {
@@ -186,7 +185,6 @@ impl Message {
         let mut defect: Option<Defect> = None;
         let mut crit = Critical::default();
         let mut seen = 0u8;
-        let lines = scan::LineFinder::new();
         loop {
             match b.get(pos) {
                 None => return Err(ParseError::Truncated),
@@ -210,13 +208,11 @@ impl Message {
             }
             let good = name_len > 0 && b.get(i) == Some(&b':');
             // The line ends at a LF not followed by white space (a fold).
-            let mut lf = lines
-                .find(&b[i..])
+            let mut lf = scan::find(b'\n', &b[i..])
                 .map(|p| i + p)
                 .ok_or(ParseError::Truncated)?;
             while b.get(lf + 1).is_some_and(|&c| is_ws(c)) {
-                lf = lines
-                    .find(&b[lf + 1..])
+                lf = scan::find(b'\n', &b[lf + 1..])
                     .map(|p| lf + 1 + p)
                     .ok_or(ParseError::Truncated)?;
             }
@@ -237,6 +233,13 @@ impl Message {
             }
             let mut vs = i + 1;
             let mut ve = lf;
+            // Usually one space before the value and a CR after it.
+            if ve > vs && b[ve - 1] == b'\r' {
+                ve -= 1;
+            }
+            if vs < ve && b[vs] == b' ' {
+                vs += 1;
+            }
             while vs < ve && is_lws(b[vs]) {
                 vs += 1;
             }
@@ -252,15 +255,17 @@ impl Message {
                 let more = scan::count_lf(&b[pos..]) + 1;
                 headers.reserve_exact(more.min(limits.max_headers - headers.len()));
             }
-            scan_critical(
-                b,
-                headers.len(),
-                kind,
-                (vs, ve),
-                &mut crit,
-                &mut seen,
-                &mut defect,
-            );
+            if kind < HeaderName::Other && CRITICAL[kind as usize] {
+                scan_critical(
+                    b,
+                    headers.len(),
+                    kind,
+                    (vs, ve),
+                    &mut crit,
+                    &mut seen,
+                    &mut defect,
+                );
+            }
             headers.push(Entry {
                 name: kind,
                 name_s: Span::new(line_start, name_end),
@@ -268,27 +273,6 @@ impl Message {
             });
         }
         let body_start = pos;
-
-        // The header section must be UTF-8 (RFC 3261 §7.3.1: TEXT-UTF8).
-        let head = &b[head_start..body_start];
-        if !head.is_ascii()
-            && let Err(e) = std::str::from_utf8(head)
-        {
-            let at = head_start + e.valid_up_to();
-            if at < line_end {
-                return Err(ParseError::BadStartLine("invalid UTF-8"));
-            }
-            let header = headers
-                .iter()
-                .find(|h| (h.name_s.start as usize..h.value_s.end as usize + 1).contains(&at))
-                .map_or(HeaderName::Other, |h| h.name);
-            defect.get_or_insert(Defect {
-                status: 400,
-                kind: DefectKind::Invalid,
-                header,
-                detail: "invalid UTF-8",
-            });
-        }
 
         let len = b.len();
         let mut msg = Message {
@@ -314,6 +298,38 @@ impl Message {
             None => {}
         }
         Ok(msg)
+    }
+
+    /// The header section must be UTF-8 (RFC 3261 §7.3.1: TEXT-UTF8). Checked
+    /// by [`Message::check`] rather than the parse: accessors of a header whose
+    /// value is not UTF-8 read it as empty, so nothing depends on it earlier.
+    pub(crate) fn utf8_defect(&self) -> Option<Defect> {
+        let b: &[u8] = &self.buf;
+        let start = match self.start {
+            Start::Request { method_s, .. } => method_s.start as usize,
+            Start::Response { .. } => self.version.start as usize,
+        };
+        let end = self.body.start as usize;
+        let head = b.get(start..end)?;
+        if head.is_ascii() {
+            return None;
+        }
+        let e = std::str::from_utf8(head).err()?;
+        let at = start + e.valid_up_to();
+        let header = self
+            .headers
+            .iter()
+            .find(|h| (h.name_s.start as usize..h.value_s.end as usize + 1).contains(&at));
+        Some(Defect {
+            status: 400,
+            kind: if header.is_some() {
+                DefectKind::Invalid
+            } else {
+                DefectKind::StartLine
+            },
+            header: header.map_or(HeaderName::Other, |h| h.name),
+            detail: "invalid UTF-8",
+        })
     }
 
     fn note(&mut self, d: Defect) {
@@ -634,6 +650,21 @@ impl PartialEq for Message {
     }
 }
 
+/// The kinds [`scan_critical`] handles, indexed by `HeaderName as usize`:
+/// one load decides whether a header line needs it.
+static CRITICAL: [bool; HeaderName::Other as usize] = {
+    let mut t = [false; HeaderName::Other as usize];
+    t[HeaderName::Via as usize] = true;
+    t[HeaderName::From as usize] = true;
+    t[HeaderName::To as usize] = true;
+    t[HeaderName::CallId as usize] = true;
+    t[HeaderName::CSeq as usize] = true;
+    t[HeaderName::MaxForwards as usize] = true;
+    t[HeaderName::ContentLength as usize] = true;
+    t[HeaderName::ContentType as usize] = true;
+    t
+};
+
 /// Locates one transaction-critical value with byte scanners: the top
 /// Via's branch, the From and To tags, the Call-ID, and the numbers of CSeq,
 /// Max-Forwards and Content-Length. Full syntax checks of Via, From, To,
@@ -681,13 +712,10 @@ fn scan_critical(
     match kind {
         HeaderName::Via => {
             crit.via = Some(idx32);
-            crit.branch = scan::param(v, scan::value_end(v, true), b"branch")
-                .map(|(s, e)| Span::new(vs + s, vs + e));
+            crit.branch = scan::via_branch(v).map(|(s, e)| Span::new(vs + s, vs + e));
         }
         HeaderName::From | HeaderName::To => {
-            let tag = scan::addr_params_start(v)
-                .and_then(|p| scan::param(v, p..v.len(), b"tag"))
-                .map(|(s, e)| Span::new(vs + s, vs + e));
+            let tag = scan::addr_tag(v).map(|(s, e)| Span::new(vs + s, vs + e));
             if kind == HeaderName::From {
                 crit.from = Some(idx32);
                 crit.from_tag = tag;
@@ -720,7 +748,7 @@ fn parse_start_line(b: &[u8], start: usize, end: usize) -> Result<(Start, Span),
     let line = &b[start..end];
     if line.starts_with(b"SIP/") || line.starts_with(b"sip/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-        let sp = memchr(b' ', line).ok_or(ParseError::BadStartLine("no status code"))?;
+        let sp = scan::find(b' ', line).ok_or(ParseError::BadStartLine("no status code"))?;
         let version = Span::new(start, start + sp);
         check_version(&line[..sp])?;
         let rest = &line[sp + 1..];
@@ -747,7 +775,7 @@ fn parse_start_line(b: &[u8], start: usize, end: usize) -> Result<(Start, Span),
         return Ok((Start::Response { status, reason }, version));
     }
     // Request-Line = Method SP Request-URI SP SIP-Version
-    let sp1 = memchr(b' ', line).ok_or(ParseError::BadStartLine("no Request-URI"))?;
+    let sp1 = scan::find(b' ', line).ok_or(ParseError::BadStartLine("no Request-URI"))?;
     let sp2 = memchr::memrchr(b' ', line).ok_or(ParseError::BadStartLine("no version"))?;
     if sp1 == 0 || sp2 <= sp1 + 1 || sp2 + 1 >= line.len() {
         return Err(ParseError::BadStartLine("malformed Request-Line"));
@@ -779,12 +807,15 @@ fn parse_start_line(b: &[u8], start: usize, end: usize) -> Result<(Start, Span),
 /// `SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT`; other versions parse and get
 /// 505 from [`Message::check`].
 fn check_version(v: &[u8]) -> Result<(), ParseError> {
+    if v == b"SIP/2.0" {
+        return Ok(());
+    }
     let bad = ParseError::BadStartLine("invalid SIP version");
     if v.len() < 7 || !v[..4].eq_ignore_ascii_case(b"SIP/") {
         return Err(bad);
     }
     let rest = &v[4..];
-    let dot = memchr(b'.', rest).ok_or(bad.clone())?;
+    let dot = scan::find(b'.', rest).ok_or(bad.clone())?;
     let (major, minor) = (&rest[..dot], &rest[dot + 1..]);
     if major.is_empty()
         || minor.is_empty()

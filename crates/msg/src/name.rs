@@ -359,11 +359,52 @@ impl HeaderName {
     /// Scans a header name at the start of `line` (token characters) and
     /// looks it up. Returns the kind and the name's length.
     ///
-    /// The scan lower-cases into a space-padded buffer that is then compared
-    /// eight bytes at a time with the known names (`lookup_words`): measured
-    /// with callgrind on the benchmark INVITE, cheaper than comparing slices.
+    /// Known names are found eight bytes at a time: the name ends at the first
+    /// byte below 0x21 or `:` (found with a zero-byte test on the word), and
+    /// the name's words, with `| 0x20` folding letters to lower case, are
+    /// compared with the known names' words (`lookup_words`). The fold is exact
+    /// for names of letters and `-` because the only other byte it maps to one
+    /// of those, CR (to `-`), ends the name. Measured with callgrind on the
+    /// benchmark INVITE, this takes half the instructions of a byte loop.
+    /// Other names go through [`HeaderName::scan_bytes`].
     #[inline]
     pub(crate) fn scan(line: &[u8]) -> (HeaderName, usize) {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        const COLONS: u64 = 0x3a3a_3a3a_3a3a_3a3a;
+        const FOLD: u64 = 0x2020_2020_2020_2020;
+        let mut w = [FOLD; 3];
+        for k in 0..3 {
+            let Some(chunk) = line.get(8 * k..).and_then(|r| r.first_chunk::<8>()) else {
+                break;
+            };
+            let x = u64::from_le_bytes(*chunk);
+            let c = x ^ COLONS;
+            // High bit of each byte below 0x21 or equal to ':'; the lowest one
+            // is exact (borrows only run upwards from a flagged byte).
+            let t = ((x.wrapping_sub(ONES * 0x21) & !x) | (c.wrapping_sub(ONES) & !c)) & HIGH;
+            if t == 0 {
+                w[k] = x | FOLD;
+                continue;
+            }
+            let in_word = (t.trailing_zeros() / 8) as usize;
+            let keep = (1u64 << (8 * in_word)) - 1;
+            w[k] = (x & keep) | FOLD;
+            let len = 8 * k + in_word;
+            if len > 0 {
+                let kind = lookup_words(len, &w);
+                if kind != HeaderName::Other {
+                    return (kind, len);
+                }
+            }
+            break;
+        }
+        HeaderName::scan_bytes(line)
+    }
+
+    /// [`HeaderName::scan`] a byte at a time: for names that are not known, or
+    /// too close to the end of the buffer for word loads.
+    fn scan_bytes(line: &[u8]) -> (HeaderName, usize) {
         let mut buf = [b' '; 32];
         let mut n = 0;
         for &byte in line {
@@ -614,6 +655,54 @@ mod tests {
         assert_eq!(HeaderName::scan(b"v:"), (HeaderName::Via, 1));
         assert_eq!(HeaderName::scan(&[b'a'; 30]), (HeaderName::Other, 30));
         assert_eq!(HeaderName::scan(b": x"), (HeaderName::Other, 0));
+        // Word-at-a-time and byte-at-a-time agree, whatever follows the name.
+        for &h in HeaderName::ALL {
+            for name in [
+                h.as_str().to_string(),
+                h.as_str().to_uppercase(),
+                h.as_str().to_lowercase(),
+            ] {
+                for tail in [
+                    ": value\r\n",
+                    " : v\r\n",
+                    "\t:v\r\n\r\n",
+                    ":",
+                    "\r\nx: y\r\n",
+                ] {
+                    let line = format!("{name}{tail}padding-to-be-long");
+                    assert_eq!(
+                        HeaderName::scan(line.as_bytes()),
+                        (h, name.len()),
+                        "{line:?}"
+                    );
+                    assert_eq!(
+                        HeaderName::scan_bytes(line.as_bytes()),
+                        (h, name.len()),
+                        "{line:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            HeaderName::scan(b"Call\rID: x-padding-to-be-long").0,
+            HeaderName::Other
+        );
+        assert_eq!(
+            HeaderName::scan(b"Via\x00: x-padding-to-be-long"),
+            (HeaderName::Via, 3)
+        );
+        assert_eq!(
+            HeaderName::scan(b"V\xc9a: x-padding-to-be-long"),
+            (HeaderName::Via, 1)
+        );
+        assert_eq!(
+            HeaderName::scan(b"X-Custom-Header: y-padding"),
+            (HeaderName::Other, 15)
+        );
+        assert_eq!(
+            HeaderName::scan(b"Fro\"m: y-padding-to-be-long"),
+            (HeaderName::Other, 3)
+        );
         for &h in HeaderName::ALL {
             assert_eq!(HeaderName::scan(h.as_str().as_bytes()).0, h);
         }

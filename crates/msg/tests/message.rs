@@ -116,6 +116,18 @@ fn invalid_utf8_names_the_header() {
 }
 
 #[test]
+fn invalid_utf8_in_start_line() {
+    let mut raw = OPTIONS.as_bytes().to_vec();
+    raw[10] = 0xc3; // inside the Request-URI user part
+    let m = Message::parse(Bytes::from(raw)).unwrap();
+    let r = m.check().unwrap_err();
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (400, "Bad Start Line (invalid UTF-8)")
+    );
+}
+
+#[test]
 fn critical_header_errors_name_the_header() {
     for (from, to, needle) in [
         (
