@@ -46,12 +46,14 @@ pub fn is_word(b: u8) -> bool {
 
 /// Space or horizontal tab.
 pub const fn is_ws(b: u8) -> bool {
-    b == b' ' || b == b'\t'
+    // The first test settles every printable byte.
+    b <= b' ' && (b == b' ' || b == b'\t')
 }
 
 /// Linear white space inside a header value: SP, HT and the CR LF of a fold.
 pub const fn is_lws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+    // The first test settles every printable byte.
+    b <= b' ' && matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 /// True when every byte is a token character and there is at least one.

@@ -776,7 +776,11 @@ fn parse_start_line(b: &[u8], start: usize, end: usize) -> Result<(Start, Span),
     }
     // Request-Line = Method SP Request-URI SP SIP-Version
     let sp1 = scan::find(b' ', line).ok_or(ParseError::BadStartLine("no Request-URI"))?;
-    let sp2 = memchr::memrchr(b' ', line).ok_or(ParseError::BadStartLine("no version"))?;
+    let sp2 = if line.ends_with(b" SIP/2.0") {
+        line.len() - 8
+    } else {
+        memchr::memrchr(b' ', line).ok_or(ParseError::BadStartLine("no version"))?
+    };
     if sp1 == 0 || sp2 <= sp1 + 1 || sp2 + 1 >= line.len() {
         return Err(ParseError::BadStartLine("malformed Request-Line"));
     }
@@ -785,7 +789,11 @@ fn parse_start_line(b: &[u8], start: usize, end: usize) -> Result<(Start, Span),
         return Err(ParseError::BadStartLine("invalid method"));
     }
     let uri = &line[sp1 + 1..sp2];
-    if let Some(&c) = uri.iter().find(|&&c| c <= b' ' || c == 0x7f) {
+    // Branch-free test first (it vectorises); find the culprit only on error.
+    let bad = uri
+        .iter()
+        .fold(false, |acc, &c| acc | (c <= b' ') | (c == 0x7f));
+    if bad && let Some(&c) = uri.iter().find(|&&c| c <= b' ' || c == 0x7f) {
         return Err(ParseError::BadStartLine(if c == b' ' || c == b'\t' {
             "white space in Request-URI"
         } else {

@@ -105,6 +105,16 @@ pub(crate) fn find(needle: u8, hay: &[u8]) -> Option<usize> {
     memchr::memchr(needle, hay)
 }
 
+/// Position of the last `needle` in `hay`, like [`find`].
+#[inline]
+pub(crate) fn rfind(needle: u8, hay: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(one) = memchr::arch::x86_64::sse2::memchr::One::new(needle) {
+        return one.rfind(hay);
+    }
+    memchr::memrchr(needle, hay)
+}
+
 /// Position of the first `n1` or `n2` in `hay`, like [`find`].
 #[inline]
 pub(crate) fn find2(n1: u8, n2: u8, hay: &[u8]) -> Option<usize> {
@@ -222,12 +232,11 @@ pub(crate) fn via_branch(v: &[u8]) -> Option<(usize, usize)> {
 /// [`addr_params_start`] and [`param`].
 pub(crate) fn addr_tag(v: &[u8]) -> Option<(usize, usize)> {
     if v.first() != Some(&b'"') {
-        let after = match find(b'<', v) {
-            Some(lt) => find(b'>', &v[lt..]).map(|gt| lt + gt + 1),
-            None => Some(0),
-        };
-        if let Some(after) = after
-            && let Some(found) = fast_param(v, after, TAG)
+        // Parameters follow the last '>' (a '>' inside a quoted parameter
+        // value is caught by the quote test below), or, in the addr-spec
+        // form, start at the first ';'.
+        let after = rfind(b'>', v).map_or(0, |gt| gt + 1);
+        if let Some(found) = fast_param(v, after, TAG)
             && find(b'"', &v[after..found.0]).is_none()
         {
             return Some(found);
