@@ -177,30 +177,44 @@ pub(crate) const BRANCH: Key = Key::new(b";branch=");
 /// `;tag=`
 pub(crate) const TAG: Key = Key::new(b";tag=");
 
+/// What the fast parameter scan found.
+enum Fast {
+    /// The value's range.
+    Found(usize, usize),
+    /// There is no parameter at all after the start: the key is absent.
+    Absent,
+    /// Parameters are there but the key is not written the simple way.
+    Unsure,
+}
+
 /// Fast path for a parameter written `;name=token` without white space, in
 /// a value without quotes: finds it at any `;` from `from`, ignoring the case
 /// of the name (one word compare: `| 0x20` folds exactly the letters, the
-/// `;` and `=` compare exactly), and returns the token value's range. `None`
-/// sends the caller to [`param`], which handles every form; this path only has
-/// to be right when it answers.
+/// `;` and `=` compare exactly). [`Fast::Unsure`] sends the caller to
+/// [`param`], which handles every form; this path only has to be right when
+/// it answers.
 #[inline]
-fn fast_param(v: &[u8], from: usize, key: Key) -> Option<(usize, usize)> {
+fn fast_param(v: &[u8], from: usize, key: Key) -> Fast {
     let mask = if key.len == 8 {
         u64::MAX
     } else {
         (1u64 << (8 * key.len)) - 1
     };
     let mut i = from;
+    let mut any = false;
     loop {
-        let semi = i + find(b';', v.get(i..)?)?;
+        let Some(semi) = v.get(i..).and_then(|r| find(b';', r)).map(|p| i + p) else {
+            return if any { Fast::Unsure } else { Fast::Absent };
+        };
+        any = true;
         let matched = match v.get(semi..semi + 8).and_then(|c| c.first_chunk::<8>()) {
             Some(chunk) => (u64::from_le_bytes(*chunk) | key.fold) & mask == key.word,
-            None => {
-                let cand = v.get(semi..semi + key.len)?;
-                cand.iter().enumerate().all(|(k, &c)| {
+            None => match v.get(semi..semi + key.len) {
+                Some(cand) => cand.iter().enumerate().all(|(k, &c)| {
                     (u64::from(c) | (key.fold >> (8 * k) & 0xff)) == (key.word >> (8 * k) & 0xff)
-                })
-            }
+                }),
+                None => return Fast::Unsure,
+            },
         };
         if matched {
             let start = semi + key.len;
@@ -208,7 +222,11 @@ fn fast_param(v: &[u8], from: usize, key: Key) -> Option<(usize, usize)> {
                 .iter()
                 .position(|&c| !is_token(c))
                 .unwrap_or(v.len() - start);
-            return (len > 0).then_some((start, start + len));
+            return if len > 0 {
+                Fast::Found(start, start + len)
+            } else {
+                Fast::Unsure
+            };
         }
         i = semi + 1;
     }
@@ -218,28 +236,29 @@ fn fast_param(v: &[u8], from: usize, key: Key) -> Option<(usize, usize)> {
 /// common `;branch=token`, accepted when no quote and no comma (a second
 /// value) comes before it; else [`param`] over the first value.
 pub(crate) fn via_branch(v: &[u8]) -> Option<(usize, usize)> {
-    if let Some(found) = fast_param(v, 0, BRANCH)
-        && find2(b',', b'"', &v[..found.0]).is_none()
+    if let Fast::Found(s, e) = fast_param(v, 0, BRANCH)
+        && find2(b',', b'"', &v[..s]).is_none()
     {
-        return Some(found);
+        return Some((s, e));
     }
     param(v, value_end(v, true), b"branch")
 }
 
 /// The tag of a From or To value: the fast path for `;tag=token` after the
 /// address, accepted when the value does not start with a quoted display name
-/// and no quote comes between the address and the tag; else
-/// [`addr_params_start`] and [`param`].
+/// and no quote comes between the address and the tag (or, with no
+/// parameter at all after the address, no tag); else [`addr_params_start`]
+/// and [`param`].
 pub(crate) fn addr_tag(v: &[u8]) -> Option<(usize, usize)> {
     if v.first() != Some(&b'"') {
         // Parameters follow the last '>' (a '>' inside a quoted parameter
         // value is caught by the quote test below), or, in the addr-spec
         // form, start at the first ';'.
         let after = rfind(b'>', v).map_or(0, |gt| gt + 1);
-        if let Some(found) = fast_param(v, after, TAG)
-            && find(b'"', &v[after..found.0]).is_none()
-        {
-            return Some(found);
+        match fast_param(v, after, TAG) {
+            Fast::Found(s, e) if find(b'"', &v[after..s]).is_none() => return Some((s, e)),
+            Fast::Absent => return None,
+            _ => {}
         }
     }
     let p = addr_params_start(v)?;
