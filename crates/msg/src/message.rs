@@ -265,11 +265,11 @@ impl Message {
             }
             let good = name_len > 0 && b.get(i) == Some(&b':');
             // The line ends at a LF not followed by white space (a fold).
-            let mut lf = scan::find(b'\n', &b[i..])
+            let mut lf = scan::find_lf(&b[i..])
                 .map(|p| i + p)
                 .ok_or(ParseError::Truncated)?;
             while b.get(lf + 1).is_some_and(|&c| is_ws(c)) {
-                lf = scan::find(b'\n', &b[lf + 1..])
+                lf = scan::find_lf(&b[lf + 1..])
                     .map(|p| lf + 1 + p)
                     .ok_or(ParseError::Truncated)?;
             }

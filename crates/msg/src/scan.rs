@@ -105,6 +105,29 @@ pub(crate) fn find(needle: u8, hay: &[u8]) -> Option<usize> {
     memchr::memchr(needle, hay)
 }
 
+/// Position of the first `\n` in `hay`, sixteen bytes at a time with one
+/// vector compare and a move-mask (the `wide` crate's safe SIMD). Header
+/// lines are tens of bytes: measured with callgrind on the benchmark INVITE,
+/// this takes fewer instructions per line than [`find`], whose set-up is
+/// made for long haystacks.
+#[inline]
+pub(crate) fn find_lf(hay: &[u8]) -> Option<usize> {
+    use wide::u8x16;
+    let lf = u8x16::splat(b'\n');
+    let mut i = 0;
+    while let Some(chunk) = hay.get(i..).and_then(|r| r.first_chunk::<16>()) {
+        let mask = u8x16::new(*chunk).simd_eq(lf).to_bitmask();
+        if mask != 0 {
+            return Some(i + mask.trailing_zeros() as usize);
+        }
+        i += 16;
+    }
+    hay.get(i..)?
+        .iter()
+        .position(|&c| c == b'\n')
+        .map(|p| i + p)
+}
+
 /// Position of the last `needle` in `hay`, like [`find`].
 #[inline]
 pub(crate) fn rfind(needle: u8, hay: &[u8]) -> Option<usize> {
@@ -397,6 +420,26 @@ mod tests {
         );
         assert_eq!(addr_params_start(b"\"open <sip:a@b>"), None);
         assert_eq!(addr_params_start(b"<sip:a@b"), None);
+    }
+
+    #[test]
+    fn lf_find() {
+        let data: Vec<u8> = (0..=255u8)
+            .chain(b"ab\ncd\n".iter().copied())
+            .cycle()
+            .take(700)
+            .collect();
+        for from in 0..data.len() + 1 {
+            for to in [
+                from,
+                (from + 5).min(data.len()),
+                (from + 40).min(data.len()),
+                data.len(),
+            ] {
+                let hay = &data[from..to];
+                assert_eq!(find_lf(hay), hay.iter().position(|&c| c == b'\n'));
+            }
+        }
     }
 
     #[test]
