@@ -5,7 +5,7 @@
 //! (installing `libsofia-sip-ua-dev` and `pkg-config` when missing) into the
 //! cargo target directory, builds `sip-parse` in release mode, then runs both
 //! on `benches/data/invite.sip` for the same number of iterations, alternating
-//! C and Rust three times each, and prints the best throughput of each and
+//! C and Rust seven times each, and prints the best throughput of each and
 //! their ratio.
 
 use std::path::{Path, PathBuf};
@@ -14,9 +14,9 @@ use std::process::Command;
 use crate::{Result, cargo, peers, run as run_cmd, workspace_root};
 
 /// Iterations per run unless `--iterations` says otherwise.
-const DEFAULT_ITERATIONS: u64 = 200_000;
+const DEFAULT_ITERATIONS: u64 = 300_000;
 /// Runs of each implementation; the best one counts.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 7;
 /// The message both parsers read, relative to the workspace root.
 const MESSAGE: &str = "benches/data/invite.sip";
 /// The C program, relative to the workspace root.
