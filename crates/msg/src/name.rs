@@ -441,110 +441,123 @@ impl HeaderName {
 /// words, lower-cased and padded with spaces. Generated from the table of
 /// names; each arm compares whole words.
 fn lookup_words(len: usize, w: &[u64; 3]) -> HeaderName {
+    // Within a length, the most frequent names come first.
     match len {
+        1 if w[0] == 0x2020202020202076 => HeaderName::Via, // v
+        1 if w[0] == 0x2020202020202066 => HeaderName::From, // f
+        1 if w[0] == 0x2020202020202074 => HeaderName::To,  // t
+        1 if w[0] == 0x2020202020202069 => HeaderName::CallId, // i
+        1 if w[0] == 0x202020202020206d => HeaderName::Contact, // m
+        1 if w[0] == 0x2020202020202063 => HeaderName::ContentType, // c
+        1 if w[0] == 0x202020202020206c => HeaderName::ContentLength, // l
+        1 if w[0] == 0x202020202020206b => HeaderName::Supported, // k
+        1 if w[0] == 0x202020202020206f => HeaderName::Event, // o
+        1 if w[0] == 0x2020202020202078 => HeaderName::SessionExpires, // x
         1 if w[0] == 0x2020202020202061 => HeaderName::AcceptContact, // a
-        1 if w[0] == 0x2020202020202062 => HeaderName::ReferredBy,    // b
-        1 if w[0] == 0x2020202020202063 => HeaderName::ContentType,   // c
+        1 if w[0] == 0x2020202020202062 => HeaderName::ReferredBy, // b
         1 if w[0] == 0x2020202020202064 => HeaderName::RequestDisposition, // d
         1 if w[0] == 0x2020202020202065 => HeaderName::ContentEncoding, // e
-        1 if w[0] == 0x2020202020202066 => HeaderName::From,          // f
-        1 if w[0] == 0x2020202020202069 => HeaderName::CallId,        // i
         1 if w[0] == 0x202020202020206a => HeaderName::RejectContact, // j
-        1 if w[0] == 0x202020202020206b => HeaderName::Supported,     // k
-        1 if w[0] == 0x202020202020206c => HeaderName::ContentLength, // l
-        1 if w[0] == 0x202020202020206d => HeaderName::Contact,       // m
-        1 if w[0] == 0x202020202020206e => HeaderName::IdentityInfo,  // n
-        1 if w[0] == 0x202020202020206f => HeaderName::Event,         // o
-        1 if w[0] == 0x2020202020202072 => HeaderName::ReferTo,       // r
-        1 if w[0] == 0x2020202020202073 => HeaderName::Subject,       // s
-        1 if w[0] == 0x2020202020202074 => HeaderName::To,            // t
-        1 if w[0] == 0x2020202020202075 => HeaderName::AllowEvents,   // u
-        1 if w[0] == 0x2020202020202076 => HeaderName::Via,           // v
-        1 if w[0] == 0x2020202020202078 => HeaderName::SessionExpires, // x
-        1 if w[0] == 0x2020202020202079 => HeaderName::Identity,      // y
-        2 if w[0] == 0x2020202020206f74 => HeaderName::To,            // to
-        3 if w[0] == 0x2020202020616976 => HeaderName::Via,           // via
-        4 if w[0] == 0x2020202071657363 => HeaderName::CSeq,          // cseq
-        4 if w[0] == 0x2020202065746164 => HeaderName::Date,          // date
-        4 if w[0] == 0x202020206d6f7266 => HeaderName::From,          // from
-        4 if w[0] == 0x2020202068746170 => HeaderName::Path,          // path
-        4 if w[0] == 0x202020206b636172 => HeaderName::RAck,          // rack
-        4 if w[0] == 0x2020202071657372 => HeaderName::RSeq,          // rseq
-        5 if w[0] == 0x202020776f6c6c61 => HeaderName::Allow,         // allow
-        5 if w[0] == 0x202020746e657665 => HeaderName::Event,         // event
-        5 if w[0] == 0x2020206574756f72 => HeaderName::Route,         // route
-        6 if w[0] == 0x2020747065636361 => HeaderName::Accept,        // accept
-        6 if w[0] == 0x202065732d6e696d => HeaderName::MinSe,         // min-se
-        6 if w[0] == 0x20206e6f73616572 => HeaderName::Reason,        // reason
-        6 if w[0] == 0x2020726576726573 => HeaderName::Server,        // server
-        7 if w[0] == 0x2064692d6c6c6163 => HeaderName::CallId,        // call-id
-        7 if w[0] == 0x20746361746e6f63 => HeaderName::Contact,       // contact
-        7 if w[0] == 0x2073657269707865 => HeaderName::Expires,       // expires
-        7 if w[0] == 0x2079636176697270 => HeaderName::Privacy,       // privacy
-        7 if w[0] == 0x2065726975716572 => HeaderName::Require,       // require
-        7 if w[0] == 0x207463656a627573 => HeaderName::Subject,       // subject
-        7 if w[0] == 0x20676e696e726177 => HeaderName::Warning,       // warning
-        8 if w[0] == 0x797469746e656469 => HeaderName::Identity,      // identity
-        8 if w[0] == 0x797469726f697270 => HeaderName::Priority,      // priority
-        8 if w[0] == 0x6f742d7265666572 => HeaderName::ReferTo,       // refer-to
-        8 if w[0] == 0x736563616c706572 => HeaderName::Replaces,      // replaces
-        8 if w[0] == 0x6f742d796c706572 => HeaderName::ReplyTo,       // reply-to
-        8 if w[0] == 0x676174652d706973 => HeaderName::SipETag,       // sip-etag
-        9 if w[0] == 0x666e692d6c6c6163 && w[1] == 0x202020202020206f => HeaderName::CallInfo, // call-info
+        1 if w[0] == 0x202020202020206e => HeaderName::IdentityInfo, // n
+        1 if w[0] == 0x2020202020202072 => HeaderName::ReferTo, // r
+        1 if w[0] == 0x2020202020202073 => HeaderName::Subject, // s
+        1 if w[0] == 0x2020202020202075 => HeaderName::AllowEvents, // u
+        1 if w[0] == 0x2020202020202079 => HeaderName::Identity, // y
+        2 if w[0] == 0x2020202020206f74 => HeaderName::To,  // to
+        3 if w[0] == 0x2020202020616976 => HeaderName::Via, // via
+        4 if w[0] == 0x202020206d6f7266 => HeaderName::From, // from
+        4 if w[0] == 0x2020202071657363 => HeaderName::CSeq, // cseq
+        4 if w[0] == 0x2020202065746164 => HeaderName::Date, // date
+        4 if w[0] == 0x2020202071657372 => HeaderName::RSeq, // rseq
+        4 if w[0] == 0x202020206b636172 => HeaderName::RAck, // rack
+        4 if w[0] == 0x2020202068746170 => HeaderName::Path, // path
+        5 if w[0] == 0x202020776f6c6c61 => HeaderName::Allow, // allow
+        5 if w[0] == 0x2020206574756f72 => HeaderName::Route, // route
+        5 if w[0] == 0x202020746e657665 => HeaderName::Event, // event
+        6 if w[0] == 0x2020726576726573 => HeaderName::Server, // server
+        6 if w[0] == 0x2020747065636361 => HeaderName::Accept, // accept
+        6 if w[0] == 0x202065732d6e696d => HeaderName::MinSe, // min-se
+        6 if w[0] == 0x20206e6f73616572 => HeaderName::Reason, // reason
+        7 if w[0] == 0x2064692d6c6c6163 => HeaderName::CallId, // call-id
+        7 if w[0] == 0x20746361746e6f63 => HeaderName::Contact, // contact
+        7 if w[0] == 0x2073657269707865 => HeaderName::Expires, // expires
+        7 if w[0] == 0x2065726975716572 => HeaderName::Require, // require
+        7 if w[0] == 0x2079636176697270 => HeaderName::Privacy, // privacy
+        7 if w[0] == 0x207463656a627573 => HeaderName::Subject, // subject
+        7 if w[0] == 0x20676e696e726177 => HeaderName::Warning, // warning
+        8 if w[0] == 0x797469746e656469 => HeaderName::Identity, // identity
+        8 if w[0] == 0x797469726f697270 => HeaderName::Priority, // priority
+        8 if w[0] == 0x6f742d7265666572 => HeaderName::ReferTo, // refer-to
+        8 if w[0] == 0x736563616c706572 => HeaderName::Replaces, // replaces
+        8 if w[0] == 0x6f742d796c706572 => HeaderName::ReplyTo, // reply-to
+        8 if w[0] == 0x676174652d706973 => HeaderName::SipETag, // sip-etag
         9 if w[0] == 0x6574726f70707573 && w[1] == 0x2020202020202064 => HeaderName::Supported, // supported
+        9 if w[0] == 0x666e692d6c6c6163 && w[1] == 0x202020202020206f => HeaderName::CallInfo, // call-info
         9 if w[0] == 0x6d617473656d6974 && w[1] == 0x2020202020202070 => HeaderName::Timestamp, // timestamp
+        10 if w[0] == 0x6567612d72657375 && w[1] == 0x202020202020746e => HeaderName::UserAgent, // user-agent
         10 if w[0] == 0x6e692d7472656c61 && w[1] == 0x2020202020206f66 => HeaderName::AlertInfo, // alert-info
         10 if w[0] == 0x6e692d726f727265 && w[1] == 0x2020202020206f66 => HeaderName::ErrorInfo, // error-info
-        10 if w[0] == 0x6567612d72657375 && w[1] == 0x202020202020746e => HeaderName::UserAgent, // user-agent
         11 if w[0] == 0x796c7065722d6e69 && w[1] == 0x20202020206f742d => HeaderName::InReplyTo, // in-reply-to
         11 if w[0] == 0x697078652d6e696d && w[1] == 0x2020202020736572 => HeaderName::MinExpires, // min-expires
         11 if w[0] == 0x6465727265666572 && w[1] == 0x202020202079622d => HeaderName::ReferredBy, // referred-by
         11 if w[0] == 0x66612d7972746572 && w[1] == 0x2020202020726574 => HeaderName::RetryAfter, // retry-after
         11 if w[0] == 0x726f707075736e75 && w[1] == 0x2020202020646574 => HeaderName::Unsupported, // unsupported
-        12 if w[0] == 0x76652d776f6c6c61 && w[1] == 0x2020202073746e65 => HeaderName::AllowEvents, // allow-events
-        12 if w[0] == 0x2d746e65746e6f63 && w[1] == 0x2020202065707974 => HeaderName::ContentType, // content-type
         12 if w[0] == 0x77726f662d78616d && w[1] == 0x2020202073647261 => HeaderName::MaxForwards, // max-forwards
+        12 if w[0] == 0x2d746e65746e6f63 && w[1] == 0x2020202065707974 => HeaderName::ContentType, // content-type
+        12 if w[0] == 0x722d64726f636572 && w[1] == 0x202020206574756f => HeaderName::RecordRoute, // record-route
+        12 if w[0] == 0x76652d776f6c6c61 && w[1] == 0x2020202073746e65 => HeaderName::AllowEvents, // allow-events
         12 if w[0] == 0x7265762d656d696d && w[1] == 0x202020206e6f6973 => HeaderName::MimeVersion, // mime-version
         12 if w[0] == 0x617a696e6167726f && w[1] == 0x202020206e6f6974 => HeaderName::Organization, // organization
-        12 if w[0] == 0x722d64726f636572 && w[1] == 0x202020206574756f => HeaderName::RecordRoute, // record-route
         12 if w[0] == 0x6d2d66692d706973 && w[1] == 0x2020202068637461 => HeaderName::SipIfMatch, // sip-if-match
         13 if w[0] == 0x7a69726f68747561 && w[1] == 0x2020206e6f697461 => HeaderName::Authorization, // authorization
         13 if w[0] == 0x797469746e656469 && w[1] == 0x2020206f666e692d => HeaderName::IdentityInfo, // identity-info
         13 if w[0] == 0x65722d79786f7270 && w[1] == 0x2020206572697571 => HeaderName::ProxyRequire, // proxy-require
         13 if w[0] == 0x2d65636976726573 && w[1] == 0x2020206574756f72 => HeaderName::ServiceRoute, // service-route
-        14 if w[0] == 0x632d747065636361 && w[1] == 0x2020746361746e6f => HeaderName::AcceptContact, // accept-contact
         14 if w[0] == 0x2d746e65746e6f63 && w[1] == 0x20206874676e656c => HeaderName::ContentLength, // content-length
+        14 if w[0] == 0x632d747065636361 && w[1] == 0x2020746361746e6f => HeaderName::AcceptContact, // accept-contact
         14 if w[0] == 0x632d7463656a6572 && w[1] == 0x2020746361746e6f => HeaderName::RejectContact, // reject-contact
+        15 if w[0] == 0x2d6e6f6973736573 && w[1] == 0x2073657269707865 => {
+            HeaderName::SessionExpires
+        } // session-expires
         15 if w[0] == 0x652d747065636361 && w[1] == 0x20676e69646f636e => {
             HeaderName::AcceptEncoding
         } // accept-encoding
         15 if w[0] == 0x6c2d747065636361 && w[1] == 0x2065676175676e61 => {
             HeaderName::AcceptLanguage
         } // accept-language
-        15 if w[0] == 0x2d6e6f6973736573 && w[1] == 0x2073657269707865 => {
-            HeaderName::SessionExpires
-        } // session-expires
+        16 if w[0] == 0x687475612d777777 && w[1] == 0x6574616369746e65 => {
+            HeaderName::WwwAuthenticate
+        } // www-authenticate
         16 if w[0] == 0x2d746e65746e6f63 && w[1] == 0x676e69646f636e65 => {
             HeaderName::ContentEncoding
         } // content-encoding
         16 if w[0] == 0x2d746e65746e6f63 && w[1] == 0x65676175676e616c => {
             HeaderName::ContentLanguage
         } // content-language
-        16 if w[0] == 0x687475612d777777 && w[1] == 0x6574616369746e65 => {
-            HeaderName::WwwAuthenticate
-        } // www-authenticate
-        18 if w[0] == 0x75612d79786f7270
-            && w[1] == 0x616369746e656874
-            && w[2] == 0x2020202020206574 =>
-        {
-            HeaderName::ProxyAuthenticate
-        } // proxy-authenticate
         18 if w[0] == 0x7069726373627573
             && w[1] == 0x6174732d6e6f6974
             && w[2] == 0x2020202020206574 =>
         {
             HeaderName::SubscriptionState
         } // subscription-state
+        18 if w[0] == 0x75612d79786f7270
+            && w[1] == 0x616369746e656874
+            && w[2] == 0x2020202020206574 =>
+        {
+            HeaderName::ProxyAuthenticate
+        } // proxy-authenticate
+        19 if w[0] == 0x75612d79786f7270
+            && w[1] == 0x74617a69726f6874
+            && w[2] == 0x20202020206e6f69 =>
+        {
+            HeaderName::ProxyAuthorization
+        } // proxy-authorization
+        19 if w[0] == 0x7472657373612d70
+            && w[1] == 0x746e6564692d6465
+            && w[2] == 0x2020202020797469 =>
+        {
+            HeaderName::PAssertedIdentity
+        } // p-asserted-identity
         19 if w[0] == 0x69746e6568747561
             && w[1] == 0x692d6e6f69746163
             && w[2] == 0x20202020206f666e =>
@@ -557,18 +570,6 @@ fn lookup_words(len: usize, w: &[u64; 3]) -> HeaderName {
         {
             HeaderName::ContentDisposition
         } // content-disposition
-        19 if w[0] == 0x7472657373612d70
-            && w[1] == 0x746e6564692d6465
-            && w[2] == 0x2020202020797469 =>
-        {
-            HeaderName::PAssertedIdentity
-        } // p-asserted-identity
-        19 if w[0] == 0x75612d79786f7270
-            && w[1] == 0x74617a69726f6874
-            && w[2] == 0x20202020206e6f69 =>
-        {
-            HeaderName::ProxyAuthorization
-        } // proxy-authorization
         19 if w[0] == 0x2d74736575716572
             && w[1] == 0x7469736f70736964
             && w[2] == 0x20202020206e6f69 =>

@@ -279,7 +279,8 @@ pub(crate) fn addr_tag(v: &[u8]) -> Option<(usize, usize)> {
         // form, start at the first ';'.
         let after = rfind(b'>', v).map_or(0, |gt| gt + 1);
         match fast_param(v, after, TAG) {
-            Fast::Found(s, e) if find(b'"', &v[after..s]).is_none() => return Some((s, e)),
+            // The span before the tag is short: a plain loop.
+            Fast::Found(s, e) if !v[after..s].contains(&b'"') => return Some((s, e)),
             Fast::Absent => return None,
             _ => {}
         }
