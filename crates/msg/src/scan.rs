@@ -216,7 +216,7 @@ enum Fast {
 /// `;` and `=` compare exactly). [`Fast::Unsure`] sends the caller to
 /// [`param`], which handles every form; this path only has to be right when
 /// it answers.
-#[inline]
+#[inline(always)]
 fn fast_param(v: &[u8], from: usize, key: Key) -> Fast {
     let mask = if key.len == 8 {
         u64::MAX
