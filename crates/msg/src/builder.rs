@@ -106,6 +106,39 @@ impl Writer {
     }
 }
 
+/// The header, body and build methods both builders share.
+macro_rules! builder_methods {
+    () => {
+        /// Adds a header line of a known kind (canonical name).
+        pub fn header(mut self, name: HeaderName, value: &str) -> Self {
+            self.w.line(name.as_str(), value);
+            self
+        }
+
+        /// Adds a header line with any name.
+        pub fn header_named(mut self, name: &str, value: &str) -> Self {
+            self.w.line(name, value);
+            self
+        }
+
+        /// Sets the body and its Content-Type; Content-Length is added when built.
+        pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
+            self.w.body(content_type, body.into());
+            self
+        }
+
+        /// Writes and parses the message.
+        pub fn build(self) -> Result<Message, BuildError> {
+            self.w.finish(None)
+        }
+
+        /// Writes the message into `buf` (reusing its allocation) and parses it.
+        pub fn build_in(self, buf: &mut BytesMut) -> Result<Message, BuildError> {
+            self.w.finish(Some(buf))
+        }
+    };
+}
+
 /// Builds a request.
 ///
 /// ```
@@ -150,33 +183,7 @@ impl RequestBuilder {
         RequestBuilder { w }
     }
 
-    /// Adds a header line of a known kind (canonical name).
-    pub fn header(mut self, name: HeaderName, value: &str) -> Self {
-        self.w.line(name.as_str(), value);
-        self
-    }
-
-    /// Adds a header line with any name.
-    pub fn header_named(mut self, name: &str, value: &str) -> Self {
-        self.w.line(name, value);
-        self
-    }
-
-    /// Sets the body and its Content-Type; Content-Length is added when built.
-    pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
-        self.w.body(content_type, body.into());
-        self
-    }
-
-    /// Writes and parses the message.
-    pub fn build(self) -> Result<Message, BuildError> {
-        self.w.finish(None)
-    }
-
-    /// Writes the message into `buf` (reusing its allocation) and parses it.
-    pub fn build_in(self, buf: &mut BytesMut) -> Result<Message, BuildError> {
-        self.w.finish(Some(buf))
-    }
+    builder_methods!();
 }
 
 /// Builds a response.
@@ -238,31 +245,5 @@ impl ResponseBuilder {
         b
     }
 
-    /// Adds a header line of a known kind (canonical name).
-    pub fn header(mut self, name: HeaderName, value: &str) -> Self {
-        self.w.line(name.as_str(), value);
-        self
-    }
-
-    /// Adds a header line with any name.
-    pub fn header_named(mut self, name: &str, value: &str) -> Self {
-        self.w.line(name, value);
-        self
-    }
-
-    /// Sets the body and its Content-Type; Content-Length is added when built.
-    pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
-        self.w.body(content_type, body.into());
-        self
-    }
-
-    /// Writes and parses the message.
-    pub fn build(self) -> Result<Message, BuildError> {
-        self.w.finish(None)
-    }
-
-    /// Writes the message into `buf` (reusing its allocation) and parses it.
-    pub fn build_in(self, buf: &mut BytesMut) -> Result<Message, BuildError> {
-        self.w.finish(Some(buf))
-    }
+    builder_methods!();
 }

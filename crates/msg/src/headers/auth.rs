@@ -295,40 +295,53 @@ impl<'a> Iterator for QopOptions<'a> {
     }
 }
 
-/// Credentials (RFC 3261 §22.2, §25): the value of `Authorization` and
-/// `Proxy-Authorization`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Credentials<'a> {
-    /// The scheme (`Digest`, ...).
-    pub scheme: &'a str,
-    /// The token68 of a scheme that uses one (`Bearer mF_9.B5f-4.1JqM`).
-    pub token68: Option<&'a str>,
-    /// The parameters.
-    pub params: AuthParams<'a>,
+/// Defines a scheme-and-parameters type (credentials or a challenge) with its
+/// parser and the accessors both kinds share.
+macro_rules! auth_value {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name<'a> {
+            /// The scheme (`Digest`, ...).
+            pub scheme: &'a str,
+            /// The token68 of a scheme that uses one (`Bearer mF_9.B5f-4.1JqM`).
+            pub token68: Option<&'a str>,
+            /// The parameters.
+            pub params: AuthParams<'a>,
+        }
+
+        impl<'a> $name<'a> {
+            /// Parses `auth-scheme LWS auth-param *(COMMA auth-param)`.
+            pub fn parse(value: &'a str) -> Result<$name<'a>, HeaderError> {
+                let (scheme, token68, params) = parse_scheme(value)?;
+                Ok($name {
+                    scheme,
+                    token68,
+                    params,
+                })
+            }
+
+            /// True when the scheme is `Digest`.
+            pub fn is_digest(&self) -> bool {
+                self.scheme.eq_ignore_ascii_case("Digest")
+            }
+
+            /// A parameter's value without quotes (escapes kept); for any
+            /// parameter, known or not.
+            pub fn param(&self, name: &str) -> Option<&'a str> {
+                self.params.value(name)
+            }
+        }
+    };
 }
 
+auth_value!(
+    /// Credentials (RFC 3261 §22.2, §25): the value of `Authorization` and
+    /// `Proxy-Authorization`.
+    Credentials
+);
+
 impl<'a> Credentials<'a> {
-    /// Parses `auth-scheme LWS auth-param *(COMMA auth-param)`.
-    pub fn parse(value: &'a str) -> Result<Credentials<'a>, HeaderError> {
-        let (scheme, token68, params) = parse_scheme(value)?;
-        Ok(Credentials {
-            scheme,
-            token68,
-            params,
-        })
-    }
-
-    /// True when the scheme is `Digest`.
-    pub fn is_digest(&self) -> bool {
-        self.scheme.eq_ignore_ascii_case("Digest")
-    }
-
-    /// A parameter's value without quotes (escapes kept); for any parameter,
-    /// known or not.
-    pub fn param(&self, name: &str) -> Option<&'a str> {
-        self.params.value(name)
-    }
-
     /// `username`.
     pub fn username(&self) -> Option<&'a str> {
         self.param("username")
@@ -409,40 +422,13 @@ newtype_header!(
     /// `Proxy-Authorization` (RFC 3261 §20.28).
     ProxyAuthorization, Credentials, ProxyAuthorization);
 
-/// A challenge (RFC 3261 §22.1, §25): the value of `WWW-Authenticate` and
-/// `Proxy-Authenticate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Challenge<'a> {
-    /// The scheme (`Digest`, ...).
-    pub scheme: &'a str,
-    /// The token68 of a scheme that uses one.
-    pub token68: Option<&'a str>,
-    /// The parameters.
-    pub params: AuthParams<'a>,
-}
+auth_value!(
+    /// A challenge (RFC 3261 §22.1, §25): the value of `WWW-Authenticate` and
+    /// `Proxy-Authenticate`.
+    Challenge
+);
 
 impl<'a> Challenge<'a> {
-    /// Parses `auth-scheme LWS auth-param *(COMMA auth-param)`.
-    pub fn parse(value: &'a str) -> Result<Challenge<'a>, HeaderError> {
-        let (scheme, token68, params) = parse_scheme(value)?;
-        Ok(Challenge {
-            scheme,
-            token68,
-            params,
-        })
-    }
-
-    /// True when the scheme is `Digest`.
-    pub fn is_digest(&self) -> bool {
-        self.scheme.eq_ignore_ascii_case("Digest")
-    }
-
-    /// A parameter's value without quotes (escapes kept); for any parameter,
-    /// known or not.
-    pub fn param(&self, name: &str) -> Option<&'a str> {
-        self.params.value(name)
-    }
-
     /// `realm`.
     pub fn realm(&self) -> Option<&'a str> {
         self.param("realm")
