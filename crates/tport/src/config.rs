@@ -61,6 +61,12 @@ pub struct Config {
     pub udp_buffer: Option<usize>,
     /// TLS settings (needed for `sips:` and `transport=tls`).
     pub tls: Option<TlsConfig>,
+    /// TPORT_LOG at start: `None` reads the environment variable.
+    pub log: Option<bool>,
+    /// TPORT_DUMP file (`-` for standard output): `None` reads the
+    /// environment variable. Setting either `log` or `dump` here makes the
+    /// configuration, not the environment, decide both.
+    pub dump: Option<String>,
 }
 
 impl Config {
@@ -93,6 +99,8 @@ impl Default for Config {
             incoming_queue: 4096,
             udp_buffer: None,
             tls: None,
+            log: None,
+            dump: None,
         }
     }
 }

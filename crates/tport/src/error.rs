@@ -67,6 +67,14 @@ pub enum Error {
     /// TLS configuration problem (certificate, key, roots).
     #[error("TLS: {0}")]
     Tls(String),
+    /// The TPORT_DUMP file cannot be opened.
+    #[error("cannot open dump file {path}: {source}")]
+    Dump {
+        /// The path.
+        path: String,
+        /// The system error.
+        source: std::io::Error,
+    },
     /// The transport has been shut down.
     #[error("transport shut down")]
     Shutdown,

@@ -102,7 +102,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sofia_su::tracing;
 
 /// `tracing` target of the message trace events.
-const LOG_TARGET: &str = "sofia::tport::log";
+/// The `tracing` target of TPORT_LOG events.
+pub const LOG_TARGET: &str = "sofia::tport::log";
 
 /// The separator after the stamp line: 72 `-` and a newline.
 const MSG_SEPARATOR: &str =

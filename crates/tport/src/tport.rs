@@ -238,6 +238,22 @@ impl Tport {
                 su_log!(TPORT, 3, "tport: listening on {}/{}", spec.transport, local);
             }
         }
+        let logging = if config.log.is_none() && config.dump.is_none() {
+            Logging::from_env()
+        } else {
+            let dump = match &config.dump {
+                Some(path) => Some(
+                    crate::logging::Dump::open(path, std::time::SystemTime::now()).map_err(
+                        |source| Error::Dump {
+                            path: path.clone(),
+                            source,
+                        },
+                    )?,
+                ),
+                None => None,
+            };
+            Logging::new(config.log.unwrap_or(false), dump)
+        };
         let (tx, rx) = mpsc::channel(config.incoming_queue.max(1));
         let (shutdown, _) = watch::channel(false);
         let limits = Limits {
@@ -251,7 +267,7 @@ impl Tport {
             conns: Mutex::new(ConnTable::default()),
             incoming: tx,
             counters: AllCounters::default(),
-            logging: Logging::from_env(),
+            logging,
             next_id: AtomicU64::new(1),
             shutdown,
             acceptor,
