@@ -26,9 +26,10 @@ const TARGET_RATIO: f64 = 10.0;
 
 fn usage() -> String {
     format!(
-        "usage: cargo xtask bench parse [--iterations N]\n  \
+        "usage: cargo xtask bench parse [--iterations N] | tport\n  \
          parse  sofia-rs vs sofia-sip C parse throughput on {MESSAGE} \
-         (default N = {DEFAULT_ITERATIONS})"
+         (default N = {DEFAULT_ITERATIONS})\n  \
+         tport  UDP receive+parse of sofia-tport vs a bare recv_from loop"
     )
 }
 
@@ -36,6 +37,7 @@ fn usage() -> String {
 pub(crate) fn run(args: &[String]) -> Result {
     match args.first().map(String::as_str) {
         Some("parse") => parse(parse_options(&args[1..])?),
+        Some("tport") => tport(),
         Some("-h" | "--help" | "help") => {
             println!("{}", usage());
             Ok(())
@@ -108,17 +110,29 @@ fn build_c(target: &Path) -> Result<PathBuf> {
 
 /// Builds `sip-parse` in release mode; returns the binary.
 fn build_rust(target: &Path) -> Result<PathBuf> {
-    run_cmd(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "sofia-examples",
-        "--bin",
-        "sip-parse",
-    ]))?;
+    build_example(target, "sip-parse")
+}
+
+/// Builds an example program in release mode; returns the binary.
+fn build_example(target: &Path, name: &str) -> Result<PathBuf> {
+    run_cmd(cargo().args(["build", "--release", "-p", "sofia-examples", "--bin", name]))?;
     Ok(target
         .join("release")
-        .join(format!("sip-parse{}", std::env::consts::EXE_SUFFIX)))
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// `cargo xtask bench tport`: UDP receive+parse of sofia-tport against a bare
+/// `recv_from` loop (`tport-bench`), printed as it comes.
+fn tport() -> Result {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let bin = build_example(&target, "tport-bench")?;
+    run_cmd(
+        Command::new(bin)
+            .args(["--seconds", "2", "--rounds", "3"])
+            .arg(workspace_root().join(MESSAGE)),
+    )
 }
 
 /// Runs one benchmark program and reads its last line, `<N> msgs/s`.

@@ -8,7 +8,8 @@
 //! - `peers [PACKAGE...]`: shows which real peers are installed; with names,
 //!   installs those (`cargo xtask peers sip-tester tshark`).
 //! - `bench parse [--iterations N]`: sofia-rs vs sofia-sip C parse
-//!   throughput on the same INVITE (`xtask/src/bench.rs`).
+//!   throughput on the same INVITE (`xtask/src/bench.rs`); `bench tport`:
+//!   UDP receive+parse of sofia-tport vs a bare `recv_from` loop.
 //! - `fuzz [SECONDS]`: runs every cargo-fuzz target in `fuzz/` for SECONDS
 //!   each (default 30), installing cargo-fuzz when missing.
 #![forbid(unsafe_code)]
@@ -31,6 +32,7 @@ fn usage() -> String {
        interop   suites against real peers (installs Debian packages when root)\n  \
        peers [PACKAGE...]  show installed peers; install the named ones\n  \
        bench parse [--iterations N]  sofia-rs vs sofia-sip C parse throughput\n  \
+       bench tport  UDP receive+parse of sofia-tport vs bare recv_from\n  \
        fuzz [SECONDS]  run every fuzz target SECONDS each (default 30)\n"
         .to_string()
 }
