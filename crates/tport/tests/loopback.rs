@@ -429,3 +429,40 @@ async fn raw_bytes_can_be_sent() {
     assert_eq!(next(&mut brx).await.msg.call_id(), Some("raw-1"));
     let _: SocketAddr = dest.addr;
 }
+
+#[tokio::test]
+async fn tls_from_pem_files() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("sofia-tport-pem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let mut server = Config::new(["sip:127.0.0.1:0;transport=tls"]);
+    server.tls = Some(TlsConfig {
+        cert_file: Some(cert_file.clone()),
+        key_file: Some(key_file),
+        ..TlsConfig::default()
+    });
+    let (b, mut brx) = Tport::bind(server).await.unwrap();
+    let mut client = Config::new(["sip:127.0.0.1:0;transport=tcp"]);
+    client.tls = Some(TlsConfig {
+        roots: TlsRoots::PemFile(cert_file),
+        ..TlsConfig::default()
+    });
+    let (a, _arx) = Tport::bind(client).await.unwrap();
+    let dest = Destination::new(Transport::Tls, b.local_addr(Transport::Tls).unwrap())
+        .with_server_name("localhost");
+    a.send(&dest, &request("tls-pem", 0)).await.unwrap();
+    assert_eq!(next(&mut brx).await.msg.call_id(), Some("tls-pem"));
+
+    // A missing key file is a clear error naming it.
+    let mut bad = Config::new(["sips:127.0.0.1:0"]);
+    bad.tls = Some(TlsConfig {
+        cert_file: Some(dir.join("cert.pem")),
+        key_file: Some(dir.join("missing.pem")),
+        ..TlsConfig::default()
+    });
+    let err = Tport::bind(bad).await.unwrap_err();
+    assert!(err.to_string().contains("missing.pem"), "{err}");
+}
