@@ -1,0 +1,862 @@
+//! The sans-IO transaction engine: RFC 3261 §17 client and server
+//! transactions with RFC 6026's Accepted states, driven by explicit time.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sofia_msg::{CheckPolicy, HeaderName, Message, Method, ResponseBuilder};
+use sofia_su::IdGenerator;
+use sofia_su::su_log;
+use sofia_tport::{Destination, Incoming, Transport};
+
+use crate::timers::Timers;
+
+/// Identity of a client transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(pub u64);
+
+/// Identity of a server transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServerId(pub u64);
+
+/// Bytes to send and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The destination (transport, address, connection).
+    pub dest: Destination,
+    /// One serialized message.
+    pub bytes: Bytes,
+}
+
+/// Where a request came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The transport.
+    pub transport: Transport,
+    /// The sender's address.
+    pub remote: SocketAddr,
+    /// Our address it arrived at.
+    pub local: SocketAddr,
+    /// Where responses go (RFC 3261 §18.2.2).
+    pub reply: Destination,
+}
+
+/// What the engine tells its user.
+#[derive(Debug)]
+pub enum Event {
+    /// A new request; answer it with [`Endpoint::respond`].
+    Request {
+        /// Its server transaction.
+        server: ServerId,
+        /// The request.
+        msg: Message,
+        /// Where it came from.
+        source: Source,
+    },
+    /// An ACK for a 2xx (no transaction of its own, RFC 3261 §17.1.1.3), or
+    /// one that reached a server transaction in the Accepted state.
+    Ack {
+        /// The INVITE's server transaction, while it lives.
+        server: Option<ServerId>,
+        /// The ACK.
+        msg: Message,
+        /// Where it came from.
+        source: Source,
+    },
+    /// A CANCEL matched an INVITE server transaction; the CANCEL has been
+    /// answered 200. The user answers the INVITE (487 Request Terminated).
+    Cancelled {
+        /// The INVITE's server transaction.
+        invite: ServerId,
+        /// The CANCEL.
+        msg: Message,
+    },
+    /// A response to a client transaction (every provisional, the final one,
+    /// and each further 2xx of a forked INVITE).
+    Response {
+        /// The client transaction.
+        client: ClientId,
+        /// The response.
+        msg: Message,
+    },
+    /// A client transaction timed out (timer B, F or C): treat as 408.
+    Timeout {
+        /// The client transaction.
+        client: ClientId,
+    },
+    /// A server INVITE transaction sent a non-2xx final response and no ACK
+    /// came (timer H).
+    NoAck {
+        /// The server transaction.
+        server: ServerId,
+    },
+    /// A transaction ended and was removed.
+    Terminated {
+        /// Client or server transaction.
+        id: TransactionId,
+    },
+}
+
+/// A client or server transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransactionId {
+    /// Client.
+    Client(ClientId),
+    /// Server.
+    Server(ServerId),
+}
+
+/// Why an operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A request without a top Via carrying an RFC 3261 branch.
+    #[error("request has no Via with an RFC 3261 branch")]
+    NoBranch,
+    /// Not a request (or not a response) where one was expected.
+    #[error("{0}")]
+    Kind(&'static str),
+    /// No such transaction (it may have ended).
+    #[error("no such transaction")]
+    NoTransaction,
+    /// The transaction has already sent its final response.
+    #[error("the transaction has already sent its final response")]
+    AlreadyFinal,
+    /// A response that does not belong to the transaction's request.
+    #[error("response does not match the request: {0}")]
+    Mismatch(&'static str),
+    /// CANCEL is only for an INVITE that got a provisional response
+    /// (RFC 3261 §9.1).
+    #[error("CANCEL needs an INVITE client transaction that has received a provisional response")]
+    CannotCancel,
+}
+
+/// Engine settings.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The timers.
+    pub timers: Timers,
+    /// Option tags the user supports (a `Require` of anything else gets 420).
+    pub supported: Vec<String>,
+    /// Seed for branches (a random one when `None`).
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientState {
+    /// Calling (INVITE) or Trying (non-INVITE).
+    Calling,
+    Proceeding,
+    Completed,
+    /// RFC 6026: an INVITE that got a 2xx.
+    Accepted,
+}
+
+#[derive(Debug)]
+struct ClientTx {
+    invite: bool,
+    state: ClientState,
+    request: Message,
+    bytes: Bytes,
+    dest: Destination,
+    reliable: bool,
+    key: (String, String),
+    retransmit_at: Option<Instant>,
+    interval: Duration,
+    deadline: Option<Instant>,
+    ack: Option<Bytes>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerState {
+    /// Trying (non-INVITE) / Proceeding before any response.
+    Trying,
+    Proceeding,
+    Completed,
+    /// INVITE: the ACK came for a non-2xx.
+    Confirmed,
+    /// RFC 6026: the user sent a 2xx to an INVITE.
+    Accepted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ServerKey {
+    Rfc3261 {
+        branch: String,
+        sent_by: String,
+        method: String,
+    },
+    Rfc2543 {
+        call_id: String,
+        cseq: u32,
+        from_tag: String,
+        sent_by: String,
+        method: String,
+    },
+}
+
+#[derive(Debug)]
+struct ServerTx {
+    invite: bool,
+    state: ServerState,
+    request: Message,
+    source: Source,
+    key: ServerKey,
+    last_response: Option<Bytes>,
+    retransmit_at: Option<Instant>,
+    interval: Duration,
+    deadline: Option<Instant>,
+    trying_at: Option<Instant>,
+}
+
+/// The transaction engine. Feed it received messages ([`Endpoint::handle`]),
+/// the user's requests and responses, and the time; take what to send
+/// ([`Endpoint::poll_transmit`]), what happened ([`Endpoint::poll_event`]) and
+/// when to wake it next ([`Endpoint::poll_timeout`]). It does no I/O and reads
+/// no clock.
+#[derive(Debug)]
+pub struct Endpoint {
+    config: Config,
+    ids: IdGenerator,
+    next_id: u64,
+    clients: HashMap<ClientId, ClientTx>,
+    client_keys: HashMap<(String, String), ClientId>,
+    servers: HashMap<ServerId, ServerTx>,
+    server_keys: HashMap<ServerKey, ServerId>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+/// Where responses to a request go (RFC 3261 §18.2.2, with RFC 3581 rport):
+/// back on the connection for streams; for UDP to `maddr` when given, else
+/// to the source address, at the `rport` port when asked for, else at the
+/// sent-by port (5060 by default).
+fn reply_destination(incoming: &Incoming) -> Destination {
+    let mut dest = Destination::new(incoming.transport, incoming.remote);
+    dest.conn = incoming.conn;
+    if incoming.transport == Transport::Udp
+        && let Some(via) = incoming.msg.top_via()
+    {
+        if let Some(maddr) = via.maddr().and_then(|m| m.parse().ok()) {
+            dest.addr = SocketAddr::new(maddr, via.port().unwrap_or(5060));
+        } else if via.rport().is_none() {
+            dest.addr.set_port(via.port().unwrap_or(5060));
+        }
+    }
+    dest
+}
+
+fn sent_by(msg: &Message) -> String {
+    msg.top_via()
+        .map(|v| {
+            format!(
+                "{}:{}",
+                v.host().to_ascii_lowercase(),
+                v.port().unwrap_or(5060)
+            )
+        })
+        .unwrap_or_default()
+}
+
+fn server_key(msg: &Message) -> ServerKey {
+    let method = match msg.method() {
+        Method::Ack => "INVITE".to_string(),
+        _ => msg.method_str().to_string(),
+    };
+    match msg.branch() {
+        Some(b) if b.starts_with(sofia_msg::BRANCH_COOKIE) && b.len() > 7 => ServerKey::Rfc3261 {
+            branch: b.to_string(),
+            sent_by: sent_by(msg),
+            method,
+        },
+        _ => ServerKey::Rfc2543 {
+            call_id: msg.call_id().unwrap_or("").to_string(),
+            cseq: msg.cseq().map_or(0, |c| c.0),
+            from_tag: msg.from_tag().unwrap_or("").to_string(),
+            sent_by: sent_by(msg),
+            method,
+        },
+    }
+}
+
+impl Endpoint {
+    /// A new engine.
+    pub fn new(config: Config) -> Endpoint {
+        let ids = match config.seed {
+            Some(seed) => IdGenerator::with_seed(seed),
+            None => IdGenerator::from_os(),
+        };
+        Endpoint {
+            config,
+            ids,
+            next_id: 1,
+            clients: HashMap::new(),
+            client_keys: HashMap::new(),
+            servers: HashMap::new(),
+            server_keys: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The timers in use.
+    pub fn timers(&self) -> &Timers {
+        &self.config.timers
+    }
+
+    /// A fresh RFC 3261 branch for the Via of a new request.
+    pub fn new_branch(&mut self) -> String {
+        self.ids.branch()
+    }
+
+    /// A fresh tag for a From or To header.
+    pub fn new_tag(&mut self) -> String {
+        self.ids.tag()
+    }
+
+    fn id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn transmit(&mut self, dest: &Destination, bytes: Bytes) {
+        self.transmits.push_back(Transmit {
+            dest: dest.clone(),
+            bytes,
+        });
+    }
+
+    /// Number of live client and server transactions.
+    pub fn transactions(&self) -> (usize, usize) {
+        (self.clients.len(), self.servers.len())
+    }
+
+    /// Starts a client transaction: sends `request` (whose top Via carries
+    /// our RFC 3261 branch) to `dest`, retransmitting over UDP.
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        request: Message,
+        dest: Destination,
+    ) -> Result<ClientId, Error> {
+        if !request.is_request() {
+            return Err(Error::Kind("send_request needs a request"));
+        }
+        let branch = match request.branch() {
+            Some(b) if b.starts_with(sofia_msg::BRANCH_COOKIE) && b.len() > 7 => b.to_string(),
+            _ => return Err(Error::NoBranch),
+        };
+        let method = request.method_str().to_string();
+        if request.method() == Method::Ack {
+            return Err(Error::Kind("an ACK is sent with send_stateless"));
+        }
+        let invite = request.method() == Method::Invite;
+        let reliable = dest.transport.is_stream();
+        let t = self.config.timers;
+        let bytes = request.to_bytes();
+        let id = ClientId(self.id());
+        self.transmit(&dest, bytes.clone());
+        su_log!(NTA, 5, "nta: sent {} (client {})", method, id.0);
+        let tx = ClientTx {
+            invite,
+            state: ClientState::Calling,
+            request,
+            bytes,
+            dest,
+            reliable,
+            key: (branch.clone(), method.clone()),
+            retransmit_at: (!reliable).then(|| now + t.t1),
+            interval: t.t1,
+            deadline: Some(now + t.t1x64()),
+            ack: None,
+        };
+        self.client_keys.insert((branch, method), id);
+        self.clients.insert(id, tx);
+        Ok(id)
+    }
+
+    /// Sends a message outside any transaction (an ACK for a 2xx, a
+    /// stateless response).
+    pub fn send_stateless(&mut self, msg: &Message, dest: Destination) {
+        self.transmit(&dest, msg.to_bytes());
+    }
+
+    /// Sends a CANCEL for an INVITE client transaction that has received a
+    /// provisional response (RFC 3261 §9.1); returns the CANCEL's own client
+    /// transaction.
+    pub fn cancel(&mut self, now: Instant, invite: ClientId) -> Result<ClientId, Error> {
+        let tx = self.clients.get(&invite).ok_or(Error::NoTransaction)?;
+        if !tx.invite || tx.state != ClientState::Proceeding {
+            return Err(Error::CannotCancel);
+        }
+        let req = &tx.request;
+        let mut b = sofia_msg::RequestBuilder::new(
+            Method::Cancel,
+            req.request_uri_str().unwrap_or("sip:invalid"),
+        );
+        if let Some(via) = req.header_lines(HeaderName::Via).next() {
+            b = b.header(HeaderName::Via, via);
+        }
+        for name in [HeaderName::Route] {
+            for v in req.header_lines(name) {
+                b = b.header(name, v);
+            }
+        }
+        b = b.header(HeaderName::MaxForwards, "70");
+        for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
+            if let Some(v) = req.header(name) {
+                b = b.header(name, v);
+            }
+        }
+        let seq = req.cseq().map_or(1, |c| c.0);
+        b = b.header(HeaderName::CSeq, &format!("{seq} CANCEL"));
+        let cancel = b.build().map_err(|_| Error::Kind("cannot build CANCEL"))?;
+        let dest = tx.dest.clone();
+        self.send_request(now, cancel, dest)
+    }
+
+    /// Answers a server transaction. Provisional responses may come before
+    /// the final one; a 2xx to an INVITE moves it to Accepted (RFC 6026),
+    /// where the user retransmits the 2xx until the ACK comes.
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        server: ServerId,
+        response: Message,
+    ) -> Result<(), Error> {
+        let t = self.config.timers;
+        let tx = self.servers.get_mut(&server).ok_or(Error::NoTransaction)?;
+        let status = response
+            .status()
+            .ok_or(Error::Kind("respond needs a response"))?;
+        if response.cseq().map(|c| c.0) != tx.request.cseq().map(|c| c.0)
+            || response.call_id() != tx.request.call_id()
+        {
+            return Err(Error::Mismatch("Call-ID or CSeq differ"));
+        }
+        let bytes = response.to_bytes();
+        let dest = tx.source.reply.clone();
+        match tx.state {
+            ServerState::Trying | ServerState::Proceeding => {}
+            ServerState::Accepted if status / 100 == 2 => {
+                // The user retransmits its 2xx (RFC 6026 §7.1).
+                self.transmits.push_back(Transmit { dest, bytes });
+                return Ok(());
+            }
+            _ => return Err(Error::AlreadyFinal),
+        }
+        tx.trying_at = None;
+        tx.last_response = Some(bytes.clone());
+        let unreliable = !tx.source.transport.is_stream();
+        if status < 200 {
+            tx.state = ServerState::Proceeding;
+        } else if tx.invite && status < 300 {
+            tx.state = ServerState::Accepted;
+            tx.retransmit_at = None;
+            tx.deadline = Some(now + t.t1x64());
+        } else if tx.invite {
+            tx.state = ServerState::Completed;
+            tx.interval = t.t1;
+            tx.retransmit_at = unreliable.then(|| now + t.t1);
+            tx.deadline = Some(now + t.t1x64());
+        } else {
+            tx.state = ServerState::Completed;
+            tx.retransmit_at = None;
+            tx.deadline = Some(if unreliable { now + t.t1x64() } else { now });
+        }
+        su_log!(NTA, 5, "nta: server {} sent {}", server.0, status);
+        self.transmits.push_back(Transmit { dest, bytes });
+        Ok(())
+    }
+
+    /// Takes a message received by the transport layer.
+    pub fn handle(&mut self, now: Instant, incoming: Incoming) {
+        if incoming.msg.is_request() {
+            self.handle_request(now, incoming);
+        } else {
+            self.handle_response(now, incoming.msg);
+        }
+    }
+
+    fn handle_response(&mut self, now: Instant, msg: Message) {
+        let t = self.config.timers;
+        let key = (
+            msg.branch().unwrap_or("").to_string(),
+            msg.cseq_method_str().unwrap_or("").to_string(),
+        );
+        let Some(&id) = self.client_keys.get(&key) else {
+            su_log!(
+                NTA,
+                5,
+                "nta: stray response {} dropped",
+                msg.status().unwrap_or(0)
+            );
+            return;
+        };
+        let Some(tx) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let status = msg.status().unwrap_or(0);
+        match (tx.state, status) {
+            (ClientState::Calling | ClientState::Proceeding, 100..=199) => {
+                tx.state = ClientState::Proceeding;
+                if tx.invite {
+                    tx.retransmit_at = None;
+                    tx.deadline = t.timer_c.map(|c| now + c);
+                } else if tx.retransmit_at.is_some() {
+                    tx.interval = t.t2;
+                }
+                self.events.push_back(Event::Response { client: id, msg });
+            }
+            (ClientState::Calling | ClientState::Proceeding, 200..=299) if tx.invite => {
+                tx.state = ClientState::Accepted;
+                tx.retransmit_at = None;
+                tx.deadline = Some(now + t.t1x64());
+                self.events.push_back(Event::Response { client: id, msg });
+            }
+            (ClientState::Accepted, 200..=299) => {
+                // RFC 6026: every 2xx (forks, retransmissions) goes up.
+                self.events.push_back(Event::Response { client: id, msg });
+            }
+            (ClientState::Calling | ClientState::Proceeding, 200..=699) => {
+                tx.state = ClientState::Completed;
+                tx.retransmit_at = None;
+                if tx.invite {
+                    let ack = build_ack(&tx.request, &msg);
+                    if let Some(ack) = &ack {
+                        self.transmits.push_back(Transmit {
+                            dest: tx.dest.clone(),
+                            bytes: ack.clone(),
+                        });
+                    }
+                    tx.ack = ack;
+                    tx.deadline = Some(if tx.reliable { now } else { now + t.timer_d() });
+                } else {
+                    tx.deadline = Some(if tx.reliable { now } else { now + t.t4 });
+                }
+                self.events.push_back(Event::Response { client: id, msg });
+            }
+            (ClientState::Completed, 300..=699) if tx.invite => {
+                // A retransmitted final response: ACK again.
+                if let Some(ack) = &tx.ack {
+                    self.transmits.push_back(Transmit {
+                        dest: tx.dest.clone(),
+                        bytes: ack.clone(),
+                    });
+                }
+            }
+            _ => {}
+        }
+        // Deadlines of now (reliable transports) end the transaction at once.
+        self.handle_timeout(now);
+    }
+
+    fn handle_request(&mut self, now: Instant, incoming: Incoming) {
+        let source = Source {
+            transport: incoming.transport,
+            remote: incoming.remote,
+            local: incoming.local,
+            reply: reply_destination(&incoming),
+        };
+        let msg = incoming.msg;
+        let key = server_key(&msg);
+        let method = msg.method();
+        if let Some(&id) = self.server_keys.get(&key) {
+            let Some(tx) = self.servers.get_mut(&id) else {
+                return;
+            };
+            if method == Method::Ack {
+                match tx.state {
+                    ServerState::Completed => {
+                        tx.state = ServerState::Confirmed;
+                        tx.retransmit_at = None;
+                        let unreliable = !tx.source.transport.is_stream();
+                        tx.deadline = Some(if unreliable {
+                            now + self.config.timers.t4
+                        } else {
+                            now
+                        });
+                        self.handle_timeout(now);
+                    }
+                    ServerState::Accepted => self.events.push_back(Event::Ack {
+                        server: Some(id),
+                        msg,
+                        source,
+                    }),
+                    _ => {}
+                }
+                return;
+            }
+            // A retransmission: re-send the last response, if any.
+            if let Some(last) = &tx.last_response
+                && tx.state != ServerState::Accepted
+            {
+                self.transmits.push_back(Transmit {
+                    dest: tx.source.reply.clone(),
+                    bytes: last.clone(),
+                });
+            }
+            return;
+        }
+        if method == Method::Ack {
+            // The ACK of a 2xx: it belongs to the dialog, not a transaction.
+            self.events.push_back(Event::Ack {
+                server: None,
+                msg,
+                source,
+            });
+            return;
+        }
+        let supported: Vec<&str> = self.config.supported.iter().map(String::as_str).collect();
+        let policy = CheckPolicy {
+            supported: &supported,
+            proxy: false,
+        };
+        if let Err(r) = msg.check_with(&policy) {
+            su_log!(
+                NTA,
+                5,
+                "nta: {} answered statelessly {} {}",
+                msg.method_str(),
+                r.status,
+                r.reason
+            );
+            let mut b = ResponseBuilder::reply_to(&msg, r.status, &r.reason, Some(&self.ids.tag()));
+            if !r.unsupported.is_empty() {
+                b = b.header(HeaderName::Unsupported, &r.unsupported.join(", "));
+            }
+            if let Ok(resp) = b.build() {
+                self.transmit(&source.reply, resp.to_bytes());
+            }
+            return;
+        }
+        if method == Method::Cancel {
+            let invite_key = match &key {
+                ServerKey::Rfc3261 {
+                    branch, sent_by, ..
+                } => ServerKey::Rfc3261 {
+                    branch: branch.clone(),
+                    sent_by: sent_by.clone(),
+                    method: "INVITE".into(),
+                },
+                ServerKey::Rfc2543 {
+                    call_id,
+                    cseq,
+                    from_tag,
+                    sent_by,
+                    ..
+                } => ServerKey::Rfc2543 {
+                    call_id: call_id.clone(),
+                    cseq: *cseq,
+                    from_tag: from_tag.clone(),
+                    sent_by: sent_by.clone(),
+                    method: "INVITE".into(),
+                },
+            };
+            let tag = self.ids.tag();
+            let invite = self.server_keys.get(&invite_key).copied();
+            let (status, reason) = match invite {
+                Some(_) => (200, "OK"),
+                None => (481, "Call/Transaction Does Not Exist"),
+            };
+            let cancel_id = self.new_server(now, msg.clone(), source.clone(), key);
+            if let Ok(resp) = ResponseBuilder::reply_to(&msg, status, reason, Some(&tag)).build() {
+                let _ = self.respond(now, cancel_id, resp);
+            }
+            if let Some(invite) = invite {
+                let pending = self.servers.get(&invite).is_some_and(|t| {
+                    matches!(t.state, ServerState::Trying | ServerState::Proceeding)
+                });
+                if pending {
+                    self.events.push_back(Event::Cancelled { invite, msg });
+                }
+            }
+            return;
+        }
+        let id = self.new_server(now, msg.clone(), source.clone(), key);
+        su_log!(
+            NTA,
+            5,
+            "nta: received {} (server {})",
+            msg.method_str(),
+            id.0
+        );
+        self.events.push_back(Event::Request {
+            server: id,
+            msg,
+            source,
+        });
+    }
+
+    fn new_server(
+        &mut self,
+        now: Instant,
+        request: Message,
+        source: Source,
+        key: ServerKey,
+    ) -> ServerId {
+        let id = ServerId(self.id());
+        let invite = request.method() == Method::Invite;
+        let tx = ServerTx {
+            invite,
+            state: ServerState::Trying,
+            request,
+            source,
+            key: key.clone(),
+            last_response: None,
+            retransmit_at: None,
+            interval: self.config.timers.t1,
+            deadline: None,
+            trying_at: invite.then(|| now + self.config.timers.trying_after),
+        };
+        self.server_keys.insert(key, id);
+        self.servers.insert(id, tx);
+        id
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the user.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Endpoint::handle_timeout`] must run next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let clients = self
+            .clients
+            .values()
+            .flat_map(|t| [t.retransmit_at, t.deadline]);
+        let servers = self
+            .servers
+            .values()
+            .flat_map(|t| [t.retransmit_at, t.deadline, t.trying_at]);
+        clients.chain(servers).flatten().min()
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let t = self.config.timers;
+        let mut ended = Vec::new();
+        for (&id, tx) in self.clients.iter_mut() {
+            if let Some(at) = tx.retransmit_at
+                && at <= now
+            {
+                // Timer A (doubling) or E (doubling up to T2; T2 in Proceeding).
+                self.transmits.push_back(Transmit {
+                    dest: tx.dest.clone(),
+                    bytes: tx.bytes.clone(),
+                });
+                tx.interval = if tx.invite {
+                    tx.interval * 2
+                } else if tx.state == ClientState::Proceeding {
+                    t.t2
+                } else {
+                    (tx.interval * 2).min(t.t2)
+                };
+                tx.retransmit_at = Some(now + tx.interval);
+            }
+            if let Some(at) = tx.deadline
+                && at <= now
+            {
+                if matches!(tx.state, ClientState::Calling | ClientState::Proceeding) {
+                    // Timer B, F or C.
+                    su_log!(NTA, 5, "nta: client {} timed out", id.0);
+                    self.events.push_back(Event::Timeout { client: id });
+                }
+                ended.push(TransactionId::Client(id));
+            }
+        }
+        for (&id, tx) in self.servers.iter_mut() {
+            if let Some(at) = tx.trying_at
+                && at <= now
+            {
+                tx.trying_at = None;
+                if tx.state == ServerState::Trying
+                    && let Ok(trying) =
+                        ResponseBuilder::reply_to(&tx.request, 100, "Trying", None).build()
+                {
+                    let bytes = trying.to_bytes();
+                    tx.state = ServerState::Proceeding;
+                    tx.last_response = Some(bytes.clone());
+                    self.transmits.push_back(Transmit {
+                        dest: tx.source.reply.clone(),
+                        bytes,
+                    });
+                }
+            }
+            if let Some(at) = tx.retransmit_at
+                && at <= now
+            {
+                // Timer G: the final response again, doubling up to T2.
+                if let Some(last) = &tx.last_response {
+                    self.transmits.push_back(Transmit {
+                        dest: tx.source.reply.clone(),
+                        bytes: last.clone(),
+                    });
+                }
+                tx.interval = (tx.interval * 2).min(t.t2);
+                tx.retransmit_at = Some(now + tx.interval);
+            }
+            if let Some(at) = tx.deadline
+                && at <= now
+            {
+                if tx.invite && tx.state == ServerState::Completed {
+                    // Timer H: no ACK came.
+                    self.events.push_back(Event::NoAck { server: id });
+                }
+                ended.push(TransactionId::Server(id));
+            }
+        }
+        for id in ended {
+            self.remove(id);
+        }
+    }
+
+    fn remove(&mut self, id: TransactionId) {
+        match id {
+            TransactionId::Client(c) => {
+                if let Some(tx) = self.clients.remove(&c) {
+                    if self.client_keys.get(&tx.key) == Some(&c) {
+                        self.client_keys.remove(&tx.key);
+                    }
+                    self.events.push_back(Event::Terminated { id });
+                }
+            }
+            TransactionId::Server(s) => {
+                if let Some(tx) = self.servers.remove(&s) {
+                    if self.server_keys.get(&tx.key) == Some(&s) {
+                        self.server_keys.remove(&tx.key);
+                    }
+                    self.events.push_back(Event::Terminated { id });
+                }
+            }
+        }
+    }
+}
+
+/// The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): Request-URI,
+/// top Via, From, Call-ID, Route of the request, To of the response, CSeq
+/// with the same number and ACK.
+fn build_ack(request: &Message, response: &Message) -> Option<Bytes> {
+    let mut b = sofia_msg::RequestBuilder::new(Method::Ack, request.request_uri_str()?);
+    b = b.header(
+        HeaderName::Via,
+        request.header_lines(HeaderName::Via).next()?,
+    );
+    for route in request.header_lines(HeaderName::Route) {
+        b = b.header(HeaderName::Route, route);
+    }
+    b = b
+        .header(HeaderName::MaxForwards, "70")
+        .header(HeaderName::From, request.header(HeaderName::From)?)
+        .header(HeaderName::To, response.header(HeaderName::To)?)
+        .header(HeaderName::CallId, request.call_id()?)
+        .header(HeaderName::CSeq, &format!("{} ACK", request.cseq()?.0));
+    b.build().ok().map(|m| m.to_bytes())
+}

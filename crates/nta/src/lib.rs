@@ -1,0 +1,51 @@
+//! `sofia-nta`: the SIP transaction layer, sofia-sip's nta, as a sans-IO
+//! engine.
+//!
+//! [`Endpoint`] implements RFC 3261 §17's client and server transactions
+//! (INVITE and non-INVITE) with RFC 6026's Accepted states: retransmissions
+//! over UDP (timers A, E, G doubling from T1, capped at T2 where the RFC
+//! says), timeouts (B, F, H, and timer C), the wait states (D, I, J, K, L,
+//! M), absorption of retransmitted requests with the last response sent
+//! again, ACK for non-2xx final responses built by the client transaction,
+//! CANCEL matched to its INVITE (481 when there is none), 100 Trying when the
+//! user has not answered an INVITE within 200 ms, matching per §17.1.3 and
+//! §17.2.3 with the RFC 2543 fallback, response routing per §18.2.2 and RFC
+//! 3581, and stateless answers from `sofia-msg`'s check (400 naming the bad
+//! header, 505, 416, 420 with Unsupported).
+//!
+//! It performs no I/O and reads no clock: every call takes `now`, and the
+//! user takes [`Transmit`]s to send, [`Event`]s, and the next wake-up time.
+//! Every timer is therefore testable in virtual time.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use sofia_msg::{HeaderName, Method, RequestBuilder};
+//! use sofia_nta::{Config, Endpoint};
+//! use sofia_tport::{Destination, Transport};
+//!
+//! let mut ep = Endpoint::new(Config { seed: Some(1), ..Config::default() });
+//! let now = Instant::now();
+//! let branch = ep.new_branch();
+//! let req = RequestBuilder::new(Method::Options, "sip:bob@127.0.0.1")
+//!     .header(HeaderName::Via, &format!("SIP/2.0/UDP 127.0.0.1:5060;branch={branch}"))
+//!     .header(HeaderName::From, "<sip:alice@127.0.0.1>;tag=1")
+//!     .header(HeaderName::To, "<sip:bob@127.0.0.1>")
+//!     .header(HeaderName::CallId, "c1")
+//!     .header(HeaderName::CSeq, "1 OPTIONS")
+//!     .build()
+//!     .unwrap();
+//! let dest = Destination::new(Transport::Udp, "127.0.0.1:5062".parse().unwrap());
+//! ep.send_request(now, req, dest).unwrap();
+//! assert!(ep.poll_transmit().is_some());
+//! // Over UDP the request is sent again after T1.
+//! assert_eq!(ep.poll_timeout(), Some(now + Duration::from_millis(500)));
+//! ```
+#![forbid(unsafe_code)]
+
+mod endpoint;
+mod timers;
+
+pub use endpoint::{
+    ClientId, Config, Endpoint, Error, Event, ServerId, Source, TransactionId, Transmit,
+};
+pub use timers::Timers;
