@@ -123,14 +123,40 @@ struct Suite {
 }
 
 /// Suites against real peers.
-const SUITES: &[Suite] = &[Suite {
-    name: "tshark dissects what sofia-msg writes",
-    needs: &[peers::Package {
-        name: "tshark",
-        probe: peers::Probe::Program("tshark"),
-    }],
-    run: interop::tshark_dissects_written_messages,
-}];
+const SUITES: &[Suite] = &[
+    Suite {
+        name: "tshark dissects what sofia-msg writes",
+        needs: &[peers::Package {
+            name: "tshark",
+            probe: peers::Probe::Program("tshark"),
+        }],
+        run: interop::tshark_dissects_written_messages,
+    },
+    Suite {
+        name: "sofia-sip sip-options against sip-responder",
+        needs: &[peers::Package {
+            name: "sofia-sip-bin",
+            probe: peers::Probe::Program("sip-options"),
+        }],
+        run: interop::sofia_sip_options_against_responder,
+    },
+    Suite {
+        name: "SIPp OPTIONS and INVITE scenarios against sip-responder",
+        needs: &[peers::Package {
+            name: "sip-tester",
+            probe: peers::Probe::Program("sipp"),
+        }],
+        run: interop::sipp_against_responder,
+    },
+    Suite {
+        name: "sip-options against SIPp",
+        needs: &[peers::Package {
+            name: "sip-tester",
+            probe: peers::Probe::Program("sipp"),
+        }],
+        run: interop::sip_options_against_sipp,
+    },
+];
 
 fn interop() -> Result {
     let needs: Vec<peers::Package> = SUITES

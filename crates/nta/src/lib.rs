@@ -15,7 +15,9 @@
 //!
 //! It performs no I/O and reads no clock: every call takes `now`, and the
 //! user takes [`Transmit`]s to send, [`Event`]s, and the next wake-up time.
-//! Every timer is therefore testable in virtual time.
+//! Every timer is therefore testable in virtual time. [`Agent`] is the tokio
+//! driver that binds an endpoint to a `sofia-tport` transport and the real
+//! clock.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -42,9 +44,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod agent;
 mod endpoint;
 mod timers;
 
+pub use agent::{Agent, ClientEvent, ServerRequest};
 pub use endpoint::{
     ClientId, Config, Endpoint, Error, Event, ServerId, Source, TransactionId, Transmit,
 };

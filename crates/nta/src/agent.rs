@@ -1,0 +1,235 @@
+//! The tokio driver: an [`Endpoint`] bound to a [`Tport`], with its timers
+//! run on the real clock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use sofia_msg::Message;
+use sofia_su::su_log;
+use sofia_tport::{Destination, Incoming, Tport, Transport};
+use tokio::sync::{Notify, mpsc};
+
+use crate::endpoint::{ClientId, Config, Endpoint, Error, Event, ServerId, Source};
+
+/// What a client transaction reports to the caller of [`Agent::request`].
+#[derive(Debug)]
+pub enum ClientEvent {
+    /// A response (provisional, final, or a further 2xx of a fork).
+    Response(Message),
+    /// No final response in time (timer B, F or C): treat as 408.
+    Timeout,
+}
+
+/// A request received by the agent.
+#[derive(Debug)]
+pub struct ServerRequest {
+    /// Its server transaction (answer with [`Agent::respond`]).
+    pub server: ServerId,
+    /// The request.
+    pub msg: Message,
+    /// Where it came from.
+    pub source: Source,
+}
+
+struct State {
+    endpoint: Endpoint,
+    clients: HashMap<ClientId, mpsc::UnboundedSender<ClientEvent>>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    tport: Tport,
+    wake: Notify,
+    requests: mpsc::UnboundedSender<ServerRequest>,
+    others: mpsc::UnboundedSender<Event>,
+}
+
+/// The transaction engine on a transport: requests go out with
+/// [`Agent::request`], incoming requests arrive on the receiver returned by
+/// [`Agent::new`] and are answered with [`Agent::respond`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Agent {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("tport", &self.shared.tport)
+            .finish()
+    }
+}
+
+fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Agent {
+    /// Starts the agent on a bound transport and its incoming messages.
+    /// Returns the agent, the incoming requests, and the other events (ACKs
+    /// of 2xx, CANCELs, timer H, terminations).
+    pub fn new(
+        tport: Tport,
+        incoming: mpsc::Receiver<Incoming>,
+        config: Config,
+    ) -> (
+        Agent,
+        mpsc::UnboundedReceiver<ServerRequest>,
+        mpsc::UnboundedReceiver<Event>,
+    ) {
+        let (requests, requests_rx) = mpsc::unbounded_channel();
+        let (others, others_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                endpoint: Endpoint::new(config),
+                clients: HashMap::new(),
+            }),
+            tport,
+            wake: Notify::new(),
+            requests,
+            others,
+        });
+        tokio::spawn(run(shared.clone(), incoming));
+        (Agent { shared }, requests_rx, others_rx)
+    }
+
+    /// The transport.
+    pub fn tport(&self) -> &Tport {
+        &self.shared.tport
+    }
+
+    /// A Via value for a new request over `transport`: our listening address
+    /// as sent-by, a fresh branch, and `rport` (RFC 3581).
+    pub fn via(&self, transport: Transport) -> Option<String> {
+        let local = self
+            .shared
+            .tport
+            .local_addr(transport)
+            .or_else(|| self.shared.tport.local_addr(Transport::Udp))?;
+        let branch = lock(&self.shared.state).endpoint.new_branch();
+        Some(format!(
+            "SIP/2.0/{} {};rport;branch={}",
+            transport.via_name(),
+            local,
+            branch
+        ))
+    }
+
+    /// A fresh tag.
+    pub fn tag(&self) -> String {
+        lock(&self.shared.state).endpoint.new_tag()
+    }
+
+    /// Sends a request in a client transaction; its responses (or a timeout)
+    /// arrive on the returned receiver.
+    pub fn request(
+        &self,
+        msg: Message,
+        dest: Destination,
+    ) -> Result<mpsc::UnboundedReceiver<ClientEvent>, Error> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut state = lock(&self.shared.state);
+            let id = state.endpoint.send_request(Instant::now(), msg, dest)?;
+            state.clients.insert(id, tx);
+        }
+        self.shared.wake.notify_one();
+        Ok(rx)
+    }
+
+    /// Answers a received request.
+    pub fn respond(&self, server: ServerId, msg: Message) -> Result<(), Error> {
+        lock(&self.shared.state)
+            .endpoint
+            .respond(Instant::now(), server, msg)?;
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Sends a message outside any transaction (an ACK for a 2xx).
+    pub fn send_stateless(&self, msg: &Message, dest: Destination) {
+        lock(&self.shared.state).endpoint.send_stateless(msg, dest);
+        self.shared.wake.notify_one();
+    }
+}
+
+/// Moves everything the endpoint produced: transmits to the transport,
+/// events to their receivers.
+async fn flush(shared: &Shared) {
+    loop {
+        let (transmits, events) = {
+            let mut state = lock(&shared.state);
+            let transmits: Vec<_> = std::iter::from_fn(|| state.endpoint.poll_transmit()).collect();
+            let events: Vec<_> = std::iter::from_fn(|| state.endpoint.poll_event()).collect();
+            (transmits, events)
+        };
+        if transmits.is_empty() && events.is_empty() {
+            return;
+        }
+        for t in transmits {
+            // A response starts with its version, a request with its method.
+            let is_request = !t.bytes.starts_with(b"SIP/");
+            if let Err(e) = shared.tport.send_bytes(&t.dest, t.bytes, is_request).await {
+                su_log!(NTA, 3, "nta: send failed: {}", e);
+            }
+        }
+        for e in events {
+            match e {
+                Event::Request {
+                    server,
+                    msg,
+                    source,
+                } => {
+                    let _ = shared.requests.send(ServerRequest {
+                        server,
+                        msg,
+                        source,
+                    });
+                }
+                Event::Response { client, msg } => {
+                    if let Some(tx) = lock(&shared.state).clients.get(&client) {
+                        let _ = tx.send(ClientEvent::Response(msg));
+                    }
+                }
+                Event::Timeout { client } => {
+                    if let Some(tx) = lock(&shared.state).clients.get(&client) {
+                        let _ = tx.send(ClientEvent::Timeout);
+                    }
+                }
+                Event::Terminated {
+                    id: crate::endpoint::TransactionId::Client(client),
+                } => {
+                    lock(&shared.state).clients.remove(&client);
+                    let _ = shared.others.send(Event::Terminated {
+                        id: crate::endpoint::TransactionId::Client(client),
+                    });
+                }
+                other => {
+                    let _ = shared.others.send(other);
+                }
+            }
+        }
+    }
+}
+
+async fn run(shared: Arc<Shared>, mut incoming: mpsc::Receiver<Incoming>) {
+    loop {
+        flush(&shared).await;
+        let next = lock(&shared.state).endpoint.poll_timeout();
+        let sleep = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            msg = incoming.recv() => match msg {
+                Some(msg) => lock(&shared.state).endpoint.handle(Instant::now(), msg),
+                None => break,
+            },
+            _ = sleep => lock(&shared.state).endpoint.handle_timeout(Instant::now()),
+            _ = shared.wake.notified() => {}
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! `sip-responder`: answers every out-of-dialog request statefully with one
+//! status code.
+//!
+//! ```text
+//! cargo run -p sofia-examples --bin sip-responder -- --bind URL [--status N]
+//! ```
+//!
+//! Binds the sofia-style URL (`sip:127.0.0.1:5060` serves UDP and TCP),
+//! prints `listening on <transport>/<address>` for each socket, and answers
+//! each request (except ACK) with N (default 200), a To tag and a Contact
+//! at once; retransmissions, ACKs and CANCELs are handled by the transaction
+//! layer. It runs until SIGINT or SIGTERM. Exit status 2 on usage or bind
+//! errors.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use sofia_msg::{HeaderName, ResponseBuilder};
+use sofia_nta::{Agent, Config};
+use sofia_tport::Tport;
+
+/// Command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sip-responder",
+    version,
+    about = "Answer every SIP request statefully with one status code"
+)]
+struct Args {
+    /// Bind name, e.g. sip:127.0.0.1:5060.
+    #[arg(long)]
+    bind: String,
+    /// The status code to answer with.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u16).range(200..=699))]
+    status: u16,
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        202 => "Accepted",
+        403 => "Forbidden",
+        404 => "Not Found",
+        480 => "Temporarily Unavailable",
+        486 => "Busy Here",
+        500 => "Server Internal Error",
+        503 => "Service Unavailable",
+        603 => "Decline",
+        _ => "Response",
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let (tport, incoming) = Tport::bind(sofia_tport::Config::new([args.bind.clone()]))
+        .await
+        .map_err(|e| e.to_string())?;
+    for (t, addr) in tport.listeners() {
+        println!("listening on {t}/{addr}");
+    }
+    let (agent, mut requests, mut others) = Agent::new(tport, incoming, Config::default());
+    let contact_addr = agent
+        .tport()
+        .listeners()
+        .first()
+        .map(|(_, a)| *a)
+        .ok_or("nothing bound")?;
+    let tag = agent.tag();
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| e.to_string())?;
+    loop {
+        tokio::select! {
+            req = requests.recv() => {
+                let Some(req) = req else { break };
+                let status = args.status;
+                let resp = ResponseBuilder::reply_to(&req.msg, status, reason(status), Some(&tag))
+                    .header(HeaderName::Contact, &format!("<sip:responder@{contact_addr}>"))
+                    .build();
+                match resp {
+                    Ok(resp) => {
+                        if let Err(e) = agent.respond(req.server, resp) {
+                            eprintln!("sip-responder: {e}");
+                        }
+                    }
+                    Err(e) => eprintln!("sip-responder: {e}"),
+                }
+            }
+            // ACKs, CANCELs of answered INVITEs, terminations: nothing to do.
+            ev = others.recv() => if ev.is_none() { break },
+            _ = tokio::signal::ctrl_c() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    sofia_su::log::init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sip-responder: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sip-responder: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
