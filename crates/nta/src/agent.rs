@@ -13,6 +13,8 @@ use tokio::sync::{Notify, mpsc};
 use crate::endpoint::{ClientId, Config, Endpoint, Error, Event, ServerId, Source};
 
 /// What a client transaction reports to the caller of [`Agent::request`].
+// Responses are the common case; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum ClientEvent {
     /// A response (provisional, final, or a further 2xx of a fork).
