@@ -141,6 +141,9 @@ pub struct Config {
     pub supported: Vec<String>,
     /// Seed for branches (a random one when `None`).
     pub seed: Option<u64>,
+    /// Pass requests with methods sofia-msg does not know to the user
+    /// instead of answering them 501 Not Implemented (with an Allow header).
+    pub accept_unknown_methods: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -628,6 +631,17 @@ impl Endpoint {
                 b = b.header(HeaderName::Unsupported, &r.unsupported.join(", "));
             }
             if let Ok(resp) = b.build() {
+                self.transmit(&source.reply, resp.to_bytes());
+            }
+            return;
+        }
+        if method == Method::Other && !self.config.accept_unknown_methods {
+            let allow = Method::KNOWN.map(Method::as_str).join(", ");
+            if let Ok(resp) =
+                ResponseBuilder::reply_to(&msg, 501, "Not Implemented", Some(&self.ids.tag()))
+                    .header(HeaderName::Allow, &allow)
+                    .build()
+            {
                 self.transmit(&source.reply, resp.to_bytes());
             }
             return;

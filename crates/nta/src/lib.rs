@@ -11,7 +11,12 @@
 //! user has not answered an INVITE within 200 ms, matching per §17.1.3 and
 //! §17.2.3 with the RFC 2543 fallback, response routing per §18.2.2 and RFC
 //! 3581, and stateless answers from `sofia-msg`'s check (400 naming the bad
-//! header, 505, 416, 420 with Unsupported).
+//! header, 505, 416, 420 with Unsupported) and 501 with Allow for unknown
+//! methods (configurable).
+//!
+//! Not yet here: dialogs (legs), RFC 3263 DNS resolution, adding `received`
+//! and `rport` to a received request's Via (responses are routed to the right
+//! address without it), 481/482 for in-dialog and merged requests.
 //!
 //! It performs no I/O and reads no clock: every call takes `now`, and the
 //! user takes [`Transmit`]s to send, [`Event`]s, and the next wake-up time.

@@ -525,3 +525,30 @@ fn responses_route_by_via_rport_and_connection() {
         (Transport::Tcp, Some(ConnId(1)))
     );
 }
+
+#[test]
+fn unknown_methods_get_501_unless_accepted() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let req = RequestBuilder::with_method("FOO", "sip:bob@127.0.0.1")
+        .header(
+            HeaderName::Via,
+            "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKfoo1",
+        )
+        .header(HeaderName::From, "<sip:a@h>;tag=1")
+        .header(HeaderName::To, "<sip:b@h>")
+        .header(HeaderName::CallId, "foo1")
+        .header(HeaderName::CSeq, "1 FOO")
+        .build()
+        .unwrap();
+    ep.handle(t0, incoming(req.clone(), Transport::Udp));
+    let resp = Message::parse(transmits(&mut ep)[0].bytes.clone()).unwrap();
+    assert_eq!(resp.status(), Some(501));
+    assert!(resp.header(HeaderName::Allow).unwrap().contains("INVITE"));
+    let mut open = Endpoint::new(Config {
+        accept_unknown_methods: true,
+        ..Config::default()
+    });
+    open.handle(t0, incoming(req, Transport::Udp));
+    assert!(matches!(events(&mut open)[..], [Event::Request { .. }]));
+}

@@ -58,7 +58,12 @@ async fn run(args: Args) -> Result<(), String> {
     for (t, addr) in tport.listeners() {
         println!("listening on {t}/{addr}");
     }
-    let (agent, mut requests, mut others) = Agent::new(tport, incoming, Config::default());
+    let config = Config {
+        // Every request gets the chosen status, also unknown methods.
+        accept_unknown_methods: true,
+        ..Config::default()
+    };
+    let (agent, mut requests, mut others) = Agent::new(tport, incoming, config);
     let contact_addr = agent
         .tport()
         .listeners()
