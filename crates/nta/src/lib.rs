@@ -14,7 +14,11 @@
 //! header, 505, 416, 420 with Unsupported) and 501 with Allow for unknown
 //! methods (configurable).
 //!
-//! Not yet here: dialogs (legs), RFC 3263 DNS resolution, adding `received`
+//! [`dialog::Dialog`] keeps a dialog's state (RFC 3261 §12: route set, remote
+//! target, CSeq numbers) and builds in-dialog requests with loose and strict
+//! routing.
+//!
+//! Not yet here: RFC 3263 DNS resolution, adding `received`
 //! and `rport` to a received request's Via (responses are routed to the right
 //! address without it), 481/482 for in-dialog and merged requests.
 //!
@@ -50,6 +54,7 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+pub mod dialog;
 mod endpoint;
 mod timers;
 
