@@ -1,7 +1,8 @@
 //! The sans-IO transaction engine: RFC 3261 §17 client and server
 //! transactions with RFC 6026's Accepted states, driven by explicit time.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -100,7 +101,7 @@ pub enum Event {
 }
 
 /// A client or server transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TransactionId {
     /// Client.
     Client(ClientId),
@@ -229,6 +230,21 @@ pub struct Endpoint {
     server_keys: HashMap<ServerKey, ServerId>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// When each transaction next needs the clock. An entry can be stale
+    /// (the transaction moved on or ended): it then wakes the engine for
+    /// nothing, which is harmless.
+    timers: BinaryHeap<Reverse<(Instant, TransactionId)>>,
+}
+
+fn client_due(tx: &ClientTx) -> Option<Instant> {
+    [tx.retransmit_at, tx.deadline].into_iter().flatten().min()
+}
+
+fn server_due(tx: &ServerTx) -> Option<Instant> {
+    [tx.retransmit_at, tx.deadline, tx.trying_at]
+        .into_iter()
+        .flatten()
+        .min()
 }
 
 /// Where responses to a request go (RFC 3261 §18.2.2, with RFC 3581 rport):
@@ -300,6 +316,18 @@ impl Endpoint {
             server_keys: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            timers: BinaryHeap::new(),
+        }
+    }
+
+    /// Records when a transaction next needs the clock.
+    fn schedule(&mut self, id: TransactionId) {
+        let due = match id {
+            TransactionId::Client(c) => self.clients.get(&c).and_then(client_due),
+            TransactionId::Server(s) => self.servers.get(&s).and_then(server_due),
+        };
+        if let Some(at) = due {
+            self.timers.push(Reverse((at, id)));
         }
     }
 
@@ -377,6 +405,7 @@ impl Endpoint {
         };
         self.client_keys.insert((branch, method), id);
         self.clients.insert(id, tx);
+        self.schedule(TransactionId::Client(id));
         Ok(id)
     }
 
@@ -471,6 +500,11 @@ impl Endpoint {
         }
         su_log!(NTA, 5, "nta: server {} sent {}", server.0, status);
         self.transmits.push_back(Transmit { dest, bytes });
+        self.schedule(TransactionId::Server(server));
+        if !unreliable && status >= 200 {
+            // J is 0 over streams: the transaction ends now.
+            self.handle_timeout(now);
+        }
         Ok(())
     }
 
@@ -552,6 +586,7 @@ impl Endpoint {
             }
             _ => {}
         }
+        self.schedule(TransactionId::Client(id));
         // Deadlines of now (reliable transports) end the transaction at once.
         self.handle_timeout(now);
     }
@@ -581,6 +616,7 @@ impl Endpoint {
                         } else {
                             now
                         });
+                        self.schedule(TransactionId::Server(id));
                         self.handle_timeout(now);
                     }
                     ServerState::Accepted => self.events.push_back(Event::Ack {
@@ -727,6 +763,7 @@ impl Endpoint {
         };
         self.server_keys.insert(key, id);
         self.servers.insert(id, tx);
+        self.schedule(TransactionId::Server(id));
         id
     }
 
@@ -741,95 +778,129 @@ impl Endpoint {
     }
 
     /// When [`Endpoint::handle_timeout`] must run next.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let clients = self
-            .clients
-            .values()
-            .flat_map(|t| [t.retransmit_at, t.deadline]);
-        let servers = self
-            .servers
-            .values()
-            .flat_map(|t| [t.retransmit_at, t.deadline, t.trying_at]);
-        clients.chain(servers).flatten().min()
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        // Drop stale entries: every change of a transaction's times pushed a
+        // fresh entry, so an entry that no longer matches is obsolete.
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            let due = match id {
+                TransactionId::Client(c) => self.clients.get(&c).and_then(client_due),
+                TransactionId::Server(s) => self.servers.get(&s).and_then(server_due),
+            };
+            if due == Some(at) {
+                return Some(at);
+            }
+            self.timers.pop();
+        }
+        None
     }
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            due.push(id);
+        }
+        due.sort_unstable();
+        due.dedup();
+        for id in due {
+            let ended = match id {
+                TransactionId::Client(c) => self.client_timers(c, now),
+                TransactionId::Server(s) => self.server_timers(s, now),
+            };
+            if ended {
+                self.remove(id);
+            } else {
+                self.schedule(id);
+            }
+        }
+    }
+
+    /// Runs a client transaction's due timers; true when it ends.
+    fn client_timers(&mut self, id: ClientId, now: Instant) -> bool {
         let t = self.config.timers;
-        let mut ended = Vec::new();
-        for (&id, tx) in self.clients.iter_mut() {
-            if let Some(at) = tx.retransmit_at
-                && at <= now
+        let Some(tx) = self.clients.get_mut(&id) else {
+            return false;
+        };
+        if let Some(at) = tx.retransmit_at
+            && at <= now
+        {
+            // Timer A (doubling) or E (doubling up to T2; T2 in Proceeding).
+            self.transmits.push_back(Transmit {
+                dest: tx.dest.clone(),
+                bytes: tx.bytes.clone(),
+            });
+            tx.interval = if tx.invite {
+                tx.interval * 2
+            } else if tx.state == ClientState::Proceeding {
+                t.t2
+            } else {
+                (tx.interval * 2).min(t.t2)
+            };
+            tx.retransmit_at = Some(now + tx.interval);
+        }
+        if let Some(at) = tx.deadline
+            && at <= now
+        {
+            if matches!(tx.state, ClientState::Calling | ClientState::Proceeding) {
+                // Timer B, F or C.
+                su_log!(NTA, 5, "nta: client {} timed out", id.0);
+                self.events.push_back(Event::Timeout { client: id });
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Runs a server transaction's due timers; true when it ends.
+    fn server_timers(&mut self, id: ServerId, now: Instant) -> bool {
+        let t = self.config.timers;
+        let Some(tx) = self.servers.get_mut(&id) else {
+            return false;
+        };
+        if let Some(at) = tx.trying_at
+            && at <= now
+        {
+            tx.trying_at = None;
+            if tx.state == ServerState::Trying
+                && let Ok(trying) =
+                    ResponseBuilder::reply_to(&tx.request, 100, "Trying", None).build()
             {
-                // Timer A (doubling) or E (doubling up to T2; T2 in Proceeding).
+                let bytes = trying.to_bytes();
+                tx.state = ServerState::Proceeding;
+                tx.last_response = Some(bytes.clone());
                 self.transmits.push_back(Transmit {
-                    dest: tx.dest.clone(),
-                    bytes: tx.bytes.clone(),
+                    dest: tx.source.reply.clone(),
+                    bytes,
                 });
-                tx.interval = if tx.invite {
-                    tx.interval * 2
-                } else if tx.state == ClientState::Proceeding {
-                    t.t2
-                } else {
-                    (tx.interval * 2).min(t.t2)
-                };
-                tx.retransmit_at = Some(now + tx.interval);
-            }
-            if let Some(at) = tx.deadline
-                && at <= now
-            {
-                if matches!(tx.state, ClientState::Calling | ClientState::Proceeding) {
-                    // Timer B, F or C.
-                    su_log!(NTA, 5, "nta: client {} timed out", id.0);
-                    self.events.push_back(Event::Timeout { client: id });
-                }
-                ended.push(TransactionId::Client(id));
             }
         }
-        for (&id, tx) in self.servers.iter_mut() {
-            if let Some(at) = tx.trying_at
-                && at <= now
-            {
-                tx.trying_at = None;
-                if tx.state == ServerState::Trying
-                    && let Ok(trying) =
-                        ResponseBuilder::reply_to(&tx.request, 100, "Trying", None).build()
-                {
-                    let bytes = trying.to_bytes();
-                    tx.state = ServerState::Proceeding;
-                    tx.last_response = Some(bytes.clone());
-                    self.transmits.push_back(Transmit {
-                        dest: tx.source.reply.clone(),
-                        bytes,
-                    });
-                }
+        if let Some(at) = tx.retransmit_at
+            && at <= now
+        {
+            // Timer G: the final response again, doubling up to T2.
+            if let Some(last) = &tx.last_response {
+                self.transmits.push_back(Transmit {
+                    dest: tx.source.reply.clone(),
+                    bytes: last.clone(),
+                });
             }
-            if let Some(at) = tx.retransmit_at
-                && at <= now
-            {
-                // Timer G: the final response again, doubling up to T2.
-                if let Some(last) = &tx.last_response {
-                    self.transmits.push_back(Transmit {
-                        dest: tx.source.reply.clone(),
-                        bytes: last.clone(),
-                    });
-                }
-                tx.interval = (tx.interval * 2).min(t.t2);
-                tx.retransmit_at = Some(now + tx.interval);
-            }
-            if let Some(at) = tx.deadline
-                && at <= now
-            {
-                if tx.invite && tx.state == ServerState::Completed {
-                    // Timer H: no ACK came.
-                    self.events.push_back(Event::NoAck { server: id });
-                }
-                ended.push(TransactionId::Server(id));
-            }
+            tx.interval = (tx.interval * 2).min(t.t2);
+            tx.retransmit_at = Some(now + tx.interval);
         }
-        for id in ended {
-            self.remove(id);
+        if let Some(at) = tx.deadline
+            && at <= now
+        {
+            if tx.invite && tx.state == ServerState::Completed {
+                // Timer H: no ACK came.
+                self.events.push_back(Event::NoAck { server: id });
+            }
+            return true;
         }
+        false
     }
 
     fn remove(&mut self, id: TransactionId) {
