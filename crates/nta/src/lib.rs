@@ -18,7 +18,10 @@
 //! target, CSeq numbers) and builds in-dialog requests with loose and strict
 //! routing.
 //!
-//! Not yet here: RFC 3263 DNS resolution, adding `received`
+//! [`resolve::Resolver`] turns a SIP URI into the RFC 3263 list of targets
+//! (NAPTR, SRV, A/AAAA with hickory-resolver).
+//!
+//! Not yet here: failover between those targets, adding `received`
 //! and `rport` to a received request's Via (responses are routed to the right
 //! address without it), 481/482 for in-dialog and merged requests.
 //!
@@ -56,6 +59,7 @@
 mod agent;
 pub mod dialog;
 mod endpoint;
+pub mod resolve;
 mod timers;
 
 pub use agent::{Agent, ClientEvent, ServerRequest};

@@ -451,16 +451,19 @@ pub const fn tracing_level(level: u8) -> tracing::Level {
 }
 
 /// Installs a `tracing-subscriber` fmt subscriber on standard error that shows
-/// every event (filtering is done by the module levels). Does nothing when the
-/// program already has a global subscriber.
+/// every event of the sofia-rs modules (targets starting with `sofia`;
+/// filtering by level is done by the module levels) and nothing from other
+/// crates. Does nothing when the program already has a global subscriber.
 pub fn init_tracing() {
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
+    use tracing_subscriber::prelude::*;
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(true)
-        .finish();
-    let _ = tracing::subscriber::set_global_default(subscriber);
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            meta.target().starts_with("sofia")
+        }));
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
 }
 
 /// Logs a line on a module if the module's level is at least `level`.

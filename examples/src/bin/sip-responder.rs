@@ -55,8 +55,15 @@ async fn run(args: Args) -> Result<(), String> {
     let (tport, incoming) = Tport::bind(sofia_tport::Config::new([args.bind.clone()]))
         .await
         .map_err(|e| e.to_string())?;
-    for (t, addr) in tport.listeners() {
-        println!("listening on {t}/{addr}");
+    {
+        // A closed standard output (the parent read what it needed) must not
+        // stop the responder.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for (t, addr) in tport.listeners() {
+            let _ = writeln!(out, "listening on {t}/{addr}");
+        }
+        let _ = out.flush();
     }
     let config = Config {
         // Every request gets the chosen status, also unknown methods.
