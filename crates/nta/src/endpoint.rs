@@ -266,6 +266,69 @@ fn reply_destination(incoming: &Incoming) -> Destination {
     dest
 }
 
+/// RFC 3261 §18.2.1 and RFC 3581 §4: adds `received` to the top Via of a
+/// received request when its sent-by host is not the source address, and
+/// fills in an empty `rport` with the source port (adding `received` too).
+/// The message is written again with the new parameters; the user's
+/// responses copy them (RFC 3261 §8.2.6).
+fn mark_via(msg: Message, source: SocketAddr) -> Message {
+    let Some(via) = msg.top_via() else {
+        return msg;
+    };
+    let ip = source.ip().to_string();
+    let host = via.host().trim_start_matches('[').trim_end_matches(']');
+    let rport_empty = matches!(via.rport(), Some(None));
+    let needs_received = via.received().is_none() && (rport_empty || host != ip);
+    if !needs_received && !rport_empty {
+        return msg;
+    }
+    let mut extra = String::new();
+    if needs_received {
+        extra.push_str(";received=");
+        extra.push_str(&ip);
+    }
+    // The top Via's text, as a slice of the buffer: its end is where the
+    // parameters go (an empty rport is removed and added with its value).
+    let buf = msg.as_bytes().clone();
+    let Some(top) = msg
+        .header_lines(HeaderName::Via)
+        .next()
+        .and_then(|line| sofia_msg::bnf::CommaSplit::new(line).next())
+        .and_then(Result::ok)
+    else {
+        return msg;
+    };
+    let start = (top.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+    let end = start + top.len();
+    if end > buf.len() {
+        return msg;
+    }
+    let mut value = top.to_string();
+    if rport_empty {
+        value = remove_bare_param(&value, "rport");
+        extra.push_str(&format!(";rport={}", source.port()));
+    }
+    let mut out = Vec::with_capacity(buf.len() + extra.len() + 8);
+    out.extend_from_slice(&buf[..start]);
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(extra.as_bytes());
+    out.extend_from_slice(&buf[end..]);
+    Message::parse(Bytes::from(out)).unwrap_or(msg)
+}
+
+/// Removes a parameter without a value (`;rport`) from a header value.
+fn remove_bare_param(value: &str, name: &str) -> String {
+    let mut parts = value.split(';');
+    let mut out = parts.next().unwrap_or("").to_string();
+    for p in parts {
+        if !sofia_msg::bnf::trim_lws(p).eq_ignore_ascii_case(name) {
+            out.push(';');
+            out.push_str(p);
+        }
+    }
+    out
+}
+
 fn sent_by(msg: &Message) -> String {
     msg.top_via()
         .map(|v| {
@@ -598,7 +661,7 @@ impl Endpoint {
             local: incoming.local,
             reply: reply_destination(&incoming),
         };
-        let msg = incoming.msg;
+        let msg = mark_via(incoming.msg, incoming.remote);
         let key = server_key(&msg);
         let method = msg.method();
         if let Some(&id) = self.server_keys.get(&key) {

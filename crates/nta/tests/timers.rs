@@ -552,3 +552,54 @@ fn unknown_methods_get_501_unless_accepted() {
     open.handle(t0, incoming(req, Transport::Udp));
     assert!(matches!(events(&mut open)[..], [Event::Request { .. }]));
 }
+
+#[test]
+fn received_and_rport_are_added_to_the_top_via() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    // sent-by is a name, and rport is asked for: both parameters added.
+    let req = RequestBuilder::new(Method::Options, "sip:bob@127.0.0.1")
+        .header(
+            HeaderName::Via,
+            "SIP/2.0/UDP client.example.com:5070;rport;branch=z9hG4bKv1",
+        )
+        .header(
+            HeaderName::Via,
+            "SIP/2.0/UDP other.example.com;branch=z9hG4bKv0",
+        )
+        .header(HeaderName::From, "<sip:a@h>;tag=1")
+        .header(HeaderName::To, "<sip:b@h>")
+        .header(HeaderName::CallId, "v1")
+        .header(HeaderName::CSeq, "1 OPTIONS")
+        .build()
+        .unwrap();
+    ep.handle(t0, incoming(req, Transport::Udp));
+    let (server, msg) = match events(&mut ep).into_iter().next() {
+        Some(Event::Request { server, msg, .. }) => (server, msg),
+        other => panic!("{other:?}"),
+    };
+    let via = msg.top_via().unwrap();
+    assert_eq!(via.received(), Some("127.0.0.1"));
+    assert_eq!(via.rport(), Some(Some(5062)));
+    assert_eq!(via.branch(), Some("z9hG4bKv1"));
+    assert_eq!(msg.header_lines(HeaderName::Via).count(), 2);
+    assert!(msg.check().is_ok());
+    // The response carries them and goes to the source port.
+    let resp = ResponseBuilder::reply_to(&msg, 200, "OK", Some("s"))
+        .build()
+        .unwrap();
+    assert!(
+        resp.header(HeaderName::Via)
+            .unwrap()
+            .contains("received=127.0.0.1;rport=5062")
+    );
+    ep.respond(t0, server, resp).unwrap();
+    assert_eq!(transmits(&mut ep)[0].dest.addr, peer());
+    // A sent-by that is the source address, without rport: unchanged.
+    let plain = request(Method::Options, "z9hG4bKv2", "");
+    ep.handle(t0, incoming(plain.clone(), Transport::Udp));
+    match events(&mut ep).into_iter().next() {
+        Some(Event::Request { msg, .. }) => assert_eq!(msg.to_bytes(), plain.to_bytes()),
+        other => panic!("{other:?}"),
+    }
+}

@@ -235,7 +235,7 @@ impl Tport {
                     }
                 }
                 listeners.push((spec.transport, local));
-                su_log!(TPORT, 3, "tport: listening on {}/{}", spec.transport, local);
+                su_log!(TPORT, 5, "tport: listening on {}/{}", spec.transport, local);
             }
         }
         let logging = if config.log.is_none() && config.dump.is_none() {

@@ -6,20 +6,21 @@
 //! ```
 //!
 //! URI is a `sip:` or `sips:` URI; `;transport=udp|tcp|tls` picks the
-//! transport (`sips:` means TLS) and the host is an IP address or a name
-//! resolved with the system resolver (A/AAAA only: RFC 3263 NAPTR and SRV
-//! lookups are not done here). The final status line (`SIP/2.0 200 OK`) goes
+//! transport (`sips:` means TLS); a host name is located per RFC 3263
+//! (NAPTR, SRV, A/AAAA through the system's name servers) and the first
+//! target is used. The final status line (`SIP/2.0 200 OK`) goes
 //! to standard output. Exit status: 0 for a 2xx, 1 for any other final
 //! response or a timeout (printed as `SIP/2.0 408 Request Timeout`), 2 on
 //! usage or setup errors.
 #![forbid(unsafe_code)]
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use sofia_msg::{HeaderName, Method, RequestBuilder, Scheme, Uri};
+use sofia_nta::resolve::Resolver;
 use sofia_nta::{Agent, ClientEvent, Config};
 use sofia_tport::{Destination, Tport, Transport};
 
@@ -42,32 +43,27 @@ struct Args {
     uri: String,
 }
 
-fn target(uri: &str) -> Result<(Transport, SocketAddr, String), String> {
+/// The transport and address to send to: RFC 3263 through the system's name
+/// servers (NAPTR, SRV, A/AAAA; numeric hosts and explicit ports go
+/// straight to the address), the first target.
+async fn target(uri: &str) -> Result<(Transport, SocketAddr, String), String> {
     let u = Uri::parse(uri).map_err(|e| format!("{uri}: {e}"))?;
-    let transport = match (u.scheme(), u.transport()) {
-        (Scheme::Sips, _) => Transport::Tls,
-        (Scheme::Sip, None) => Transport::Udp,
-        (Scheme::Sip, Some(t)) => {
-            Transport::from_name(t).ok_or_else(|| format!("{uri}: unknown transport {t}"))?
-        }
-        _ => return Err(format!("{uri}: not a sip: or sips: URI")),
-    };
-    let host = u.host().trim_start_matches('[').trim_end_matches(']');
-    let port = u.port().unwrap_or(if transport == Transport::Tls {
-        5061
-    } else {
-        5060
-    });
-    let addr = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("{host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host}: no address"))?;
-    Ok((transport, addr, host.to_string()))
+    if !matches!(u.scheme(), Scheme::Sip | Scheme::Sips) {
+        return Err(format!("{uri}: not a sip: or sips: URI"));
+    }
+    let host = u
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let resolver = Resolver::system().map_err(|e| e.to_string())?;
+    let targets = resolver.resolve(&u).await.map_err(|e| e.to_string())?;
+    let first = targets.first().ok_or_else(|| format!("{uri}: no target"))?;
+    Ok((first.transport, first.addr, host))
 }
 
 async fn run(args: Args) -> Result<bool, String> {
-    let (transport, addr, host) = target(&args.uri)?;
+    let (transport, addr, host) = target(&args.uri).await?;
     let bind = args.bind.clone().unwrap_or_else(|| match addr {
         SocketAddr::V4(a) if a.ip().is_loopback() => "sip:127.0.0.1:0".into(),
         SocketAddr::V6(a) if a.ip().is_loopback() => "sip:[::1]:0".into(),
