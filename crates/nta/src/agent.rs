@@ -140,6 +140,57 @@ impl Agent {
         Ok(rx)
     }
 
+    /// Sends a request to the first of `targets` (an RFC 3263 list from
+    /// [`Resolver::resolve`](crate::resolve::Resolver::resolve)) and, when the
+    /// transaction times out or gets 503 Service Unavailable, to the next one
+    /// with a fresh branch (RFC 3263 §4.3). Provisional and final responses
+    /// arrive on the returned receiver; a 503 or timeout is passed on only
+    /// from the last target.
+    pub fn request_with_failover(
+        &self,
+        msg: Message,
+        targets: Vec<crate::resolve::Target>,
+    ) -> Result<mpsc::UnboundedReceiver<ClientEvent>, Error> {
+        let mut targets = targets.into_iter();
+        let first = targets.next().ok_or(Error::Kind("no target"))?;
+        let mut rx = self.request(msg.clone(), Destination::new(first.transport, first.addr))?;
+        let (tx, out) = mpsc::unbounded_channel();
+        let agent = self.clone();
+        tokio::spawn(async move {
+            let mut current = msg;
+            let mut remaining: Vec<_> = targets.collect();
+            remaining.reverse();
+            while let Some(ev) = rx.recv().await {
+                let failed = match &ev {
+                    ClientEvent::Timeout => true,
+                    ClientEvent::Response(r) => r.status() == Some(503),
+                };
+                if failed && let Some(next) = remaining.pop() {
+                    su_log!(
+                        NTA,
+                        5,
+                        "nta: failing over to {}/{}",
+                        next.transport,
+                        next.addr
+                    );
+                    let Some(again) = with_new_branch(&current, &agent) else {
+                        break;
+                    };
+                    current = again.clone();
+                    match agent.request(again, Destination::new(next.transport, next.addr)) {
+                        Ok(r) => rx = r,
+                        Err(_) => break,
+                    }
+                    continue;
+                }
+                if tx.send(ev).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(out)
+    }
+
     /// Answers a received request.
     pub fn respond(&self, server: ServerId, msg: Message) -> Result<(), Error> {
         lock(&self.shared.state)
@@ -154,6 +205,16 @@ impl Agent {
         lock(&self.shared.state).endpoint.send_stateless(msg, dest);
         self.shared.wake.notify_one();
     }
+}
+
+/// The request with a fresh branch in its top Via (a new transaction to the
+/// next target).
+fn with_new_branch(msg: &Message, agent: &Agent) -> Option<Message> {
+    let old = msg.branch()?;
+    let new = lock(&agent.shared.state).endpoint.new_branch();
+    let text = std::str::from_utf8(msg.as_bytes()).ok()?;
+    let replaced = text.replacen(&format!("branch={old}"), &format!("branch={new}"), 1);
+    Message::parse(bytes::Bytes::from(replaced)).ok()
 }
 
 /// Moves everything the endpoint produced: transmits to the transport,

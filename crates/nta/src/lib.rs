@@ -21,9 +21,11 @@
 //! [`resolve::Resolver`] turns a SIP URI into the RFC 3263 list of targets
 //! (NAPTR, SRV, A/AAAA with hickory-resolver).
 //!
-//! Not yet here: failover between those targets, adding `received`
-//! and `rport` to a received request's Via (responses are routed to the right
-//! address without it), 481/482 for in-dialog and merged requests.
+//! [`Agent::request_with_failover`] walks that list, moving to the next
+//! target when a transaction times out or gets 503 (RFC 3263 §4.3).
+//!
+//! Not yet here: 481/482 for in-dialog and merged requests (the engine keeps
+//! no dialog table).
 //!
 //! It performs no I/O and reads no clock: every call takes `now`, and the
 //! user takes [`Transmit`]s to send, [`Event`]s, and the next wake-up time.
