@@ -20,13 +20,12 @@
 //! 1 otherwise, 2 on usage or setup errors.
 #![forbid(unsafe_code)]
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use sofia_msg::{HeaderName, Method, RequestBuilder, Scheme, Uri};
+use sofia_msg::{HeaderName, Method, RequestBuilder};
 use sofia_nta::{Agent, ClientEvent, Config};
 use sofia_tport::{Destination, Tport, Transport};
 use tokio::sync::Semaphore;
@@ -61,24 +60,6 @@ struct Args {
     timeout: u64,
 }
 
-fn target(uri: &str) -> Result<(Transport, SocketAddr), String> {
-    let u = Uri::parse(uri).map_err(|e| format!("{uri}: {e}"))?;
-    let transport = match (u.scheme(), u.transport()) {
-        (Scheme::Sip, None) => Transport::Udp,
-        (Scheme::Sip, Some(t)) => {
-            Transport::from_name(t).ok_or_else(|| format!("{uri}: unknown transport {t}"))?
-        }
-        _ => return Err(format!("{uri}: only sip: URIs")),
-    };
-    let host = u.host().trim_start_matches('[').trim_end_matches(']');
-    let addr = (host, u.port().unwrap_or(5060))
-        .to_socket_addrs()
-        .map_err(|e| format!("{host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host}: no address"))?;
-    Ok((transport, addr))
-}
-
 /// Outcome of one transaction.
 enum Outcome {
     Ok(Duration),
@@ -91,7 +72,10 @@ async fn run(args: Args) -> Result<bool, String> {
     if matches!(method, Method::Invite | Method::Ack) {
         return Err("only non-INVITE methods".into());
     }
-    let (transport, addr) = target(&args.uri)?;
+    let (transport, addr, _) = sofia_examples::first_target(&args.uri).await?;
+    if transport == Transport::Tls {
+        return Err("sip-load does not do TLS".into());
+    }
     let (tport, incoming) = Tport::bind(sofia_tport::Config::new([args.bind.clone()]))
         .await
         .map_err(|e| e.to_string())?;
@@ -186,13 +170,10 @@ async fn run(args: Args) -> Result<bool, String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     sofia_su::log::init_tracing();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match sofia_examples::runtime("sip-load") {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("sip-load: cannot start the runtime: {e}");
+            eprintln!("{e}");
             return ExitCode::from(2);
         }
     };

@@ -19,8 +19,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use sofia_msg::{HeaderName, Method, RequestBuilder, Scheme, Uri};
-use sofia_nta::resolve::Resolver;
+use sofia_msg::{HeaderName, Method, RequestBuilder};
 use sofia_nta::{Agent, ClientEvent, Config};
 use sofia_tport::{Destination, Tport, Transport};
 
@@ -43,27 +42,8 @@ struct Args {
     uri: String,
 }
 
-/// The transport and address to send to: RFC 3263 through the system's name
-/// servers (NAPTR, SRV, A/AAAA; numeric hosts and explicit ports go
-/// straight to the address), the first target.
-async fn target(uri: &str) -> Result<(Transport, SocketAddr, String), String> {
-    let u = Uri::parse(uri).map_err(|e| format!("{uri}: {e}"))?;
-    if !matches!(u.scheme(), Scheme::Sip | Scheme::Sips) {
-        return Err(format!("{uri}: not a sip: or sips: URI"));
-    }
-    let host = u
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let resolver = Resolver::system().map_err(|e| e.to_string())?;
-    let targets = resolver.resolve(&u).await.map_err(|e| e.to_string())?;
-    let first = targets.first().ok_or_else(|| format!("{uri}: no target"))?;
-    Ok((first.transport, first.addr, host))
-}
-
 async fn run(args: Args) -> Result<bool, String> {
-    let (transport, addr, host) = target(&args.uri).await?;
+    let (transport, addr, host) = sofia_examples::first_target(&args.uri).await?;
     let bind = args.bind.clone().unwrap_or_else(|| match addr {
         SocketAddr::V4(a) if a.ip().is_loopback() => "sip:127.0.0.1:0".into(),
         SocketAddr::V6(a) if a.ip().is_loopback() => "sip:[::1]:0".into(),
@@ -128,13 +108,10 @@ async fn run(args: Args) -> Result<bool, String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     sofia_su::log::init_tracing();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match sofia_examples::runtime("sip-options") {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("sip-options: cannot start the runtime: {e}");
+            eprintln!("{e}");
             return ExitCode::from(2);
         }
     };

@@ -185,13 +185,10 @@ fn main() -> ExitCode {
         eprintln!("tport-bench: {}: not a SIP message", args.file.display());
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match sofia_examples::runtime("tport-bench") {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("tport-bench: cannot start the runtime: {e}");
+            eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
