@@ -44,7 +44,7 @@ use sofia_nta::resolve::Resolver;
 )]
 struct Args {
     /// Name server to ask instead of the system's, as IP or IP:PORT (port 53
-    /// by default; IPv6 as [addr]:port). May be repeated.
+    /// by default; IPv6 as `[addr]:port`). May be repeated.
     #[arg(long, value_name = "IP:PORT", value_parser = parse_server)]
     server: Vec<SocketAddr>,
     /// The `sip:` or `sips:` URIs (or bare host names) to resolve.

@@ -31,8 +31,8 @@ use sofia_tport::{Destination, Tport, Transport};
     about = "Send a SIP OPTIONS request and print the final status line"
 )]
 struct Args {
-    /// Local bind name (default: sip:127.0.0.1:0 or sip:[::1]:0 for loopback
-    /// targets, sip:*:0 otherwise).
+    /// Local bind name (default: `sip:127.0.0.1:0` or `sip:[::1]:0` for loopback
+    /// targets, `sip:*:0` otherwise).
     #[arg(long)]
     bind: Option<String>,
     /// Seconds to wait for the final response.
