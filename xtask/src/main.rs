@@ -9,7 +9,9 @@
 //!   installs those (`cargo xtask peers sip-tester tshark`).
 //! - `bench parse [--iterations N]`: sofia-rs vs sofia-sip C parse
 //!   throughput on the same INVITE (`xtask/src/bench.rs`); `bench tport`:
-//!   UDP receive+parse of sofia-tport vs a bare `recv_from` loop.
+//!   UDP receive+parse of sofia-tport vs a bare `recv_from` loop; `bench nta
+//!   [--count N] [--concurrency C]`: stateful OPTIONS, `sip-responder` vs
+//!   sofia-sip C's nta, driven by `sip-load` and SIPp.
 //! - `fuzz [SECONDS]`: runs every cargo-fuzz target in `fuzz/` for SECONDS
 //!   each (default 30), installing cargo-fuzz when missing.
 #![forbid(unsafe_code)]
@@ -33,6 +35,7 @@ fn usage() -> String {
        peers [PACKAGE...]  show installed peers; install the named ones\n  \
        bench parse [--iterations N]  sofia-rs vs sofia-sip C parse throughput\n  \
        bench tport  UDP receive+parse of sofia-tport vs bare recv_from\n  \
+       bench nta [--count N] [--concurrency C]  stateful OPTIONS vs sofia-sip C nta\n  \
        fuzz [SECONDS]  run every fuzz target SECONDS each (default 30)\n"
         .to_string()
 }
