@@ -458,3 +458,94 @@ pub fn sip_options_against_sipp() -> Result {
     println!("interop: sip-options against sipp uas: 200 OK");
     Ok(())
 }
+
+/// tshark, capturing on the loopback interface, decodes what `sip-options`
+/// and `sip-responder` send (requests, 200s and 100 Trying) as SIP without a
+/// malformed frame or an expert warning.
+pub fn tshark_decodes_nta_traffic() -> Result {
+    let bin = build_examples()?;
+    let responder = Responder::start(&bin, 200)?;
+    let pcap = work_dir()?.join("sofia-nta-live.pcap");
+    let _ = std::fs::remove_file(&pcap);
+    let mut capture = Command::new("tshark")
+        .args(["-n", "-q", "-i", "lo", "-f"])
+        .arg(format!("udp port {}", responder.port))
+        .args(["-a", "duration:6", "-w"])
+        .arg(&pcap)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start tshark: {e}"))?;
+    // tshark says "Capture started" once dumpcap listens ("Capturing on"
+    // comes earlier); its standard error is read to the end (a closed pipe
+    // would end the capture early).
+    let stderr = capture.stderr.take().ok_or("tshark has no stderr")?;
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let drain = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(|l| l.ok())
+        {
+            if line.contains("Capturing on") || line.contains("Capture started") {
+                let _ = started_tx.send(line.contains("Capture started"));
+            }
+        }
+    });
+    if started_rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .is_err()
+    {
+        let _ = capture.kill();
+        return Err("tshark did not start capturing on lo".into());
+    }
+    // Wait for "Capture started" where tshark prints it, at most 1.5 s.
+    let _ = started_rx.recv_timeout(std::time::Duration::from_millis(1500));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let uri = format!("sip:127.0.0.1:{}", responder.port);
+    for _ in 0..3 {
+        run_checked(
+            Command::new(bin.join("sip-options")).arg(&uri),
+            "sip-options",
+        )?;
+    }
+    let status = capture.wait().map_err(|e| format!("tshark: {e}"))?;
+    let _ = drain.join();
+    if !status.success() {
+        return Err(format!("tshark capture failed with {status}"));
+    }
+    let out = Command::new("tshark")
+        .arg("-n")
+        .arg("-r")
+        .arg(&pcap)
+        .args(["-T", "fields", "-E", "separator=|", "-E", "occurrence=f"])
+        .args(["-e", "sip.Method", "-e", "sip.Status-Code"])
+        .args(["-e", "_ws.malformed", "-e", "_ws.expert.severity"])
+        .output()
+        .map_err(|e| format!("cannot run tshark: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('|').collect()).collect();
+    let mut requests = 0;
+    let mut responses = 0;
+    for row in &rows {
+        let field = |i: usize| row.get(i).copied().unwrap_or("");
+        if !field(2).is_empty() {
+            return Err(format!("tshark reports a malformed frame: {row:?}"));
+        }
+        if field(3).parse::<u64>().is_ok_and(|s| s >= PI_WARN) {
+            return Err(format!("tshark expert warning: {row:?}"));
+        }
+        match (field(0), field(1)) {
+            ("OPTIONS", _) => requests += 1,
+            (_, "200") => responses += 1,
+            _ => return Err(format!("tshark did not decode a frame as SIP: {row:?}")),
+        }
+    }
+    if requests < 3 || responses < 3 {
+        return Err(format!(
+            "tshark saw {requests} requests and {responses} responses, expected 3 each"
+        ));
+    }
+    println!("interop: tshark decoded {requests} OPTIONS and {responses} 200 OK on lo");
+    Ok(())
+}

@@ -136,6 +136,14 @@ const SUITES: &[Suite] = &[
         run: interop::tshark_dissects_written_messages,
     },
     Suite {
+        name: "tshark decodes what sip-options and sip-responder send",
+        needs: &[peers::Package {
+            name: "tshark",
+            probe: peers::Probe::Program("tshark"),
+        }],
+        run: interop::tshark_decodes_nta_traffic,
+    },
+    Suite {
         name: "sofia-sip sip-options against sip-responder",
         needs: &[peers::Package {
             name: "sofia-sip-bin",
