@@ -228,6 +228,9 @@ pub struct Endpoint {
     client_keys: HashMap<(String, String), ClientId>,
     servers: HashMap<ServerId, ServerTx>,
     server_keys: HashMap<ServerKey, ServerId>,
+    /// From tag, Call-ID and CSeq of server transactions of requests without
+    /// a To tag, for merged-request detection (RFC 3261 §8.2.2.2).
+    merge_keys: HashMap<(String, String, u32, String), ServerId>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     /// When each transaction next needs the clock. An entry can be stale
@@ -329,6 +332,18 @@ fn remove_bare_param(value: &str, name: &str) -> String {
     out
 }
 
+/// The merged-request key of a request: From tag, Call-ID, CSeq number and
+/// method.
+fn merge_key(msg: &Message) -> Option<(String, String, u32, String)> {
+    let (seq, _) = msg.cseq()?;
+    Some((
+        msg.from_tag()?.to_string(),
+        msg.call_id()?.to_string(),
+        seq,
+        msg.cseq_method_str()?.to_string(),
+    ))
+}
+
 fn sent_by(msg: &Message) -> String {
     msg.top_via()
         .map(|v| {
@@ -377,6 +392,7 @@ impl Endpoint {
             client_keys: HashMap::new(),
             servers: HashMap::new(),
             server_keys: HashMap::new(),
+            merge_keys: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             timers: BinaryHeap::new(),
@@ -788,6 +804,24 @@ impl Endpoint {
             }
             return;
         }
+        // RFC 3261 §8.2.2.2: a request without a To tag whose From tag,
+        // Call-ID and CSeq match a transaction in progress, but which is not
+        // a retransmission of it, arrived by another path: 482.
+        if msg.to_tag().is_none()
+            && let Some(merge) = merge_key(&msg)
+            && self
+                .merge_keys
+                .get(&merge)
+                .is_some_and(|id| self.servers.contains_key(id))
+        {
+            su_log!(NTA, 5, "nta: merged {} answered 482", msg.method_str());
+            if let Ok(resp) =
+                ResponseBuilder::reply_to(&msg, 482, "Loop Detected", Some(&self.ids.tag())).build()
+            {
+                self.transmit(&source.reply, resp.to_bytes());
+            }
+            return;
+        }
         let id = self.new_server(now, msg.clone(), source.clone(), key);
         su_log!(
             NTA,
@@ -824,6 +858,11 @@ impl Endpoint {
             deadline: None,
             trying_at: invite.then(|| now + self.config.timers.trying_after),
         };
+        if tx.request.to_tag().is_none()
+            && let Some(merge) = merge_key(&tx.request)
+        {
+            self.merge_keys.insert(merge, id);
+        }
         self.server_keys.insert(key, id);
         self.servers.insert(id, tx);
         self.schedule(TransactionId::Server(id));
@@ -980,6 +1019,11 @@ impl Endpoint {
                 if let Some(tx) = self.servers.remove(&s) {
                     if self.server_keys.get(&tx.key) == Some(&s) {
                         self.server_keys.remove(&tx.key);
+                    }
+                    if let Some(merge) = merge_key(&tx.request)
+                        && self.merge_keys.get(&merge) == Some(&s)
+                    {
+                        self.merge_keys.remove(&merge);
                     }
                     self.events.push_back(Event::Terminated { id });
                 }

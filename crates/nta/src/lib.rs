@@ -24,8 +24,10 @@
 //! [`Agent::request_with_failover`] walks that list, moving to the next
 //! target when a transaction times out or gets 503 (RFC 3263 §4.3).
 //!
-//! Not yet here: 481/482 for in-dialog and merged requests (the engine keeps
-//! no dialog table).
+//! Merged requests (RFC 3261 §8.2.2.2) are answered 482.
+//!
+//! Not yet here: 481 for in-dialog requests of unknown dialogs (the engine
+//! keeps no dialog table; the user holds its [`dialog::Dialog`]s).
 //!
 //! It performs no I/O and reads no clock: every call takes `now`, and the
 //! user takes [`Transmit`]s to send, [`Event`]s, and the next wake-up time.

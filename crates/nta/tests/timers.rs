@@ -603,3 +603,24 @@ fn received_and_rport_are_added_to_the_top_via() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn merged_requests_get_482() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    // The same request forked by a proxy arrives twice with different branches.
+    let first = request(Method::Invite, "z9hG4bKpath1", "");
+    let second = request(Method::Invite, "z9hG4bKpath2", "");
+    server_request(&mut ep, t0, &first, Transport::Udp);
+    ep.handle(t0, incoming(second, Transport::Udp));
+    assert!(events(&mut ep).is_empty());
+    let resp = Message::parse(transmits(&mut ep)[0].bytes.clone()).unwrap();
+    assert_eq!(resp.status(), Some(482));
+    // A retransmission of the first is not a merge.
+    ep.handle(t0 + T1, incoming(first, Transport::Udp));
+    assert!(
+        transmits(&mut ep)
+            .iter()
+            .all(|t| Message::parse(t.bytes.clone()).unwrap().status() != Some(482))
+    );
+}
