@@ -624,3 +624,91 @@ fn merged_requests_get_482() {
             .all(|t| Message::parse(t.bytes.clone()).unwrap().status() != Some(482))
     );
 }
+
+#[test]
+fn cancel_racing_a_200() {
+    // Server: the INVITE was answered 200 before the CANCEL came: the CANCEL
+    // still gets 200, the user hears nothing, the INVITE stays accepted.
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let invite = request(Method::Invite, "z9hG4bKrace1", "");
+    let id = server_request(&mut ep, t0, &invite, Transport::Udp);
+    ep.respond(t0, id, reply(&invite, 200, "s")).unwrap();
+    transmits(&mut ep);
+    let cancel = RequestBuilder::new(Method::Cancel, "sip:bob@127.0.0.1")
+        .header(
+            HeaderName::Via,
+            "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKrace1",
+        )
+        .header(HeaderName::From, "<sip:alice@127.0.0.1>;tag=a1")
+        .header(HeaderName::To, "<sip:bob@127.0.0.1>")
+        .header(HeaderName::CallId, "call-1")
+        .header(HeaderName::CSeq, "1 CANCEL")
+        .build()
+        .unwrap();
+    ep.handle(t0 + T1, incoming(cancel, Transport::Udp));
+    let sent = transmits(&mut ep);
+    assert_eq!(
+        Message::parse(sent[0].bytes.clone()).unwrap().status(),
+        Some(200)
+    );
+    assert!(
+        events(&mut ep).is_empty(),
+        "no Cancelled event after the final answer"
+    );
+
+    // Client: CANCEL after a 180, then the INVITE's 200 arrives anyway:
+    // both responses reach the user and both transactions finish.
+    let mut ep = endpoint();
+    let invite = request(Method::Invite, "z9hG4bKrace2", "");
+    let inv = ep
+        .send_request(t0, invite.clone(), Destination::new(Transport::Udp, peer()))
+        .unwrap();
+    ep.handle(t0, incoming(reply(&invite, 180, "b"), Transport::Udp));
+    let can = ep.cancel(t0, inv).unwrap();
+    let cancel_req = Message::parse(transmits(&mut ep).pop().unwrap().bytes).unwrap();
+    ep.handle(t0 + T1, incoming(reply(&invite, 200, "b"), Transport::Udp));
+    ep.handle(
+        t0 + T1,
+        incoming(reply(&cancel_req, 200, "b"), Transport::Udp),
+    );
+    let got: Vec<(sofia_nta::ClientId, u16)> = events(&mut ep)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Response { client, msg } => Some((client, msg.status().unwrap())),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        got.contains(&(inv, 200)) && got.contains(&(can, 200)),
+        "{got:?}"
+    );
+    ep.handle_timeout(t0 + T1 * 70);
+    assert_eq!(ep.transactions(), (0, 0));
+}
+
+#[test]
+fn stray_responses_are_dropped_and_stray_acks_go_up() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let req = request(Method::Options, "z9hG4bKstray", "");
+    ep.handle(t0, incoming(reply(&req, 200, "x"), Transport::Udp));
+    assert!(events(&mut ep).is_empty() && transmits(&mut ep).is_empty());
+    let ack = RequestBuilder::new(Method::Ack, "sip:bob@127.0.0.1")
+        .header(
+            HeaderName::Via,
+            "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKack9",
+        )
+        .header(HeaderName::From, "<sip:alice@127.0.0.1>;tag=a1")
+        .header(HeaderName::To, "<sip:bob@127.0.0.1>;tag=s")
+        .header(HeaderName::CallId, "call-9")
+        .header(HeaderName::CSeq, "1 ACK")
+        .build()
+        .unwrap();
+    ep.handle(t0, incoming(ack, Transport::Udp));
+    assert!(matches!(
+        events(&mut ep)[..],
+        [Event::Ack { server: None, .. }]
+    ));
+    assert!(transmits(&mut ep).is_empty());
+}
