@@ -10,6 +10,7 @@ use sofia_su::su_log;
 use sofia_tport::{Destination, Incoming, Tport, Transport};
 use tokio::sync::{Notify, mpsc};
 
+use crate::dialog::DialogId;
 use crate::endpoint::{ClientId, Config, Endpoint, Error, Event, ServerId, Source};
 
 /// What a client transaction reports to the caller of [`Agent::request`].
@@ -198,6 +199,17 @@ impl Agent {
             .respond(Instant::now(), server, msg)?;
         self.shared.wake.notify_one();
         Ok(())
+    }
+
+    /// Registers a dialog with the engine (see [`Endpoint::add_dialog`] and
+    /// [`Config::ua`]).
+    pub fn add_dialog(&self, id: DialogId) -> bool {
+        lock(&self.shared.state).endpoint.add_dialog(id)
+    }
+
+    /// Forgets a registered dialog (see [`Endpoint::remove_dialog`]).
+    pub fn remove_dialog(&self, id: &DialogId) -> bool {
+        lock(&self.shared.state).endpoint.remove_dialog(id)
     }
 
     /// Sends a message outside any transaction (an ACK for a 2xx).

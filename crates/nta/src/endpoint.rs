@@ -2,7 +2,7 @@
 //! transactions with RFC 6026's Accepted states, driven by explicit time.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use sofia_su::IdGenerator;
 use sofia_su::su_log;
 use sofia_tport::{Destination, Incoming, Transport};
 
+use crate::dialog::DialogId;
 use crate::timers::Timers;
 
 /// Identity of a client transaction.
@@ -145,6 +146,16 @@ pub struct Config {
     /// Pass requests with methods sofia-msg does not know to the user
     /// instead of answering them 501 Not Implemented (with an Allow header).
     pub accept_unknown_methods: bool,
+    /// Act as a user agent (sofia-sip's `NTATAG_UA(1)`): a request with a To
+    /// tag that belongs to no dialog registered with
+    /// [`Endpoint::add_dialog`] is answered 481 Call/Transaction Does Not
+    /// Exist (RFC 3261 §12.2.2) instead of being passed up. Off by default,
+    /// as in sofia-sip: a proxy passes in-dialog requests on.
+    pub ua: bool,
+    /// Check requests as a proxy: `Max-Forwards: 0` on anything but OPTIONS
+    /// gets 483 Too Many Hops (RFC 3261 §16.3) and `Proxy-Require` is
+    /// checked instead of `Require`.
+    pub proxy: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +242,8 @@ pub struct Endpoint {
     /// From tag, Call-ID and CSeq of server transactions of requests without
     /// a To tag, for merged-request detection (RFC 3261 §8.2.2.2).
     merge_keys: HashMap<(String, String, u32, String), ServerId>,
+    /// Dialogs the user has registered, for the 481 of [`Config::ua`].
+    dialogs: HashSet<DialogId>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     /// When each transaction next needs the clock. An entry can be stale
@@ -393,6 +406,7 @@ impl Endpoint {
             servers: HashMap::new(),
             server_keys: HashMap::new(),
             merge_keys: HashMap::new(),
+            dialogs: HashSet::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             timers: BinaryHeap::new(),
@@ -418,6 +432,24 @@ impl Endpoint {
     /// A fresh RFC 3261 branch for the Via of a new request.
     pub fn new_branch(&mut self) -> String {
         self.ids.branch()
+    }
+
+    /// Registers a dialog, so that with [`Config::ua`] its in-dialog
+    /// requests are passed up rather than answered 481. Returns false when it
+    /// was already registered.
+    pub fn add_dialog(&mut self, id: DialogId) -> bool {
+        self.dialogs.insert(id)
+    }
+
+    /// Forgets a dialog registered with [`Endpoint::add_dialog`] (after a BYE,
+    /// for instance). Returns false when it was not registered.
+    pub fn remove_dialog(&mut self, id: &DialogId) -> bool {
+        self.dialogs.remove(id)
+    }
+
+    /// How many dialogs are registered.
+    pub fn dialog_count(&self) -> usize {
+        self.dialogs.len()
     }
 
     /// A fresh tag for a From or To header.
@@ -730,7 +762,7 @@ impl Endpoint {
         let supported: Vec<&str> = self.config.supported.iter().map(String::as_str).collect();
         let policy = CheckPolicy {
             supported: &supported,
-            proxy: false,
+            proxy: self.config.proxy,
         };
         if let Err(r) = msg.check_with(&policy) {
             su_log!(
@@ -803,6 +835,34 @@ impl Endpoint {
                 }
             }
             return;
+        }
+        // RFC 3261 §12.2.2: a UAS answers a request for a dialog it does not
+        // know 481, through a server transaction so that retransmissions
+        // get the same answer.
+        if self.config.ua
+            && let Some(local_tag) = msg.to_tag()
+        {
+            let id = DialogId {
+                call_id: msg.call_id().unwrap_or_default().to_owned(),
+                local_tag: local_tag.to_owned(),
+                remote_tag: msg.from_tag().unwrap_or_default().to_owned(),
+            };
+            if !self.dialogs.contains(&id) {
+                su_log!(
+                    NTA,
+                    5,
+                    "nta: {} for no known dialog answered 481",
+                    msg.method_str()
+                );
+                let tx = self.new_server(now, msg.clone(), source, key);
+                if let Ok(resp) =
+                    ResponseBuilder::reply_to(&msg, 481, "Call/Transaction Does Not Exist", None)
+                        .build()
+                {
+                    let _ = self.respond(now, tx, resp);
+                }
+                return;
+            }
         }
         // RFC 3261 §8.2.2.2: a request without a To tag whose From tag,
         // Call-ID and CSeq match a transaction in progress, but which is not

@@ -24,10 +24,11 @@
 //! [`Agent::request_with_failover`] walks that list, moving to the next
 //! target when a transaction times out or gets 503 (RFC 3263 §4.3).
 //!
-//! Merged requests (RFC 3261 §8.2.2.2) are answered 482.
-//!
-//! Not yet here: 481 for in-dialog requests of unknown dialogs (the engine
-//! keeps no dialog table; the user holds its [`dialog::Dialog`]s).
+//! Merged requests (RFC 3261 §8.2.2.2) are answered 482. With
+//! [`Config::ua`] (sofia-sip's `NTATAG_UA`), a request with a To tag whose
+//! dialog the user has not registered ([`Endpoint::add_dialog`] with a
+//! [`dialog::DialogId`]) is answered 481 (RFC 3261 §12.2.2); with
+//! [`Config::proxy`], `Max-Forwards: 0` gets 483 (RFC 3261 §16.3).
 //!
 //! It performs no I/O and reads no clock: every call takes `now`, and the
 //! user takes [`Transmit`]s to send, [`Event`]s, and the next wake-up time.

@@ -712,3 +712,117 @@ fn stray_responses_are_dropped_and_stray_acks_go_up() {
     ));
     assert!(transmits(&mut ep).is_empty());
 }
+
+fn in_dialog(method: Method, branch: &str, to_tag: &str) -> Message {
+    let text = String::from_utf8(request(method, branch, "").as_bytes().to_vec()).unwrap();
+    let text = text.replace(
+        "To: <sip:bob@127.0.0.1>\r\n",
+        &format!("To: <sip:bob@127.0.0.1>;tag={to_tag}\r\n"),
+    );
+    Message::parse(Bytes::from(text)).unwrap()
+}
+
+fn statuses(ep: &mut Endpoint) -> Vec<u16> {
+    transmits(ep)
+        .iter()
+        .map(|t| Message::parse(t.bytes.clone()).unwrap().status().unwrap())
+        .collect()
+}
+
+#[test]
+fn as_a_ua_requests_of_unknown_dialogs_get_481() {
+    let mut ep = Endpoint::new(Config {
+        seed: Some(7),
+        ua: true,
+        ..Config::default()
+    });
+    let t0 = Instant::now();
+    let dialog = sofia_nta::dialog::DialogId {
+        call_id: "call-1".into(),
+        local_tag: "b1".into(),
+        remote_tag: "a1".into(),
+    };
+    // No dialog registered: 481, with the request's To tag kept.
+    let bye = in_dialog(Method::Bye, "z9hG4bKbye1", "b1");
+    ep.handle(t0, incoming(bye.clone(), Transport::Udp));
+    assert!(events(&mut ep).is_empty());
+    let sent = transmits(&mut ep);
+    assert_eq!(sent.len(), 1);
+    let resp = Message::parse(sent[0].bytes.clone()).unwrap();
+    assert_eq!(resp.status(), Some(481));
+    assert_eq!(resp.to_tag(), Some("b1"));
+    // Its retransmission gets the same answer from the server transaction
+    // and still does not reach the user.
+    ep.handle(t0 + T1, incoming(bye, Transport::Udp));
+    assert!(events(&mut ep).is_empty());
+    assert_eq!(statuses(&mut ep), vec![481]);
+    // Registered: passed up.
+    assert!(ep.add_dialog(dialog.clone()));
+    assert!(!ep.add_dialog(dialog.clone()));
+    assert_eq!(ep.dialog_count(), 1);
+    let bye = in_dialog(Method::Bye, "z9hG4bKbye2", "b1");
+    server_request(&mut ep, t0, &bye, Transport::Udp);
+    // Another tag of the same call is still unknown.
+    let other = in_dialog(Method::Info, "z9hG4bKinfo", "b2");
+    ep.handle(t0, incoming(other, Transport::Udp));
+    assert!(events(&mut ep).is_empty());
+    assert_eq!(statuses(&mut ep), vec![481]);
+    // Removed: 481 again. Requests without a To tag are unaffected.
+    assert!(ep.remove_dialog(&dialog));
+    assert!(!ep.remove_dialog(&dialog));
+    let bye = in_dialog(Method::Bye, "z9hG4bKbye3", "b1");
+    ep.handle(t0, incoming(bye, Transport::Udp));
+    assert_eq!(statuses(&mut ep), vec![481]);
+    server_request(
+        &mut ep,
+        t0,
+        &request(Method::Invite, "z9hG4bKnew", ""),
+        Transport::Udp,
+    );
+}
+
+#[test]
+fn without_ua_in_dialog_requests_are_passed_up() {
+    let mut ep = endpoint();
+    let bye = in_dialog(Method::Bye, "z9hG4bKbye", "b1");
+    server_request(&mut ep, Instant::now(), &bye, Transport::Udp);
+    assert!(transmits(&mut ep).is_empty());
+}
+
+#[test]
+fn as_a_proxy_max_forwards_0_gets_483() {
+    let zero = |method: Method, branch: &str| {
+        let text = String::from_utf8(request(method, branch, "").as_bytes().to_vec()).unwrap();
+        Message::parse(Bytes::from(
+            text.replace("Max-Forwards: 70\r\n", "Max-Forwards: 0\r\n"),
+        ))
+        .unwrap()
+    };
+    let t0 = Instant::now();
+    let mut proxy = Endpoint::new(Config {
+        seed: Some(7),
+        proxy: true,
+        ..Config::default()
+    });
+    proxy.handle(
+        t0,
+        incoming(zero(Method::Invite, "z9hG4bKmf1"), Transport::Udp),
+    );
+    assert!(events(&mut proxy).is_empty());
+    assert_eq!(statuses(&mut proxy), vec![483]);
+    // OPTIONS with Max-Forwards 0 is for the proxy itself (RFC 3261 §11).
+    server_request(
+        &mut proxy,
+        t0,
+        &zero(Method::Options, "z9hG4bKmf2"),
+        Transport::Udp,
+    );
+    // A UAS takes the request: it is the last hop.
+    let mut uas = endpoint();
+    server_request(
+        &mut uas,
+        t0,
+        &zero(Method::Invite, "z9hG4bKmf3"),
+        Transport::Udp,
+    );
+}
