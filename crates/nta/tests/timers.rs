@@ -240,6 +240,36 @@ fn timer_c_times_out_a_proceeding_invite() {
     assert!(matches!(events(&mut ep)[0], Event::Timeout { client } if client == id));
 }
 
+/// A CANCEL for `request(Method::Invite, branch, "")`.
+fn cancel(branch: &str) -> Message {
+    RequestBuilder::new(Method::Cancel, "sip:bob@127.0.0.1")
+        .header(
+            HeaderName::Via,
+            &format!("SIP/2.0/UDP 127.0.0.1:5062;branch={branch}"),
+        )
+        .header(HeaderName::From, "<sip:alice@127.0.0.1>;tag=a1")
+        .header(HeaderName::To, "<sip:bob@127.0.0.1>")
+        .header(HeaderName::CallId, "call-1")
+        .header(HeaderName::CSeq, "1 CANCEL")
+        .build()
+        .unwrap()
+}
+
+/// `msg` with the first occurrence of `from` replaced by `to`.
+fn edited(msg: &Message, from: &str, to: &str) -> Message {
+    let text = String::from_utf8(msg.as_bytes().to_vec()).unwrap();
+    assert!(text.contains(from), "{from:?} not in the message");
+    Message::parse(Bytes::from(text.replacen(from, to, 1))).unwrap()
+}
+
+/// The status codes of what the engine has to send.
+fn statuses(ep: &mut Endpoint) -> Vec<u16> {
+    transmits(ep)
+        .iter()
+        .map(|t| Message::parse(t.bytes.clone()).unwrap().status().unwrap())
+        .collect()
+}
+
 fn server_request(
     ep: &mut Endpoint,
     t: Instant,
@@ -372,18 +402,7 @@ fn cancel_matches_its_invite_or_gets_481() {
     let t0 = Instant::now();
     let invite = request(Method::Invite, "z9hG4bKcan1", "");
     let inv_id = server_request(&mut ep, t0, &invite, Transport::Udp);
-    let cancel = RequestBuilder::new(Method::Cancel, "sip:bob@127.0.0.1")
-        .header(
-            HeaderName::Via,
-            "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKcan1",
-        )
-        .header(HeaderName::From, "<sip:alice@127.0.0.1>;tag=a1")
-        .header(HeaderName::To, "<sip:bob@127.0.0.1>")
-        .header(HeaderName::CallId, "call-1")
-        .header(HeaderName::CSeq, "1 CANCEL")
-        .build()
-        .unwrap();
-    ep.handle(t0, incoming(cancel.clone(), Transport::Udp));
+    ep.handle(t0, incoming(cancel("z9hG4bKcan1"), Transport::Udp));
     let sent = transmits(&mut ep);
     let resp = Message::parse(sent[0].bytes.clone()).unwrap();
     assert_eq!(
@@ -392,16 +411,8 @@ fn cancel_matches_its_invite_or_gets_481() {
     );
     assert!(matches!(events(&mut ep)[..], [Event::Cancelled { invite, .. }] if invite == inv_id));
 
-    let stray = String::from_utf8(cancel.to_bytes().to_vec())
-        .unwrap()
-        .replace("z9hG4bKcan1", "z9hG4bKcan2");
-    let stray = Message::parse(Bytes::from(stray)).unwrap();
-    ep.handle(t0, incoming(stray, Transport::Udp));
-    let sent = transmits(&mut ep);
-    assert_eq!(
-        Message::parse(sent[0].bytes.clone()).unwrap().status(),
-        Some(481)
-    );
+    ep.handle(t0, incoming(cancel("z9hG4bKcan2"), Transport::Udp));
+    assert_eq!(statuses(&mut ep), vec![481]);
 }
 
 #[test]
@@ -635,23 +646,8 @@ fn cancel_racing_a_200() {
     let id = server_request(&mut ep, t0, &invite, Transport::Udp);
     ep.respond(t0, id, reply(&invite, 200, "s")).unwrap();
     transmits(&mut ep);
-    let cancel = RequestBuilder::new(Method::Cancel, "sip:bob@127.0.0.1")
-        .header(
-            HeaderName::Via,
-            "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKrace1",
-        )
-        .header(HeaderName::From, "<sip:alice@127.0.0.1>;tag=a1")
-        .header(HeaderName::To, "<sip:bob@127.0.0.1>")
-        .header(HeaderName::CallId, "call-1")
-        .header(HeaderName::CSeq, "1 CANCEL")
-        .build()
-        .unwrap();
-    ep.handle(t0 + T1, incoming(cancel, Transport::Udp));
-    let sent = transmits(&mut ep);
-    assert_eq!(
-        Message::parse(sent[0].bytes.clone()).unwrap().status(),
-        Some(200)
-    );
+    ep.handle(t0 + T1, incoming(cancel("z9hG4bKrace1"), Transport::Udp));
+    assert_eq!(statuses(&mut ep), vec![200]);
     assert!(
         events(&mut ep).is_empty(),
         "no Cancelled event after the final answer"
@@ -714,19 +710,11 @@ fn stray_responses_are_dropped_and_stray_acks_go_up() {
 }
 
 fn in_dialog(method: Method, branch: &str, to_tag: &str) -> Message {
-    let text = String::from_utf8(request(method, branch, "").as_bytes().to_vec()).unwrap();
-    let text = text.replace(
+    edited(
+        &request(method, branch, ""),
         "To: <sip:bob@127.0.0.1>\r\n",
         &format!("To: <sip:bob@127.0.0.1>;tag={to_tag}\r\n"),
-    );
-    Message::parse(Bytes::from(text)).unwrap()
-}
-
-fn statuses(ep: &mut Endpoint) -> Vec<u16> {
-    transmits(ep)
-        .iter()
-        .map(|t| Message::parse(t.bytes.clone()).unwrap().status().unwrap())
-        .collect()
+    )
 }
 
 #[test]
@@ -792,11 +780,11 @@ fn without_ua_in_dialog_requests_are_passed_up() {
 #[test]
 fn as_a_proxy_max_forwards_0_gets_483() {
     let zero = |method: Method, branch: &str| {
-        let text = String::from_utf8(request(method, branch, "").as_bytes().to_vec()).unwrap();
-        Message::parse(Bytes::from(
-            text.replace("Max-Forwards: 70\r\n", "Max-Forwards: 0\r\n"),
-        ))
-        .unwrap()
+        edited(
+            &request(method, branch, ""),
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 0\r\n",
+        )
     };
     let t0 = Instant::now();
     let mut proxy = Endpoint::new(Config {

@@ -25,7 +25,7 @@
 
 use std::borrow::Cow;
 
-use super::{HeaderError, TypedHeader, newtype_header};
+use super::{HeaderError, SeparatedValues, TypedHeader, newtype_header};
 use crate::bnf::{is_lws, is_token, quoted_len, trim_lws, trim_lws_start, unquote};
 use crate::name::HeaderName;
 use crate::params::strip_quotes;
@@ -280,20 +280,7 @@ fn parse_nc(v: &str) -> Option<u32> {
 }
 
 /// Iterator over the options of a challenge's `qop="auth,auth-int"`.
-#[derive(Debug, Clone)]
-pub struct QopOptions<'a>(std::str::Split<'a, char>);
-
-impl<'a> Iterator for QopOptions<'a> {
-    type Item = &'a str;
-    fn next(&mut self) -> Option<&'a str> {
-        loop {
-            let v = trim_lws(self.0.next()?);
-            if !v.is_empty() {
-                return Some(v);
-            }
-        }
-    }
-}
+pub type QopOptions<'a> = SeparatedValues<'a>;
 
 /// Defines a scheme-and-parameters type (credentials or a challenge) with its
 /// parser and the accessors both kinds share.
@@ -477,7 +464,7 @@ impl<'a> Challenge<'a> {
 
     /// The options of `qop` (`auth`, `auth-int`); empty when absent.
     pub fn qop_options(&self) -> QopOptions<'a> {
-        QopOptions(self.qop().unwrap_or("").split(','))
+        QopOptions::new(self.qop().unwrap_or(""), ',')
     }
 
     /// True when `qop` offers `option` (ignoring case).

@@ -4,7 +4,7 @@
 //! RFC 8224).
 
 use super::basic::{check_delta_param, head_params};
-use super::{CallId, HeaderError, InfoUri, Token, TypedHeader, newtype_header};
+use super::{CallId, HeaderError, InfoUri, SeparatedValues, Token, TypedHeader, newtype_header};
 use crate::bnf::{find_unquoted, is_token_str, parse_u32_max, quoted_len, trim_lws, unquote};
 use crate::name::HeaderName;
 use crate::params::{Params, check_header_params, strip_quotes};
@@ -418,7 +418,7 @@ impl<'a> Privacy<'a> {
 
     /// Iterates the privacy values.
     pub fn iter(&self) -> PrivacyValues<'a> {
-        PrivacyValues(self.raw.split(';'))
+        PrivacyValues::new(self.raw, ';')
     }
 
     /// True when `value` is among the privacy values (ignoring case).
@@ -436,20 +436,7 @@ impl<'a> IntoIterator for Privacy<'a> {
 }
 
 /// Iterator over the values of a [`Privacy`] header.
-#[derive(Debug, Clone)]
-pub struct PrivacyValues<'a>(std::str::Split<'a, char>);
-
-impl<'a> Iterator for PrivacyValues<'a> {
-    type Item = &'a str;
-    fn next(&mut self) -> Option<&'a str> {
-        loop {
-            let v = trim_lws(self.0.next()?);
-            if !v.is_empty() {
-                return Some(v);
-            }
-        }
-    }
-}
+pub type PrivacyValues<'a> = SeparatedValues<'a>;
 
 impl<'a> TypedHeader<'a> for Privacy<'a> {
     const NAME: HeaderName = HeaderName::Privacy;

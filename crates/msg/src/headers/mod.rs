@@ -60,7 +60,32 @@ pub use basic::*;
 pub use ext::*;
 pub use via::*;
 
+use crate::bnf::trim_lws;
 use crate::name::HeaderName;
+
+/// Iterator over the non-empty items of a value split at one separator,
+/// with linear white space trimmed (a `Privacy` header's `;`-separated
+/// values, a challenge's `qop` options).
+#[derive(Debug, Clone)]
+pub struct SeparatedValues<'a>(std::str::Split<'a, char>);
+
+impl<'a> SeparatedValues<'a> {
+    pub(crate) fn new(value: &'a str, separator: char) -> Self {
+        SeparatedValues(value.split(separator))
+    }
+}
+
+impl<'a> Iterator for SeparatedValues<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        loop {
+            let v = trim_lws(self.0.next()?);
+            if !v.is_empty() {
+                return Some(v);
+            }
+        }
+    }
+}
 
 /// Why a header value does not parse; the message layer adds the header name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
