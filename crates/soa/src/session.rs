@@ -111,6 +111,8 @@ pub struct Session {
     sent_version: u64,
     written: bool,
     hold: bool,
+    /// m-lines held one by one ([`Session::hold_media`]).
+    held_media: Vec<usize>,
     slots: Vec<Slot>,
     /// Capabilities to add as new m-lines in the next offer.
     queued: Vec<usize>,
@@ -143,6 +145,7 @@ impl Session {
             sent_version: session_id,
             written: false,
             hold: false,
+            held_media: Vec::new(),
             slots: Vec::new(),
             queued,
             local: None,
@@ -205,9 +208,29 @@ impl Session {
         &self.negotiated
     }
 
-    /// True while this side holds the call.
+    /// True while this side holds the whole call ([`Session::hold`]).
     pub fn is_held(&self) -> bool {
         self.hold
+    }
+
+    /// True while this side holds m-line `index`, alone or with the call.
+    pub fn is_media_held(&self, index: usize) -> bool {
+        self.hold || self.held_media.contains(&index)
+    }
+
+    /// Holds m-line `index` alone for the next offer (and answers), as
+    /// [`Session::hold`] does for every stream (RFC 4317 §3.2).
+    pub fn hold_media(&mut self, index: usize) {
+        if !self.held_media.contains(&index) {
+            self.held_media.push(index);
+        }
+        su_log!(SOA, 5, "soa: hold media {index}");
+    }
+
+    /// Takes m-line `index` off hold (a call-wide [`Session::hold`] stays).
+    pub fn resume_media(&mut self, index: usize) {
+        self.held_media.retain(|&i| i != index);
+        su_log!(SOA, 5, "soa: resume media {index}");
     }
 
     /// Puts the call on hold for the next offer (and answers): RFC 3264
@@ -222,6 +245,7 @@ impl Session {
     /// get their capabilities' directions again.
     pub fn resume(&mut self) {
         self.hold = false;
+        self.held_media.clear();
         su_log!(SOA, 5, "soa: resume");
     }
 
@@ -266,9 +290,10 @@ impl Session {
         self.state = state;
     }
 
-    /// The direction this side wants for a capability, after hold.
-    fn local_direction(&self, cap: &MediaCap) -> Direction {
-        if self.hold {
+    /// The direction this side wants for m-line `index` served by a
+    /// capability, after hold.
+    fn local_direction(&self, index: usize, cap: &MediaCap) -> Direction {
+        if self.is_media_held(index) {
             Direction::from_flags(cap.direction.sends(), false)
         } else {
             cap.direction
@@ -293,11 +318,11 @@ impl Session {
             });
         }
         let mut media = Vec::with_capacity(slots.len());
-        for slot in &mut slots {
+        for (i, slot) in slots.iter_mut().enumerate() {
             let cap = slot.cap.and_then(|c| self.caps.media.get(c));
             let m = match cap {
                 Some(cap) if slot.enabled && cap.port != 0 => {
-                    let dir = self.local_direction(cap);
+                    let dir = self.local_direction(i, cap);
                     self.media_line(cap, &cap.codecs, dir)
                 }
                 Some(cap) if slot.last.media.is_empty() => {
@@ -509,7 +534,7 @@ impl Session {
             let Some(cap) = self.caps.media.get(cap_index) else {
                 return Err(Error::NoSuchStream(i));
             };
-            let wanted = self.local_direction(cap);
+            let wanted = self.local_direction(i, cap);
             let offered = offer.media_direction(i);
             let direction = Direction::from_flags(
                 offered.receives() && wanted.sends(),
