@@ -101,7 +101,10 @@ fn basic_exchange() -> sofia_soa::Result<()> {
     assert_eq!((media[0].index, media[0].remote_port), (0, 49920));
     assert_eq!(media[0].remote_address, "host.example.com");
     assert_eq!(media[0].codecs[0].codec.name, "PCMU");
-    assert_eq!((media[1].index, media[1].kind.clone()), (2, MediaKind::Video));
+    assert_eq!(
+        (media[1].index, media[1].kind.clone()),
+        (2, MediaKind::Video)
+    );
     assert_eq!(media[1].codecs[0].codec.name, "MPV");
 
     // Bob's re-offer: new audio port, a receive-only events stream.
@@ -123,7 +126,10 @@ fn basic_exchange() -> sofia_soa::Result<()> {
     let events = &alice.negotiated()[2];
     assert_eq!(events.index, 3);
     assert_eq!(events.direction, Direction::SendOnly);
-    assert_eq!(events.telephone_event.as_ref().map(|t| t.send_pt), Some(110));
+    assert_eq!(
+        events.telephone_event.as_ref().map(|t| t.send_pt),
+        Some(110)
+    );
     assert_eq!((events.remote_port, events.local_port), (51434, 53122));
 
     bob.process_answer(&rfc3264(EX1_ANSWER2))?;

@@ -187,10 +187,16 @@ a=rtpmap:31 H261/90000
     alice.generate_offer()?;
     let ours = bob.process_offer(&rfc4317(AV_OFFER))?;
     assert_eq!(ours.media[0].formats, ["97"]);
-    assert_eq!(ours.media[0].rtpmap("97").map(|m| m.encoding), Some("iLBC".into()));
+    assert_eq!(
+        ours.media[0].rtpmap("97").map(|m| m.encoding),
+        Some("iLBC".into())
+    );
     assert_eq!(ours.media[1].formats, ["31"]);
     let bob_view = &bob.negotiated()[0];
-    assert_eq!((bob_view.codecs[0].send_pt, bob_view.codecs[0].recv_pt), (97, 97));
+    assert_eq!(
+        (bob_view.codecs[0].send_pt, bob_view.codecs[0].recv_pt),
+        (97, 97)
+    );
 
     alice.process_answer(&rfc4317(ANSWER))?;
     let a = &alice.negotiated()[0];
@@ -889,7 +895,10 @@ a=rtpmap:97 iLBC/8000
     assert_text(&alice.generate_offer()?, &rfc4317(OFFER2));
     // The RFC's second answer is the first one, version unchanged.
     assert_text(&bob.process_offer(&rfc4317(OFFER2))?, &rfc4317(ANSWER));
-    assert_eq!(bob.negotiated()[0].remote_address, "host.atlanta.example.com");
+    assert_eq!(
+        bob.negotiated()[0].remote_address,
+        "host.atlanta.example.com"
+    );
     Ok(())
 }
 

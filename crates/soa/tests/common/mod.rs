@@ -18,7 +18,13 @@ pub fn rfc4317(text: &str) -> String {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .map(|l| if l == "s=" { "s= ".to_string() } else { l.to_string() })
+        .map(|l| {
+            if l == "s=" {
+                "s= ".to_string()
+            } else {
+                l.to_string()
+            }
+        })
         .map(|l| format!("{l}\r\n"))
         .collect()
 }
@@ -75,5 +81,9 @@ pub fn assert_equivalent(ours: &SessionDescription, expected: &str) {
 
 /// Asserts the exact text.
 pub fn assert_text(ours: &SessionDescription, expected: &str) {
-    assert_eq!(ours.to_string(), expected, "\nours:\n{ours}\nexpected:\n{expected}");
+    assert_eq!(
+        ours.to_string(),
+        expected,
+        "\nours:\n{ours}\nexpected:\n{expected}"
+    );
 }
