@@ -310,6 +310,14 @@ impl Session {
         self.check_idle()?;
         let mut slots = self.slots.clone();
         for &cap in &self.queued {
+            if self.caps.media.get(cap).is_none_or(|c| c.codecs.is_empty()) {
+                su_log!(
+                    SOA,
+                    3,
+                    "soa: media capability {cap} has no codec, not offered"
+                );
+                continue;
+            }
             slots.push(Slot {
                 cap: Some(cap),
                 enabled: true,
@@ -321,7 +329,7 @@ impl Session {
         for (i, slot) in slots.iter_mut().enumerate() {
             let cap = slot.cap.and_then(|c| self.caps.media.get(c));
             let m = match cap {
-                Some(cap) if slot.enabled && cap.port != 0 => {
+                Some(cap) if slot.enabled && cap.port != 0 && !cap.codecs.is_empty() => {
                     let dir = self.local_direction(i, cap);
                     self.media_line(cap, &cap.codecs, dir)
                 }
@@ -494,6 +502,38 @@ impl Session {
         let Some(offer) = self.remote_offer.take() else {
             return Err(Error::NoRemoteOffer);
         };
+        let (slots, media, negotiated) = match self.answer_for(&offer) {
+            Ok(parts) => parts,
+            Err(e) => {
+                su_log!(SOA, 3, "soa: offer refused: {e}");
+                let before = self.before_offer;
+                self.set_state(before);
+                return Err(e);
+            }
+        };
+        let answer = self.stamp(media);
+        self.slots = slots;
+        self.queued.clear();
+        self.local = Some(answer.clone());
+        self.remote = Some(offer);
+        self.negotiated = negotiated;
+        su_log!(
+            SOA,
+            5,
+            "soa: answer sent, {} active media",
+            self.negotiated.len()
+        );
+        self.set_state(State::Established);
+        Ok(answer)
+    }
+
+    /// The answer's m-lines to an offer, with the slot plan and the
+    /// negotiated media they stand for.
+    #[allow(clippy::type_complexity)]
+    fn answer_for(
+        &self,
+        offer: &SessionDescription,
+    ) -> Result<(Vec<Slot>, Vec<MediaDescription>, Vec<NegotiatedMedia>)> {
         let mut slots: Vec<Slot> = Vec::with_capacity(offer.media.len());
         let mut media = Vec::with_capacity(offer.media.len());
         let mut negotiated = Vec::new();
@@ -568,25 +608,9 @@ impl Session {
             media.push(m);
         }
         if offered_active > 0 && negotiated.is_empty() {
-            su_log!(SOA, 3, "soa: no common codec in the offer");
-            let before = self.before_offer;
-            self.set_state(before);
             return Err(Error::NoCommonCodec);
         }
-        let answer = self.stamp(media);
-        self.slots = slots;
-        self.queued.clear();
-        self.local = Some(answer.clone());
-        self.remote = Some(offer);
-        self.negotiated = negotiated;
-        su_log!(
-            SOA,
-            5,
-            "soa: answer sent, {} active media",
-            self.negotiated.len()
-        );
-        self.set_state(State::Established);
-        Ok(answer)
+        Ok((slots, media, negotiated))
     }
 
     /// [`receive_offer`](Session::receive_offer) then

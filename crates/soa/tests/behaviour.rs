@@ -540,3 +540,14 @@ fn ipv6() -> R {
     assert!(o.to_string().contains("c=IN IP6 2001:db8::1\r\n"));
     Ok(())
 }
+
+/// A capability without codecs is not offered: an m-line needs a format.
+#[test]
+fn capability_without_codecs_is_not_offered() -> R {
+    let mut a = phone("192.0.2.1", 5000);
+    a.add_media(MediaCap::video(5002, vec![]))?;
+    let o = a.generate_offer()?;
+    assert_eq!(o.media.len(), 1);
+    assert_eq!(SessionDescription::parse(&o.to_string()), Ok(o));
+    Ok(())
+}
