@@ -167,6 +167,14 @@ const SUITES: &[Suite] = &[
         }],
         run: interop::sip_options_against_sipp,
     },
+    Suite {
+        name: "SIPp REGISTER with digest auth against sip-registrar",
+        needs: &[peers::Package {
+            name: "sip-tester",
+            probe: peers::Probe::Program("sipp"),
+        }],
+        run: interop::sipp_register_auth_against_registrar,
+    },
 ];
 
 fn interop() -> Result {
