@@ -571,9 +571,24 @@ pub fn sipp_register_auth_against_registrar() -> Result {
     )?;
     let target = format!("127.0.0.1:{}", registrar.port);
     let runs = [
-        ("right password over UDP", "register_auth_ok.xml", "u1", "20"),
-        ("right password over TCP", "register_auth_ok.xml", "t1", "20"),
-        ("wrong password over UDP", "register_auth_wrong.xml", "u1", "3"),
+        (
+            "right password over UDP",
+            "register_auth_ok.xml",
+            "u1",
+            "20",
+        ),
+        (
+            "right password over TCP",
+            "register_auth_ok.xml",
+            "t1",
+            "20",
+        ),
+        (
+            "wrong password over UDP",
+            "register_auth_wrong.xml",
+            "u1",
+            "3",
+        ),
     ];
     for (name, file, transport, calls) in runs {
         let scenario = workspace_root().join("xtask/sipp").join(file);
