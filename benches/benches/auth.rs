@@ -15,7 +15,10 @@ use sofia_su::id::IdGenerator;
 
 fn register(auth: &[(HeaderName, String)]) -> Message {
     let mut b = RequestBuilder::new(Method::Register, "sip:example.com")
-        .header(HeaderName::Via, "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKbench")
+        .header(
+            HeaderName::Via,
+            "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKbench",
+        )
         .header(HeaderName::MaxForwards, "70")
         .header(HeaderName::From, "<sip:alice@example.com>;tag=1")
         .header(HeaderName::To, "<sip:alice@example.com>")

@@ -96,9 +96,10 @@ fn register(
     for c in req.typed_all::<Contact>() {
         match c.map_err(|_| (400, "Bad Contact header"))? {
             Contact::Star => star = true,
-            Contact::Addr(a) => {
-                contacts.push((a.uri().as_str().to_string(), a.expires().unwrap_or(default_expires)))
-            }
+            Contact::Addr(a) => contacts.push((
+                a.uri().as_str().to_string(),
+                a.expires().unwrap_or(default_expires),
+            )),
         }
     }
     let list = bindings.entry(aor.clone()).or_default();
