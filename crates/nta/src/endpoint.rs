@@ -709,6 +709,27 @@ impl Endpoint {
             local: incoming.local,
             reply: reply_destination(&incoming),
         };
+        if let Some(e) = &incoming.oversized {
+            // Over a size or header-count limit: answered 513 without a
+            // transaction, never processed (RFC 3261 §21.5.14).
+            let (status, reason) = e.status();
+            su_log!(
+                NTA,
+                5,
+                "nta: {} answered statelessly {} {} ({})",
+                incoming.msg.method_str(),
+                status,
+                reason,
+                e
+            );
+            if let Ok(resp) =
+                ResponseBuilder::reply_to(&incoming.msg, status, &reason, Some(&self.ids.tag()))
+                    .build()
+            {
+                self.transmit(&source.reply, resp.to_bytes());
+            }
+            return;
+        }
         let msg = mark_via(incoming.msg, incoming.remote);
         let key = server_key(&msg);
         let method = msg.method();

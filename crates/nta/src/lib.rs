@@ -11,8 +11,9 @@
 //! user has not answered an INVITE within 200 ms, matching per §17.1.3 and
 //! §17.2.3 with the RFC 2543 fallback, response routing per §18.2.2 and RFC
 //! 3581, and stateless answers from `sofia-msg`'s check (400 naming the bad
-//! header, 505, 416, 420 with Unsupported) and 501 with Allow for unknown
-//! methods (configurable).
+//! header, 505, 416, 420 with Unsupported), 501 with Allow for unknown
+//! methods (configurable), and 513 for requests over tport's size or
+//! header-count limit (`Incoming::oversized`).
 //!
 //! [`dialog::Dialog`] keeps a dialog's state (RFC 3261 §12: route set, remote
 //! target, CSeq numbers) and builds in-dialog requests with loose and strict

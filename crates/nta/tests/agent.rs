@@ -128,3 +128,91 @@ async fn failover_to_the_next_target_on_503_and_timeout() {
         ClientEvent::Timeout => panic!("no failover"),
     }
 }
+
+/// A request over a size or header-count limit is answered 513 statelessly
+/// (over UDP, and over TCP when only the header count is over), and never
+/// reaches the user.
+#[tokio::test]
+async fn oversized_requests_are_answered_513() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = sofia_tport::Config::new(["sip:127.0.0.1:0"]);
+    config.max_message_size = 4000;
+    let (tport, incoming) = Tport::bind(config).await.unwrap();
+    let (agent, mut requests, _others) = Agent::new(tport, incoming, Config::default());
+    let udp = agent
+        .tport()
+        .listeners()
+        .into_iter()
+        .find(|(t, _)| *t == Transport::Udp)
+        .unwrap()
+        .1;
+    let request = |extra: &str, transport: &str| {
+        format!(
+            "OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\n\
+             Via: SIP/2.0/{transport} 127.0.0.1:5999;rport;branch=z9hG4bK513{}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\n\
+             Call-ID: big@127.0.0.1\r\nCSeq: 1 OPTIONS\r\n{extra}Content-Length: 0\r\n\r\n",
+            extra.len()
+        )
+    };
+    let many = "X-H: v\r\n".repeat(300);
+    let large = format!("Subject: {}\r\n", "x".repeat(5000));
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for (extra, status) in [
+        (&many, "SIP/2.0 513 Too Many Headers\r\n"),
+        (&large, "SIP/2.0 513 Message Too Large\r\n"),
+    ] {
+        sock.send_to(request(extra, "UDP").as_bytes(), udp)
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 65536];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.starts_with(status), "{text}");
+        assert!(text.contains("Call-ID: big@127.0.0.1"), "{text}");
+    }
+    // Over TCP the framing stays intact with too many headers: 513, and the
+    // connection still serves the next request.
+    let tcp = agent
+        .tport()
+        .listeners()
+        .into_iter()
+        .find(|(t, _)| *t == Transport::Tcp)
+        .unwrap()
+        .1;
+    let mut stream = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    stream
+        .write_all(request(&many, "TCP").as_bytes())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert!(n > 0, "connection closed");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("SIP/2.0 513 Too Many Headers\r\n"),
+        "{text}"
+    );
+    stream
+        .write_all(request("", "TCP").as_bytes())
+        .await
+        .unwrap();
+    let req = tokio::time::timeout(Duration::from_secs(5), requests.recv())
+        .await
+        .expect("the small request")
+        .unwrap();
+    assert!(
+        req.msg.header_count() < 10,
+        "the oversized ones never arrive"
+    );
+}

@@ -128,6 +128,7 @@ fn every_transaction_completes_through_loss_and_reordering() {
                     remote,
                     local,
                     conn: None,
+                    oversized: None,
                 },
             );
         }

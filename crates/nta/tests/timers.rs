@@ -47,6 +47,7 @@ fn incoming(msg: Message, transport: Transport) -> Incoming {
         remote: peer(),
         local: me(),
         conn: transport.is_stream().then_some(ConnId(1)),
+        oversized: None,
     }
 }
 

@@ -33,8 +33,10 @@ pub struct TlsConfig {
 pub struct Config {
     /// Bind names (`sip:*:5060`, `sips:*:5061`, ...); see [`parse_bind`](crate::parse_bind).
     pub bind: Vec<String>,
-    /// Largest message accepted or sent, in bytes (default 64 KiB). A stream
-    /// that announces or accumulates more is closed.
+    /// Largest message accepted or sent, in bytes (default 64 KiB). A larger
+    /// datagram request is handed up marked `oversized` (nta answers 513);
+    /// a stream that announces or accumulates more is closed, since it
+    /// cannot be framed further.
     pub max_message_size: usize,
     /// Most open TCP/TLS connections (default 1024).
     pub max_connections: usize,

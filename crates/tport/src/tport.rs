@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use socket2::{Domain, Protocol, Socket, Type};
-use sofia_msg::{Frame, Limits, Message, StreamFramer};
+use sofia_msg::{Frame, Limits, Message, ParseError, StreamFramer};
 use sofia_su::su_log;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -46,6 +46,30 @@ pub struct Incoming {
     pub local: SocketAddr,
     /// The connection, for TCP and TLS.
     pub conn: Option<ConnId>,
+    /// Set when the message exceeded a limit (size or header count): it was
+    /// parsed again without the limit so that the transaction layer can
+    /// answer the request 513 (RFC 3261 §21.5.14), and must not be
+    /// processed otherwise.
+    pub oversized: Option<ParseError>,
+}
+
+/// Parses a message that failed with `error` again, without the size and
+/// header-count limits, when the failure was one of those limits: the text is
+/// at most one datagram or one framed message, so memory stays bounded. Only
+/// requests other than ACK come back (they are the ones answered 513).
+fn reparse_oversized(bytes: Bytes, error: &ParseError) -> Option<Message> {
+    if !matches!(
+        error,
+        ParseError::TooLarge { .. } | ParseError::TooManyHeaders { .. }
+    ) {
+        return None;
+    }
+    let relaxed = Limits {
+        max_size: bytes.len(),
+        max_headers: bytes.len(),
+    };
+    let msg = Message::parse_with(bytes, &relaxed).ok()?;
+    (msg.is_request() && msg.method() != sofia_msg::Method::Ack).then_some(msg)
 }
 
 /// Where to send a message.
@@ -829,8 +853,29 @@ async fn reader<R: AsyncRead>(
                         .message(Direction::Recv, transport.name(), remote, &bytes);
                     counters.received(bytes.len());
                     let len = bytes.len();
-                    match Message::parse_with(bytes, &shared.limits) {
-                        Ok(msg) => {
+                    let parsed = match Message::parse_with(bytes.clone(), &shared.limits) {
+                        Ok(msg) => Some((msg, None)),
+                        Err(e) => {
+                            counters.error();
+                            su_log!(
+                                TPORT,
+                                5,
+                                "tport: {} {} bytes from {}/{}: {}",
+                                if matches!(e, ParseError::TooManyHeaders { .. }) {
+                                    "oversized"
+                                } else {
+                                    "dropped"
+                                },
+                                len,
+                                transport,
+                                remote,
+                                e
+                            );
+                            reparse_oversized(bytes, &e).map(|m| (m, Some(e)))
+                        }
+                    };
+                    if let Some((msg, oversized)) = parsed {
+                        if oversized.is_none() {
                             su_log!(
                                 TPORT,
                                 5,
@@ -839,28 +884,17 @@ async fn reader<R: AsyncRead>(
                                 transport,
                                 remote
                             );
-                            let incoming = Incoming {
-                                msg,
-                                transport,
-                                remote,
-                                local,
-                                conn: Some(id),
-                            };
-                            if shared.incoming.send(incoming).await.is_err() {
-                                break 'conn;
-                            }
                         }
-                        Err(e) => {
-                            counters.error();
-                            su_log!(
-                                TPORT,
-                                5,
-                                "tport: dropped {} bytes from {}/{}: {}",
-                                len,
-                                transport,
-                                remote,
-                                e
-                            );
+                        let incoming = Incoming {
+                            msg,
+                            transport,
+                            remote,
+                            local,
+                            conn: Some(id),
+                            oversized,
+                        };
+                        if shared.incoming.send(incoming).await.is_err() {
+                            break 'conn;
                         }
                     }
                 }
@@ -899,30 +933,44 @@ async fn udp_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, local: SocketAddr
             continue;
         }
         counters.received(n);
-        match Message::parse_with(Bytes::copy_from_slice(data), &shared.limits) {
+        let bytes = Bytes::copy_from_slice(data);
+        let parsed = match Message::parse_with(bytes.clone(), &shared.limits) {
             Ok(msg) => {
                 su_log!(TPORT, 5, "tport: recv {} bytes from udp/{}", n, peer);
-                let incoming = Incoming {
-                    msg,
-                    transport: Transport::Udp,
-                    remote: peer,
-                    local,
-                    conn: None,
-                };
-                if shared.incoming.send(incoming).await.is_err() {
-                    break;
-                }
+                Some((msg, None))
             }
             Err(e) => {
                 counters.error();
                 su_log!(
                     TPORT,
                     5,
-                    "tport: dropped {} bytes from udp/{}: {}",
+                    "tport: {} {} bytes from udp/{}: {}",
+                    if matches!(
+                        e,
+                        ParseError::TooLarge { .. } | ParseError::TooManyHeaders { .. }
+                    ) {
+                        "oversized"
+                    } else {
+                        "dropped"
+                    },
                     n,
                     peer,
                     e
                 );
+                reparse_oversized(bytes, &e).map(|m| (m, Some(e)))
+            }
+        };
+        if let Some((msg, oversized)) = parsed {
+            let incoming = Incoming {
+                msg,
+                transport: Transport::Udp,
+                remote: peer,
+                local,
+                conn: None,
+                oversized,
+            };
+            if shared.incoming.send(incoming).await.is_err() {
+                break;
             }
         }
     }
