@@ -11,7 +11,13 @@
 use crate::{Result, cargo, run as run_cmd, workspace_root};
 
 /// Every target in `fuzz/fuzz_targets/`.
-const TARGETS: &[&str] = &["parse_message", "parse_uri", "stream_framer", "parse_sdp", "digest_auth"];
+const TARGETS: &[&str] = &[
+    "parse_message",
+    "parse_uri",
+    "stream_framer",
+    "parse_sdp",
+    "digest_auth",
+];
 
 /// Seconds per target when none are given.
 const DEFAULT_SECONDS: u64 = 30;

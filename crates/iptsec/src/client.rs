@@ -195,9 +195,8 @@ impl AuthClient {
         let Some(status) = response.status() else {
             return Ok(false);
         };
-        let kind = match status {
-            401 => ChallengeKind::Www,
-            407 => ChallengeKind::Proxy,
+        match status {
+            401 | 407 => {}
             100..=199 => return Ok(false),
             _ => {
                 for s in &mut self.sessions {
@@ -206,41 +205,48 @@ impl AuthClient {
                 self.take_next_nonce(response);
                 return Ok(false);
             }
-        };
-        let header = kind.challenge_header();
-        // Challenges grouped by realm, in the order they came.
-        let mut realms: Vec<(String, Vec<Challenge<'_>>)> = Vec::new();
-        for line in response.header_lines(header) {
-            let c = Challenge::parse(line).map_err(|e| ClientError::BadChallenge {
-                header: header.as_str(),
-                reason: e.to_string(),
-            })?;
-            if !c.is_digest() {
-                continue;
-            }
-            let realm = c
-                .params
-                .unescaped("realm")
-                .ok_or_else(|| ClientError::BadChallenge {
+        }
+        // Challenges grouped by kind and realm, in the order they came. A
+        // forking proxy puts every branch's WWW-Authenticate and
+        // Proxy-Authenticate into one 401 or 407 (RFC 3261 §16.7 step 7).
+        let mut realms: Vec<(ChallengeKind, String, Vec<Challenge<'_>>)> = Vec::new();
+        for kind in [ChallengeKind::Proxy, ChallengeKind::Www] {
+            let header = kind.challenge_header();
+            for line in response.header_lines(header) {
+                let c = Challenge::parse(line).map_err(|e| ClientError::BadChallenge {
                     header: header.as_str(),
-                    reason: "no realm".into(),
-                })?
-                .into_owned();
-            if c.nonce().is_none() {
-                return Err(ClientError::BadChallenge {
-                    header: header.as_str(),
-                    reason: "no nonce".into(),
-                });
-            }
-            match realms.iter_mut().find(|(r, _)| *r == realm) {
-                Some((_, list)) => list.push(c),
-                None => realms.push((realm, vec![c])),
+                    reason: e.to_string(),
+                })?;
+                if !c.is_digest() {
+                    continue;
+                }
+                let realm = c
+                    .params
+                    .unescaped("realm")
+                    .ok_or_else(|| ClientError::BadChallenge {
+                        header: header.as_str(),
+                        reason: "no realm".into(),
+                    })?
+                    .into_owned();
+                if c.nonce().is_none() {
+                    return Err(ClientError::BadChallenge {
+                        header: header.as_str(),
+                        reason: "no nonce".into(),
+                    });
+                }
+                match realms
+                    .iter_mut()
+                    .find(|(k, r, _)| *k == kind && *r == realm)
+                {
+                    Some((_, _, list)) => list.push(c),
+                    None => realms.push((kind, realm, vec![c])),
+                }
             }
         }
         if realms.is_empty() {
             return Err(ClientError::NoChallenge { status });
         }
-        for (realm, challenges) in realms {
+        for (kind, realm, challenges) in realms {
             self.take_challenge(kind, &realm, &challenges)?;
         }
         Ok(true)
