@@ -93,6 +93,14 @@ fn challenge_and_answer(
     server.verify(now, SRC, &second)
 }
 
+/// The server's answer to `req` at `t0()`, from `SRC` (a refusal).
+fn reply(s: &mut AuthModule<MemoryStore>, req: &Message) -> Message {
+    s.verify(t0(), SRC, req)
+        .response(req, None)
+        .unwrap()
+        .unwrap()
+}
+
 fn challenges(v: &Verdict) -> &[String] {
     match v {
         Verdict::Challenge { challenges, .. } => challenges,
@@ -249,11 +257,7 @@ fn stale_nonce_gets_stale_true_and_one_retry() {
     // A stale nonce with a wrong password is a failure, not stale.
     let mut wrong = client("guess");
     let first = register(&[]);
-    let resp = s
-        .verify(t0(), SRC, &first)
-        .response(&first, None)
-        .unwrap()
-        .unwrap();
+    let resp = reply(&mut s, &first);
     wrong.handle_response(&resp).unwrap();
     let req = register(&wrong.authorize("REGISTER", "sip:example.com", b""));
     assert!(matches!(
@@ -344,11 +348,7 @@ fn wrong_realm() {
     let mut c = AuthClient::new();
     c.add_credentials(Some("elsewhere.org"), "alice", "secret");
     let req = register(&[]);
-    let resp = s
-        .verify(t0(), SRC, &req)
-        .response(&req, None)
-        .unwrap()
-        .unwrap();
+    let resp = reply(&mut s, &req);
     assert_eq!(
         c.handle_response(&resp),
         Err(ClientError::NoCredentials {
@@ -362,11 +362,7 @@ fn wrong_realm() {
     });
     let mut c = client("secret");
     c.add_credentials(Some("elsewhere.org"), "alice", "secret");
-    let resp = other
-        .verify(t0(), SRC, &req)
-        .response(&req, None)
-        .unwrap()
-        .unwrap();
+    let resp = reply(&mut other, &req);
     assert!(c.handle_response(&resp).unwrap());
     let auth = c.authorize("REGISTER", "sip:example.com", b"");
     assert!(matches!(
@@ -383,11 +379,7 @@ fn wrong_uri_is_400() {
     let mut s = server(config(&[Algorithm::Md5], &[Qop::Auth]));
     let mut c = client("secret");
     let first = register(&[]);
-    let resp = s
-        .verify(t0(), SRC, &first)
-        .response(&first, None)
-        .unwrap()
-        .unwrap();
+    let resp = reply(&mut s, &first);
     c.handle_response(&resp).unwrap();
     let auth = c.authorize("REGISTER", "sip:elsewhere.org", b"");
     match s.verify(t0(), SRC, &register(&auth)) {
@@ -410,11 +402,7 @@ fn auth_int_protects_the_body() {
     let mut c = client("secret");
     let body = "v=0\r\ns=-\r\n";
     let first = request(Method::Invite, "sip:bob@example.com", &[], body);
-    let resp = s
-        .verify(t0(), SRC, &first)
-        .response(&first, None)
-        .unwrap()
-        .unwrap();
+    let resp = reply(&mut s, &first);
     c.handle_response(&resp).unwrap();
     let auth = c.authorize("INVITE", "sip:bob@example.com", body.as_bytes());
     assert!(auth[0].1.contains("qop=auth-int"));
@@ -508,11 +496,7 @@ fn lockout_memory_is_bounded() {
     let mut s = server(cfg);
     let mut c = client("guess");
     let first = register(&[]);
-    let resp = s
-        .verify(t0(), SRC, &first)
-        .response(&first, None)
-        .unwrap()
-        .unwrap();
+    let resp = reply(&mut s, &first);
     c.handle_response(&resp).unwrap();
     for i in 0..100u8 {
         let auth = c.authorize("REGISTER", "sip:example.com", b"");
@@ -724,11 +708,7 @@ fn opaque_is_echoed_and_checked() {
     });
     let mut c = client("secret");
     let first = register(&[]);
-    let resp = s
-        .verify(t0(), SRC, &first)
-        .response(&first, None)
-        .unwrap()
-        .unwrap();
+    let resp = reply(&mut s, &first);
     c.handle_response(&resp).unwrap();
     let auth = c.authorize("REGISTER", "sip:example.com", b"");
     assert!(

@@ -1,9 +1,7 @@
 //! IPTSEC_DEBUG=5 logs challenges and verdicts, never a password or an HA1;
 //! lock-outs are logged at level 3.
 
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use sofia_iptsec::{
@@ -11,33 +9,7 @@ use sofia_iptsec::{
     ha1,
 };
 use sofia_msg::{HeaderName, Message, Method, RequestBuilder};
-use sofia_su::log::REGISTRY;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn captured(f: impl FnOnce()) -> String {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, f);
-    let bytes = capture.0.lock().unwrap().clone();
-    String::from_utf8(bytes).unwrap()
-}
+use sofia_su::log::{REGISTRY, captured};
 
 fn register(auth: &[(HeaderName, String)]) -> Message {
     let mut b = RequestBuilder::new(Method::Register, "sip:example.com")

@@ -1,38 +1,7 @@
 //! State changes are logged at level 5 of the `soa` module (`SOA_DEBUG`).
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use sofia_soa::{Capabilities, Codec, MediaCap, Session};
-use sofia_su::log::REGISTRY;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut v) = self.0.lock() {
-            v.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn captured(f: impl FnOnce()) -> String {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, f);
-    let bytes = capture.0.lock().map(|v| v.clone()).unwrap_or_default();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
+use sofia_su::log::{REGISTRY, captured};
 
 fn exchange() {
     let caps =

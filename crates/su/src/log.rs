@@ -466,6 +466,46 @@ pub fn init_tracing() {
     let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
 }
 
+/// Runs `f` with a subscriber that records every event emitted on this
+/// thread meanwhile (all levels, no colours), and returns the text: for
+/// tests that check what a module logs, and what it never logs.
+///
+/// ```
+/// sofia_su::log::REGISTRY.set_level("nua", 5).unwrap();
+/// let out = sofia_su::log::captured(|| sofia_su::su_log!(NUA, 5, "nua: hello"));
+/// assert!(out.contains("nua: hello"));
+/// ```
+pub fn captured(f: impl FnOnce()) -> String {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let bytes = capture.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// Logs a line on a module if the module's level is at least `level`.
 ///
 /// ```

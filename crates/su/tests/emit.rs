@@ -1,36 +1,8 @@
 //! Lines pass or are suppressed by the module level, and reach a `tracing`
 //! subscriber with the module's target.
 
-use sofia_su::log::REGISTRY;
+use sofia_su::log::{REGISTRY, captured};
 use sofia_su::su_log;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn captured(f: impl FnOnce()) -> String {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, f);
-    let bytes = capture.0.lock().unwrap().clone();
-    String::from_utf8(bytes).unwrap()
-}
 
 // One test function: the global registry is shared by every test in a binary.
 #[test]

@@ -24,7 +24,6 @@ use sofia_iptsec::{Algorithm, AuthModule, Config as AuthConfig, MemoryStore, Rea
 use sofia_msg::headers::Contact;
 use sofia_msg::{HeaderName, Message, Method, ResponseBuilder};
 use sofia_nta::{Agent, Config};
-use sofia_tport::Tport;
 
 /// Command line.
 #[derive(Parser, Debug)]
@@ -138,17 +137,7 @@ fn register(
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let (tport, incoming) = Tport::bind(sofia_tport::Config::new([args.bind.clone()]))
-        .await
-        .map_err(|e| e.to_string())?;
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        for (t, addr) in tport.listeners() {
-            let _ = writeln!(out, "listening on {t}/{addr}");
-        }
-        let _ = out.flush();
-    }
+    let (tport, incoming) = sofia_examples::bind_and_announce(&args.bind).await?;
     let mut store = MemoryStore::new();
     for (user, password) in &args.users {
         store.add_password(user, None, password);

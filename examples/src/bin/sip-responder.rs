@@ -18,7 +18,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use sofia_msg::{HeaderName, ResponseBuilder};
 use sofia_nta::{Agent, Config};
-use sofia_tport::Tport;
 
 /// Command line.
 #[derive(Parser, Debug)]
@@ -52,19 +51,7 @@ fn reason(status: u16) -> &'static str {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let (tport, incoming) = Tport::bind(sofia_tport::Config::new([args.bind.clone()]))
-        .await
-        .map_err(|e| e.to_string())?;
-    {
-        // A closed standard output (the parent read what it needed) must not
-        // stop the responder.
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        for (t, addr) in tport.listeners() {
-            let _ = writeln!(out, "listening on {t}/{addr}");
-        }
-        let _ = out.flush();
-    }
+    let (tport, incoming) = sofia_examples::bind_and_announce(&args.bind).await?;
     let config = Config {
         // Every request gets the chosen status, also unknown methods.
         accept_unknown_methods: true,
