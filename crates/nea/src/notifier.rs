@@ -1,0 +1,593 @@
+//! The notifier: subscriptions, their dialogs and timers, and the NOTIFYs
+//! they are owed. Sans-IO: requests and responses come in with `now`,
+//! responses to SUBSCRIBE come back at once, NOTIFYs wait in a queue
+//! ([`Notifier::poll_notify`]) and timers are driven by
+//! [`Notifier::handle_timeout`].
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use sofia_msg::{HeaderName, Message, Method, ResponseBuilder};
+use sofia_nta::dialog::{Dialog, DialogId};
+use sofia_su::su_log;
+
+use crate::package::Package;
+
+/// Limits and timers. Defaults: expiry between 60 s and 3600 s (3600 when
+/// the SUBSCRIBE names none), at most one NOTIFY a second per subscription,
+/// 100 subscriptions per resource, 10,000 in all, `Retry-After: 30` past
+/// them.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Shortest subscription accepted (423 with `Min-Expires` below it).
+    pub min_expires: u32,
+    /// Longest subscription granted (longer requests are shortened).
+    pub max_expires: u32,
+    /// The duration when a SUBSCRIBE has no `Expires`.
+    pub default_expires: u32,
+    /// The shortest time between two NOTIFYs of one subscription; state
+    /// changes in between are sent together, once it has passed.
+    pub min_notify_interval: Duration,
+    /// Most subscriptions to one resource (503 past it).
+    pub max_per_resource: usize,
+    /// Most subscriptions in all (503 past it).
+    pub max_total: usize,
+    /// The `Retry-After` of those 503s, in seconds.
+    pub retry_after: u32,
+    /// Our Contact URI, for responses and NOTIFYs (dialog remote targets).
+    pub contact: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+            min_notify_interval: Duration::from_secs(1),
+            max_per_resource: 100,
+            max_total: 10_000,
+            retry_after: 30,
+            contact: "sip:nea@127.0.0.1".into(),
+        }
+    }
+}
+
+/// What the authorization hook says of a new subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Serve it: 200 and an `active` NOTIFY.
+    Accept,
+    /// Hold it: 202 and a `pending` NOTIFY without state, until
+    /// [`Notifier::approve`] or [`Notifier::reject`].
+    Pending,
+    /// Refuse it: 403.
+    Reject,
+}
+
+/// A subscription's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubId(pub u64);
+
+/// The state of a subscription (RFC 6665 `Subscription-State`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubState {
+    /// Waiting for authorization.
+    Pending,
+    /// Served.
+    Active,
+}
+
+/// What the authorization hook and [`Notifier::subscriptions`] see of a
+/// subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionInfo {
+    /// Its number.
+    pub id: SubId,
+    /// The event package.
+    pub event: String,
+    /// The resource: the Request-URI's `user@host`.
+    pub resource: String,
+    /// The subscriber: the From URI.
+    pub subscriber: String,
+    /// Pending or active.
+    pub state: SubState,
+}
+
+struct Subscription {
+    info: SubscriptionInfo,
+    dialog: Dialog,
+    expires_at: Instant,
+    /// A NOTIFY is owed (sent when `notify_after` has passed).
+    dirty: bool,
+    /// The next NOTIFY may not go before this.
+    notify_after: Instant,
+    /// A final NOTIFY with this `terminated` reason is owed.
+    terminate: Option<&'static str>,
+}
+
+/// A NOTIFY to send.
+#[derive(Debug)]
+pub struct Notify {
+    /// The subscription.
+    pub sub: SubId,
+    /// The request, complete with the Via it was given.
+    pub request: Message,
+    /// True for the final NOTIFY: the subscription is gone.
+    pub last: bool,
+}
+
+/// Why [`Notifier::approve`] or [`Notifier::reject`] did nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// No such subscription (expired, ended, or never made).
+    #[error("no subscription {0:?}")]
+    NoSubscription(SubId),
+    /// The package is not served.
+    #[error("unknown event package {0:?}")]
+    UnknownEvent(String),
+}
+
+/// The event server.
+pub struct Notifier {
+    config: Config,
+    packages: Vec<Box<dyn Package>>,
+    subs: HashMap<SubId, Subscription>,
+    by_dialog: HashMap<DialogId, SubId>,
+    by_resource: HashMap<(String, String), Vec<SubId>>,
+    states: HashMap<(String, String), String>,
+    next_id: u64,
+    owed: VecDeque<SubId>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("config", &self.config)
+            .field("subscriptions", &self.subs.len())
+            .finish()
+    }
+}
+
+/// The resource a request addresses: `user@host` of its Request-URI (the
+/// host alone when there is no user).
+fn resource_of(req: &Message) -> Option<String> {
+    let uri = req.request_uri()?.ok()?;
+    Some(match uri.user() {
+        Some(u) => format!("{u}@{}", uri.host().to_ascii_lowercase()),
+        None => uri.host().to_ascii_lowercase(),
+    })
+}
+
+/// The package name of an `Event` value (its parameters dropped).
+fn event_name(req: &Message) -> Option<String> {
+    let v = req.header(HeaderName::Event)?;
+    let name = v.split(';').next()?.trim();
+    (!name.is_empty()).then(|| name.to_ascii_lowercase())
+}
+
+impl Notifier {
+    /// A notifier serving no package yet.
+    pub fn new(config: Config) -> Notifier {
+        Notifier {
+            config,
+            packages: Vec::new(),
+            subs: HashMap::new(),
+            by_dialog: HashMap::new(),
+            by_resource: HashMap::new(),
+            states: HashMap::new(),
+            next_id: 1,
+            owed: VecDeque::new(),
+        }
+    }
+
+    /// Serves a package (replacing one of the same event).
+    pub fn add_package(&mut self, package: Box<dyn Package>) {
+        self.packages.retain(|p| p.event() != package.event());
+        self.packages.push(package);
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The events served, for `Allow-Events`.
+    pub fn allow_events(&self) -> String {
+        self.packages
+            .iter()
+            .map(|p| p.event())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn package(&self, event: &str) -> Option<&dyn Package> {
+        self.packages
+            .iter()
+            .find(|p| p.event().eq_ignore_ascii_case(event))
+            .map(|p| p.as_ref())
+    }
+
+    /// The number of subscriptions.
+    pub fn len(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.subs.is_empty()
+    }
+
+    /// Every subscription.
+    pub fn subscriptions(&self) -> impl Iterator<Item = &SubscriptionInfo> {
+        self.subs.values().map(|s| &s.info)
+    }
+
+    /// The dialog of a subscription, to match in-dialog requests.
+    pub fn dialog_id(&self, sub: SubId) -> Option<&DialogId> {
+        self.subs.get(&sub).map(|s| &s.dialog.id)
+    }
+
+    fn reply(&self, req: &Message, status: u16, reason: &str, tag: &str) -> ResponseBuilder {
+        ResponseBuilder::reply_to(req, status, reason, Some(tag))
+    }
+
+    /// Takes a SUBSCRIBE (new, refresh, or unsubscribe) and returns the
+    /// response to send; NOTIFYs it causes wait in [`poll_notify`]. `tag` is
+    /// the To tag for a new dialog; `authorize` is asked about new
+    /// subscriptions.
+    ///
+    /// [`poll_notify`]: Notifier::poll_notify
+    pub fn handle_subscribe(
+        &mut self,
+        now: Instant,
+        req: &Message,
+        tag: &str,
+        authorize: impl FnOnce(&SubscriptionInfo) -> Decision,
+    ) -> Result<Message, sofia_msg::BuildError> {
+        let to_tag = req.to_tag().unwrap_or(tag).to_string();
+        let Some(event) = event_name(req) else {
+            return self
+                .reply(req, 400, "Missing Event header", &to_tag)
+                .build();
+        };
+        if self.package(&event).is_none() {
+            su_log!(NEA, 5, "nea: 489 for event {:?}", event);
+            return self
+                .reply(req, 489, "Bad Event", &to_tag)
+                .header(HeaderName::AllowEvents, &self.allow_events())
+                .build();
+        }
+        let expires = match req.header(HeaderName::Expires) {
+            None => self.config.default_expires,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(e) => e.min(u64::from(u32::MAX)) as u32,
+                Err(_) => return self.reply(req, 400, "Bad Expires header", &to_tag).build(),
+            },
+        };
+        if expires != 0 && expires < self.config.min_expires {
+            return self
+                .reply(req, 423, "Interval Too Brief", &to_tag)
+                .header(HeaderName::MinExpires, &self.config.min_expires.to_string())
+                .build();
+        }
+        let expires = expires.min(self.config.max_expires);
+        let expires_header = expires.to_string();
+
+        // A refresh or unsubscribe in an existing dialog.
+        if req.to_tag().is_some() {
+            let id = DialogId {
+                call_id: req.call_id().unwrap_or("").to_string(),
+                local_tag: to_tag.clone(),
+                remote_tag: req.from_tag().unwrap_or("").to_string(),
+            };
+            let Some(&sub_id) = self.by_dialog.get(&id) else {
+                return self
+                    .reply(req, 481, "Subscription Does Not Exist", &to_tag)
+                    .build();
+            };
+            let Some(sub) = self.subs.get_mut(&sub_id) else {
+                return self
+                    .reply(req, 481, "Subscription Does Not Exist", &to_tag)
+                    .build();
+            };
+            if sub.dialog.on_request(req).is_err() {
+                return self.reply(req, 500, "CSeq Out of Order", &to_tag).build();
+            }
+            if expires == 0 {
+                sub.terminate = Some("");
+                su_log!(NEA, 5, "nea: {:?} unsubscribed", sub_id);
+            } else {
+                sub.expires_at = now + Duration::from_secs(u64::from(expires));
+                su_log!(NEA, 5, "nea: {:?} refreshed for {} s", sub_id, expires);
+            }
+            // Every refresh gets a NOTIFY with the current state (RFC 6665
+            // §4.2.1.2).
+            sub.dirty = true;
+            self.owe(sub_id);
+            return self
+                .reply(req, 200, "OK", &to_tag)
+                .header(HeaderName::Expires, &expires_header)
+                .header(HeaderName::Contact, &format!("<{}>", self.config.contact))
+                .build();
+        }
+
+        let Some(resource) = resource_of(req) else {
+            return self
+                .reply(req, 416, "Unsupported URI Scheme", &to_tag)
+                .build();
+        };
+        let key = (event.clone(), resource.clone());
+        let per_resource = self.by_resource.get(&key).map_or(0, Vec::len);
+        if self.subs.len() >= self.config.max_total || per_resource >= self.config.max_per_resource
+        {
+            su_log!(
+                NEA,
+                3,
+                "nea: subscription limit reached for {} ({})",
+                resource,
+                event
+            );
+            return self
+                .reply(req, 503, "Service Unavailable", &to_tag)
+                .header(HeaderName::RetryAfter, &self.config.retry_after.to_string())
+                .build();
+        }
+        let dialog = match Dialog::from_uas(req, &to_tag, false) {
+            Ok(d) => d,
+            Err(e) => {
+                return self
+                    .reply(req, 400, &format!("Bad Request ({e})"), &to_tag)
+                    .build();
+            }
+        };
+        let id = SubId(self.next_id);
+        let mut info = SubscriptionInfo {
+            id,
+            event: event.clone(),
+            resource: resource.clone(),
+            subscriber: req
+                .from()
+                .map(|f| f.uri().as_str().to_string())
+                .unwrap_or_default(),
+            state: SubState::Active,
+        };
+        let decision = authorize(&info);
+        if decision == Decision::Reject {
+            su_log!(
+                NEA,
+                5,
+                "nea: {} refused {} of {}",
+                info.subscriber,
+                event,
+                resource
+            );
+            return self.reply(req, 403, "Forbidden", &to_tag).build();
+        }
+        self.next_id += 1;
+        if decision == Decision::Pending {
+            info.state = SubState::Pending;
+        }
+        let (status, reason) = match decision {
+            Decision::Pending => (202, "Accepted"),
+            _ => (200, "OK"),
+        };
+        su_log!(
+            NEA,
+            5,
+            "nea: {:?} {} subscribes to {} of {} for {} s ({})",
+            id,
+            info.subscriber,
+            event,
+            resource,
+            expires,
+            if info.state == SubState::Pending {
+                "pending"
+            } else {
+                "active"
+            }
+        );
+        self.by_dialog.insert(dialog.id.clone(), id);
+        self.by_resource.entry(key).or_default().push(id);
+        self.subs.insert(
+            id,
+            Subscription {
+                info,
+                dialog,
+                expires_at: now + Duration::from_secs(u64::from(expires)),
+                dirty: true,
+                notify_after: now,
+                // A fetch (Expires: 0) gets one NOTIFY and ends.
+                terminate: (expires == 0).then_some("timeout"),
+            },
+        );
+        self.owe(id);
+        self.reply(req, status, reason, &to_tag)
+            .header(HeaderName::Expires, &expires_header)
+            .header(HeaderName::Contact, &format!("<{}>", self.config.contact))
+            .build()
+    }
+
+    fn owe(&mut self, id: SubId) {
+        if !self.owed.contains(&id) {
+            self.owed.push_back(id);
+        }
+    }
+
+    /// Sets a resource's state (the body of its NOTIFYs) and owes a NOTIFY to
+    /// every active subscriber of it.
+    pub fn set_state(&mut self, event: &str, resource: &str, body: String) -> Result<usize, Error> {
+        let event = event.to_ascii_lowercase();
+        if self.package(&event).is_none() {
+            return Err(Error::UnknownEvent(event));
+        }
+        let key = (event, resource.to_string());
+        let ids = self.by_resource.get(&key).cloned().unwrap_or_default();
+        self.states.insert(key, body);
+        let mut n = 0;
+        for id in ids {
+            if let Some(s) = self.subs.get_mut(&id)
+                && s.info.state == SubState::Active
+            {
+                s.dirty = true;
+                n += 1;
+                self.owe(id);
+            }
+        }
+        Ok(n)
+    }
+
+    /// Authorizes a pending subscription: it becomes active and gets a
+    /// NOTIFY with the state.
+    pub fn approve(&mut self, sub: SubId) -> Result<(), Error> {
+        let s = self.subs.get_mut(&sub).ok_or(Error::NoSubscription(sub))?;
+        s.info.state = SubState::Active;
+        s.dirty = true;
+        su_log!(NEA, 5, "nea: {:?} approved", sub);
+        self.owe(sub);
+        Ok(())
+    }
+
+    /// Refuses a subscription: a final NOTIFY `terminated;reason=rejected`.
+    pub fn reject(&mut self, sub: SubId) -> Result<(), Error> {
+        let s = self.subs.get_mut(&sub).ok_or(Error::NoSubscription(sub))?;
+        s.terminate = Some("rejected");
+        s.dirty = true;
+        su_log!(NEA, 5, "nea: {:?} rejected", sub);
+        self.owe(sub);
+        Ok(())
+    }
+
+    /// The next NOTIFY that may go now, built with the Via `via()` gives; the
+    /// caller sends it in a client transaction and passes its outcome to
+    /// [`handle_notify_result`](Notifier::handle_notify_result).
+    pub fn poll_notify(&mut self, now: Instant, mut via: impl FnMut() -> String) -> Option<Notify> {
+        let n = self.owed.len();
+        for _ in 0..n {
+            let id = self.owed.pop_front()?;
+            let Some(s) = self.subs.get(&id) else {
+                continue;
+            };
+            if !s.dirty {
+                continue;
+            }
+            if s.terminate.is_none() && now < s.notify_after {
+                // Throttled: kept for later.
+                self.owed.push_back(id);
+                continue;
+            }
+            return self.build_notify(now, id, &via());
+        }
+        None
+    }
+
+    fn build_notify(&mut self, now: Instant, id: SubId, via: &str) -> Option<Notify> {
+        let interval = self.config.min_notify_interval;
+        let contact = format!("<{}>", self.config.contact);
+        let s = self.subs.get(&id)?;
+        let package = self.package(&s.info.event)?;
+        let content_type = package.content_type().to_string();
+        let key = (s.info.event.clone(), s.info.resource.clone());
+        let body = match self.states.get(&key) {
+            Some(b) => b.clone(),
+            None => package.initial_body(&s.info.resource),
+        };
+        let s = self.subs.get_mut(&id)?;
+        let left = s.expires_at.saturating_duration_since(now).as_secs();
+        let (state, last) = match s.terminate {
+            Some("") => ("terminated".to_string(), true),
+            Some(reason) => (format!("terminated;reason={reason}"), true),
+            None => match s.info.state {
+                SubState::Active => (format!("active;expires={left}"), false),
+                SubState::Pending => (format!("pending;expires={left}"), false),
+            },
+        };
+        let with_body = s.info.state == SubState::Active && s.terminate != Some("rejected");
+        let mut b = s
+            .dialog
+            .request(Method::Notify, via, None)
+            .header(HeaderName::Event, &s.info.event)
+            .header(HeaderName::SubscriptionState, &state)
+            .header(HeaderName::Contact, &contact);
+        if with_body {
+            b = b.body(&content_type, body);
+        }
+        s.dirty = false;
+        s.notify_after = now + interval;
+        su_log!(NEA, 5, "nea: {:?} NOTIFY {}", id, state);
+        let request = b.build().ok()?;
+        if last {
+            self.remove(id);
+        }
+        Some(Notify {
+            sub: id,
+            request,
+            last,
+        })
+    }
+
+    /// The outcome of a NOTIFY: a final status, or `None` for a timeout.
+    /// 481, 408, a timeout and other failures end the subscription
+    /// (RFC 6665 §4.2.2).
+    pub fn handle_notify_result(&mut self, sub: SubId, status: Option<u16>) {
+        match status {
+            Some(200..=299) | Some(100..=199) => {}
+            _ => {
+                if self.remove(sub) {
+                    su_log!(NEA, 5, "nea: {:?} ended by NOTIFY result {:?}", sub, status);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, id: SubId) -> bool {
+        let Some(s) = self.subs.remove(&id) else {
+            return false;
+        };
+        self.by_dialog.remove(&s.dialog.id);
+        let key = (s.info.event, s.info.resource);
+        if let Some(list) = self.by_resource.get_mut(&key) {
+            list.retain(|x| *x != id);
+            if list.is_empty() {
+                self.by_resource.remove(&key);
+            }
+        }
+        true
+    }
+
+    /// When [`handle_timeout`](Notifier::handle_timeout) or
+    /// [`poll_notify`](Notifier::poll_notify) next has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let throttled = self
+            .owed
+            .iter()
+            .filter_map(|id| self.subs.get(id))
+            .filter(|s| s.dirty)
+            .map(|s| s.notify_after);
+        let expiries = self
+            .subs
+            .values()
+            .filter(|s| s.terminate.is_none())
+            .map(|s| s.expires_at);
+        throttled.chain(expiries).min()
+    }
+
+    /// Expires subscriptions whose time has come: each owes a final NOTIFY
+    /// `terminated;reason=timeout`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired: Vec<SubId> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.terminate.is_none() && s.expires_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some(s) = self.subs.get_mut(&id) {
+                s.terminate = Some("timeout");
+                s.dirty = true;
+                su_log!(NEA, 5, "nea: {:?} expired", id);
+                self.owe(id);
+            }
+        }
+    }
+}

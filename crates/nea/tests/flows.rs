@@ -1,0 +1,345 @@
+//! Subscription flows in virtual time: subscribe, notify, state changes to
+//! every subscriber, throttling, refresh, unsubscribe, expiry, pending then
+//! approved or rejected, refusals and limits.
+
+use std::time::{Duration, Instant};
+
+use sofia_msg::{HeaderName, Message, Method, RequestBuilder};
+use sofia_nea::{Config, Decision, MessageSummary, Notifier, Presence, SubState};
+
+fn notifier(config: Config) -> Notifier {
+    let mut n = Notifier::new(config);
+    n.add_package(Box::new(Presence));
+    n.add_package(Box::new(MessageSummary));
+    n
+}
+
+fn subscribe(
+    call: &str,
+    event: &str,
+    expires: Option<u32>,
+    to_tag: Option<&str>,
+    cseq: u32,
+) -> Message {
+    let to = match to_tag {
+        Some(t) => format!("<sip:alice@example.com>;tag={t}"),
+        None => "<sip:alice@example.com>".into(),
+    };
+    let mut b = RequestBuilder::new(Method::Subscribe, "sip:alice@example.com")
+        .header(HeaderName::Via, "SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKs")
+        .header(
+            HeaderName::From,
+            &format!("<sip:{call}@example.com>;tag=f-{call}"),
+        )
+        .header(HeaderName::To, &to)
+        .header(HeaderName::CallId, call)
+        .header(HeaderName::CSeq, &format!("{cseq} SUBSCRIBE"))
+        .header(HeaderName::Contact, &format!("<sip:{call}@192.0.2.9>"))
+        .header(HeaderName::Event, event);
+    if let Some(e) = expires {
+        b = b.header(HeaderName::Expires, &e.to_string());
+    }
+    b.build().unwrap()
+}
+
+fn via() -> String {
+    "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKn".into()
+}
+
+/// Every NOTIFY that may go at `now`: (subscriber Call-ID, state, body).
+fn notifies(n: &mut Notifier, now: Instant) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    while let Some(nt) = n.poll_notify(now, via) {
+        let r = &nt.request;
+        assert_eq!(r.method(), Method::Notify);
+        out.push((
+            r.call_id().unwrap().to_string(),
+            r.header(HeaderName::SubscriptionState).unwrap().to_string(),
+            String::from_utf8_lossy(r.body_bytes()).into_owned(),
+        ));
+    }
+    out
+}
+
+#[test]
+fn subscribe_notify_state_changes_refresh_unsubscribe() {
+    let t0 = Instant::now();
+    let mut n = notifier(Config::default());
+    let r = n
+        .handle_subscribe(
+            t0,
+            &subscribe("bob", "presence", Some(600), None, 1),
+            "n1",
+            |_| Decision::Accept,
+        )
+        .unwrap();
+    assert_eq!(r.status(), Some(200));
+    assert_eq!(r.header(HeaderName::Expires), Some("600"));
+    assert_eq!(r.to_tag(), Some("n1"));
+    let first = notifies(&mut n, t0);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].1, "active;expires=600");
+    assert!(first[0].2.contains("<basic>closed</basic>"));
+
+    // A state change goes to the subscriber, once the throttle allows.
+    let t1 = t0 + Duration::from_millis(300);
+    assert_eq!(
+        n.set_state(
+            "presence",
+            "alice@example.com",
+            Presence::pidf("sip:alice@example.com", true, Some("here"))
+        ),
+        Ok(1)
+    );
+    assert!(notifies(&mut n, t1).is_empty(), "throttled");
+    assert_eq!(n.poll_timeout(), Some(t0 + Duration::from_secs(1)));
+    // Two changes inside the interval are sent as one NOTIFY with the last.
+    n.set_state(
+        "presence",
+        "alice@example.com",
+        Presence::pidf("sip:alice@example.com", true, Some("busy")),
+    )
+    .unwrap();
+    let t2 = t0 + Duration::from_secs(1);
+    let got = notifies(&mut n, t2);
+    assert_eq!(got.len(), 1);
+    assert!(got[0].2.contains("<note>busy</note>"), "{}", got[0].2);
+    assert_eq!(got[0].1, "active;expires=599");
+
+    // Refresh in the dialog: 200 and a NOTIFY.
+    let t3 = t0 + Duration::from_secs(300);
+    let r = n
+        .handle_subscribe(
+            t3,
+            &subscribe("bob", "presence", Some(600), Some("n1"), 2),
+            "x",
+            |_| Decision::Reject,
+        )
+        .unwrap();
+    assert_eq!(r.status(), Some(200));
+    assert_eq!(notifies(&mut n, t3)[0].1, "active;expires=600");
+
+    // Unsubscribe: 200, a final NOTIFY, gone.
+    let t4 = t3 + Duration::from_secs(10);
+    let r = n
+        .handle_subscribe(
+            t4,
+            &subscribe("bob", "presence", Some(0), Some("n1"), 3),
+            "x",
+            |_| Decision::Accept,
+        )
+        .unwrap();
+    assert_eq!(r.status(), Some(200));
+    let last = notifies(&mut n, t4);
+    assert_eq!(last[0].1, "terminated");
+    assert!(n.is_empty());
+    // A refresh of it now: 481.
+    let r = n
+        .handle_subscribe(
+            t4,
+            &subscribe("bob", "presence", Some(600), Some("n1"), 4),
+            "x",
+            |_| Decision::Accept,
+        )
+        .unwrap();
+    assert_eq!(r.status(), Some(481));
+}
+
+#[test]
+fn expiry_sends_terminated_timeout() {
+    let t0 = Instant::now();
+    let mut n = notifier(Config::default());
+    n.handle_subscribe(
+        t0,
+        &subscribe("bob", "message-summary", Some(60), None, 1),
+        "n1",
+        |_| Decision::Accept,
+    )
+    .unwrap();
+    let first = notifies(&mut n, t0);
+    assert!(first[0].2.starts_with("Messages-Waiting: no"));
+    assert_eq!(n.poll_timeout(), Some(t0 + Duration::from_secs(60)));
+    n.handle_timeout(t0 + Duration::from_secs(60));
+    let last = notifies(&mut n, t0 + Duration::from_secs(60));
+    assert_eq!(last[0].1, "terminated;reason=timeout");
+    assert!(n.is_empty());
+    assert_eq!(n.poll_timeout(), None);
+}
+
+#[test]
+fn fan_out_to_every_subscriber() {
+    let t0 = Instant::now();
+    let mut n = notifier(Config::default());
+    for (i, who) in ["bob", "carol", "dave"].iter().enumerate() {
+        n.handle_subscribe(
+            t0,
+            &subscribe(who, "message-summary", None, None, 1),
+            &format!("n{i}"),
+            |_| Decision::Accept,
+        )
+        .unwrap();
+    }
+    assert_eq!(notifies(&mut n, t0).len(), 3);
+    let later = t0 + Duration::from_secs(5);
+    assert_eq!(
+        n.set_state(
+            "message-summary",
+            "alice@example.com",
+            MessageSummary::body("sip:alice@example.com", 2, 0)
+        ),
+        Ok(3)
+    );
+    let got = notifies(&mut n, later);
+    assert_eq!(got.len(), 3);
+    assert!(
+        got.iter()
+            .all(|(_, s, b)| s == "active;expires=3595" && b.contains("Voice-Message: 2/0"))
+    );
+    // Another resource's change reaches nobody.
+    assert_eq!(
+        n.set_state("message-summary", "zed@example.com", String::new()),
+        Ok(0)
+    );
+}
+
+#[test]
+fn pending_then_approved_or_rejected() {
+    let t0 = Instant::now();
+    let mut n = notifier(Config::default());
+    let r = n
+        .handle_subscribe(
+            t0,
+            &subscribe("bob", "presence", Some(600), None, 1),
+            "n1",
+            |i| {
+                assert_eq!(i.subscriber, "sip:bob@example.com");
+                assert_eq!(i.resource, "alice@example.com");
+                Decision::Pending
+            },
+        )
+        .unwrap();
+    assert_eq!(r.status(), Some(202));
+    let got = notifies(&mut n, t0);
+    assert_eq!(got[0].1, "pending;expires=600");
+    assert_eq!(got[0].2, "", "no state while pending");
+    // State changes do not reach a pending subscriber.
+    assert_eq!(
+        n.set_state("presence", "alice@example.com", "x".into()),
+        Ok(0)
+    );
+    let id = n.subscriptions().next().unwrap().id;
+    assert_eq!(n.subscriptions().next().unwrap().state, SubState::Pending);
+    n.approve(id).unwrap();
+    let got = notifies(&mut n, t0 + Duration::from_secs(2));
+    assert_eq!(got[0].1, "active;expires=598");
+    assert_eq!(got[0].2, "x");
+
+    n.handle_subscribe(
+        t0,
+        &subscribe("carol", "presence", Some(600), None, 1),
+        "n2",
+        |_| Decision::Pending,
+    )
+    .unwrap();
+    let carol = n
+        .subscriptions()
+        .find(|s| s.subscriber.contains("carol"))
+        .unwrap()
+        .id;
+    notifies(&mut n, t0);
+    n.reject(carol).unwrap();
+    let got = notifies(&mut n, t0 + Duration::from_secs(3));
+    assert_eq!(got[0].1, "terminated;reason=rejected");
+    assert_eq!(n.len(), 1);
+    assert!(n.approve(carol).is_err());
+}
+
+#[test]
+fn refusals() {
+    let t0 = Instant::now();
+    let mut n = notifier(Config {
+        max_per_resource: 1,
+        ..Config::default()
+    });
+    let r = n
+        .handle_subscribe(t0, &subscribe("bob", "dialog", None, None, 1), "n", |_| {
+            Decision::Accept
+        })
+        .unwrap();
+    assert_eq!(r.status(), Some(489));
+    assert_eq!(
+        r.header(HeaderName::AllowEvents),
+        Some("presence, message-summary")
+    );
+    let r = n
+        .handle_subscribe(
+            t0,
+            &subscribe("bob", "presence", Some(10), None, 1),
+            "n",
+            |_| Decision::Accept,
+        )
+        .unwrap();
+    assert_eq!(r.status(), Some(423));
+    assert_eq!(r.header(HeaderName::MinExpires), Some("60"));
+    let r = n
+        .handle_subscribe(
+            t0,
+            &subscribe("bob", "presence", None, None, 1),
+            "n",
+            |_| Decision::Reject,
+        )
+        .unwrap();
+    assert_eq!(r.status(), Some(403));
+    assert!(n.is_empty());
+    // Longer than the maximum: shortened.
+    let r = n
+        .handle_subscribe(
+            t0,
+            &subscribe("bob", "presence", Some(99999), None, 1),
+            "n",
+            |_| Decision::Accept,
+        )
+        .unwrap();
+    assert_eq!(r.header(HeaderName::Expires), Some("3600"));
+    // Past the per-resource limit: 503 with Retry-After.
+    let r = n
+        .handle_subscribe(
+            t0,
+            &subscribe("carol", "presence", None, None, 1),
+            "m",
+            |_| Decision::Accept,
+        )
+        .unwrap();
+    assert_eq!(r.status(), Some(503));
+    assert_eq!(r.header(HeaderName::RetryAfter), Some("30"));
+}
+
+#[test]
+fn failed_notify_ends_the_subscription_and_fetch_ends_at_once() {
+    let t0 = Instant::now();
+    let mut n = notifier(Config::default());
+    n.handle_subscribe(
+        t0,
+        &subscribe("bob", "presence", None, None, 1),
+        "n1",
+        |_| Decision::Accept,
+    )
+    .unwrap();
+    let nt = n.poll_notify(t0, via).unwrap();
+    n.handle_notify_result(nt.sub, Some(481));
+    assert!(n.is_empty());
+    // Expires: 0 on a new subscription is a fetch: one NOTIFY, terminated.
+    let r = n
+        .handle_subscribe(
+            t0,
+            &subscribe("carol", "presence", Some(0), None, 1),
+            "n2",
+            |_| Decision::Accept,
+        )
+        .unwrap();
+    assert_eq!(r.status(), Some(200));
+    let got = notifies(&mut n, t0);
+    assert_eq!(got[0].1, "terminated;reason=timeout");
+    assert!(got[0].2.contains("<basic>closed</basic>"));
+    assert!(n.is_empty());
+}
