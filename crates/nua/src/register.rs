@@ -507,3 +507,367 @@ impl RegistrationState {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::SystemTime;
+
+    use sofia_iptsec::{AuthModule, Config as AuthConfig, MemoryStore, Verdict};
+    use sofia_msg::ResponseBuilder;
+
+    use super::*;
+
+    const VIA: &str = "SIP/2.0/UDP 192.0.2.1:5060;rport;branch=z9hG4bKtest";
+
+    fn state(contact_fixed: bool, password: Option<&str>) -> RegistrationState {
+        let mut auth = AuthClient::with_ids(sofia_su::IdGenerator::with_seed(3));
+        if let Some(p) = password {
+            auth.add_credentials(None, "alice", p);
+        }
+        RegistrationState::new(
+            RegistrationParams {
+                aor: "sip:alice@example.com".into(),
+                registrar: "sip:example.com".into(),
+                contact: "sip:alice@192.0.2.1:5060".into(),
+                contact_fixed,
+                call_id: "reg-1@192.0.2.1".into(),
+                from_tag: "ft1".into(),
+                user_agent: Some("test".into()),
+            },
+            auth,
+        )
+    }
+
+    /// A response to `req` with its Via replaced by `via` when given.
+    fn reply(
+        req: &Message,
+        status: u16,
+        reason: &str,
+        via: Option<&str>,
+        extra: &[(HeaderName, &str)],
+    ) -> Message {
+        let mut b = match via {
+            Some(v) => {
+                let mut b = ResponseBuilder::new(status, reason).header(HeaderName::Via, v);
+                for name in [HeaderName::From, HeaderName::To, HeaderName::CSeq] {
+                    b = b.header(name, req.header(name).unwrap_or(""));
+                }
+                b.header(HeaderName::CallId, req.call_id().unwrap_or(""))
+            }
+            None => ResponseBuilder::reply_to(req, status, reason, Some("tt")),
+        };
+        for (name, value) in extra {
+            b = b.header(*name, value);
+        }
+        b.build().unwrap()
+    }
+
+    fn contacts(req: &Message) -> Vec<String> {
+        req.header_lines(HeaderName::Contact)
+            .map(|c| c.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn registers_and_refreshes_at_the_rule() {
+        let now = Instant::now();
+        let mut s = state(false, None);
+        assert_eq!(s.register(now, 3600), Action::send());
+        assert_eq!(s.phase(), Phase::Registering);
+        let req = s.build_request(VIA).unwrap();
+        assert_eq!(req.method(), Method::Register);
+        assert_eq!(req.request_uri_str(), Some("sip:example.com"));
+        assert_eq!(req.cseq(), Some((1, Method::Register)));
+        assert_eq!(
+            contacts(&req),
+            vec!["<sip:alice@192.0.2.1:5060>;expires=3600"]
+        );
+        assert!(req.header(HeaderName::Authorization).is_none());
+        // A provisional response changes nothing.
+        assert_eq!(
+            s.handle_response(now, &reply(&req, 100, "Trying", None, &[])),
+            Action::default()
+        );
+        // The registrar grants 120 s to our contact (another contact of the
+        // AOR is listed first with a different expiry).
+        let ok = reply(
+            &req,
+            200,
+            "OK",
+            None,
+            &[
+                (HeaderName::Contact, "<sip:alice@198.51.100.7>;expires=999"),
+                (HeaderName::Contact, "<sip:alice@192.0.2.1:5060>;expires=120"),
+            ],
+        );
+        let a = s.handle_response(now, &ok);
+        assert_eq!(a.report.unwrap().status, 200);
+        assert!(!a.send);
+        assert_eq!(s.granted(), Some(120));
+        assert_eq!(s.phase(), Phase::Registered);
+        assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(75)));
+        assert_eq!(
+            s.handle_timeout(now + Duration::from_secs(74)),
+            Action::default()
+        );
+        assert_eq!(
+            s.handle_timeout(now + Duration::from_secs(75)),
+            Action::send()
+        );
+        let again = s.build_request(VIA).unwrap();
+        assert_eq!(again.cseq(), Some((2, Method::Register)));
+        assert_eq!(again.call_id(), req.call_id());
+        assert_eq!(again.from_tag(), Some("ft1"));
+        // The same response again (the old CSeq) is ignored.
+        assert_eq!(s.handle_response(now, &ok), Action::default());
+    }
+
+    #[test]
+    fn refresh_rule() {
+        assert_eq!(refresh_delay(3600), Duration::from_secs(1800));
+        assert_eq!(refresh_delay(300), Duration::from_secs(150));
+        assert_eq!(refresh_delay(299), Duration::from_secs(254));
+        assert_eq!(refresh_delay(91), Duration::from_secs(46));
+        assert_eq!(refresh_delay(90), Duration::from_secs(45));
+        assert_eq!(refresh_delay(2), Duration::from_secs(1));
+        assert_eq!(refresh_delay(1), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn expiry_from_expires_header_without_our_contact() {
+        let now = Instant::now();
+        let mut s = state(false, None);
+        s.register(now, 3600);
+        let req = s.build_request(VIA).unwrap();
+        let a = s.handle_response(
+            now,
+            &reply(&req, 200, "OK", None, &[(HeaderName::Expires, "600")]),
+        );
+        assert_eq!(a.report.unwrap().status, 200);
+        assert_eq!(s.granted(), Some(600));
+        assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn interval_too_brief_retries_with_min_expires() {
+        let now = Instant::now();
+        let mut s = state(false, None);
+        s.register(now, 30);
+        let req = s.build_request(VIA).unwrap();
+        let a = s.handle_response(
+            now,
+            &reply(
+                &req,
+                423,
+                "Interval Too Brief",
+                None,
+                &[(HeaderName::MinExpires, "60")],
+            ),
+        );
+        assert_eq!(a, Action::send());
+        assert_eq!(s.requested(), 60);
+        let req = s.build_request(VIA).unwrap();
+        assert_eq!(contacts(&req), vec!["<sip:alice@192.0.2.1:5060>;expires=60"]);
+        // A second 423 that asks for no more is a failure.
+        let a = s.handle_response(
+            now,
+            &reply(
+                &req,
+                423,
+                "Interval Too Brief",
+                None,
+                &[(HeaderName::MinExpires, "60")],
+            ),
+        );
+        let r = a.report.unwrap();
+        assert_eq!((r.status, r.unregister, a.send), (423, false, false));
+        assert_eq!(s.phase(), Phase::Failed);
+        assert_eq!(s.poll_timeout(), None);
+    }
+
+    fn registrar() -> AuthModule<MemoryStore> {
+        let mut store = MemoryStore::new();
+        store.add_password("alice", None, "secret");
+        AuthModule::new(AuthConfig::default(), store)
+    }
+
+    #[test]
+    fn answers_a_challenge_once() {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let src = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let mut server = registrar();
+        let mut s = state(false, Some("secret"));
+        s.register(now, 3600);
+        let req = s.build_request(VIA).unwrap();
+        let challenge = server
+            .verify(wall, src, &req)
+            .response(&req, Some("t"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(challenge.status(), Some(401));
+        assert_eq!(s.handle_response(now, &challenge), Action::send());
+        let req = s.build_request(VIA).unwrap();
+        assert!(req.header(HeaderName::Authorization).is_some());
+        assert!(matches!(
+            server.verify(wall, src, &req),
+            Verdict::Authorized { .. }
+        ));
+        let a = s.handle_response(now, &reply(&req, 200, "OK", None, &[]));
+        assert_eq!(a.report.unwrap().status, 200);
+        // The refresh carries credentials for the known nonce at once.
+        s.handle_timeout(now + Duration::from_secs(1800));
+        let refresh = s.build_request(VIA).unwrap();
+        assert!(refresh.header(HeaderName::Authorization).is_some());
+    }
+
+    #[test]
+    fn wrong_password_is_reported() {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let src = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let mut server = registrar();
+        let mut s = state(false, Some("wrong"));
+        s.register(now, 3600);
+        let req = s.build_request(VIA).unwrap();
+        let challenge = server
+            .verify(wall, src, &req)
+            .response(&req, Some("t"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.handle_response(now, &challenge), Action::send());
+        let req = s.build_request(VIA).unwrap();
+        let again = server
+            .verify(wall, src, &req)
+            .response(&req, Some("t"))
+            .unwrap()
+            .unwrap();
+        assert!(matches!(again.status(), Some(401 | 403)));
+        let a = s.handle_response(now, &again);
+        assert!(!a.send);
+        assert_eq!(a.report.unwrap().status, again.status().unwrap());
+        assert_eq!(s.phase(), Phase::Failed);
+    }
+
+    #[test]
+    fn missing_credentials_are_reported() {
+        let now = Instant::now();
+        let mut server = registrar();
+        let mut s = state(false, None);
+        s.register(now, 3600);
+        let req = s.build_request(VIA).unwrap();
+        let challenge = server
+            .verify(SystemTime::now(), IpAddr::V4(Ipv4Addr::LOCALHOST), &req)
+            .response(&req, Some("t"))
+            .unwrap()
+            .unwrap();
+        let a = s.handle_response(now, &challenge);
+        assert!(!a.send);
+        assert_eq!(a.report.unwrap().status, 401);
+    }
+
+    #[test]
+    fn nat_rewrites_the_contact_and_registers_again() {
+        let now = Instant::now();
+        let mut s = state(false, None);
+        s.register(now, 3600);
+        let req = s.build_request(VIA).unwrap();
+        let seen = "SIP/2.0/UDP 192.0.2.1:5060;rport=40000;received=203.0.113.5;branch=z9hG4bKtest";
+        let a = s.handle_response(
+            now,
+            &reply(
+                &req,
+                200,
+                "OK",
+                Some(seen),
+                &[(HeaderName::Contact, "<sip:alice@192.0.2.1:5060>;expires=3600")],
+            ),
+        );
+        assert_eq!(a.report.unwrap().status, 200);
+        assert!(a.send);
+        assert_eq!(s.contact(), "sip:alice@203.0.113.5:40000");
+        let req = s.build_request(VIA).unwrap();
+        assert_eq!(
+            contacts(&req),
+            vec![
+                "<sip:alice@203.0.113.5:40000>;expires=3600",
+                "<sip:alice@192.0.2.1:5060>;expires=0"
+            ]
+        );
+        // Seen at the new contact: registered, nothing more to send.
+        let a = s.handle_response(
+            now,
+            &reply(
+                &req,
+                200,
+                "OK",
+                Some(seen),
+                &[(
+                    HeaderName::Contact,
+                    "<sip:alice@203.0.113.5:40000>;expires=3600",
+                )],
+            ),
+        );
+        assert!(!a.send);
+        assert_eq!(s.phase(), Phase::Registered);
+        s.handle_timeout(now + Duration::from_secs(1800));
+        let refresh = s.build_request(VIA).unwrap();
+        assert_eq!(
+            contacts(&refresh),
+            vec!["<sip:alice@203.0.113.5:40000>;expires=3600"]
+        );
+    }
+
+    #[test]
+    fn fixed_contact_is_never_rewritten() {
+        let now = Instant::now();
+        let mut s = state(true, None);
+        s.register(now, 3600);
+        let req = s.build_request(VIA).unwrap();
+        let seen = "SIP/2.0/UDP 192.0.2.1:5060;rport=40000;received=203.0.113.5;branch=z9hG4bKtest";
+        let a = s.handle_response(now, &reply(&req, 200, "OK", Some(seen), &[]));
+        assert!(!a.send);
+        assert_eq!(s.contact(), "sip:alice@192.0.2.1:5060");
+    }
+
+    #[test]
+    fn unregisters_ours_or_all() {
+        let now = Instant::now();
+        let mut s = state(false, None);
+        s.register(now, 3600);
+        let req = s.build_request(VIA).unwrap();
+        s.handle_response(now, &reply(&req, 200, "OK", None, &[]));
+        assert_eq!(s.unregister(now, false), Action::send());
+        assert_eq!(s.poll_timeout(), None);
+        let req = s.build_request(VIA).unwrap();
+        assert_eq!(contacts(&req), vec!["<sip:alice@192.0.2.1:5060>;expires=0"]);
+        assert_eq!(req.header(HeaderName::Expires), Some("0"));
+        let a = s.handle_response(now, &reply(&req, 200, "OK", None, &[]));
+        let r = a.report.unwrap();
+        assert!(r.unregister);
+        assert_eq!(r.status, 200);
+        assert_eq!(s.phase(), Phase::Idle);
+        assert_eq!(s.poll_timeout(), None);
+
+        s.unregister(now, true);
+        let req = s.build_request(VIA).unwrap();
+        assert_eq!(contacts(&req), vec!["*"]);
+        assert_eq!(req.header(HeaderName::Expires), Some("0"));
+    }
+
+    #[test]
+    fn timeout_is_reported_and_stops_refreshing() {
+        let now = Instant::now();
+        let mut s = state(false, None);
+        s.register(now, 3600);
+        s.build_request(VIA).unwrap();
+        let a = s.transaction_failed(now, 408, "Request Timeout");
+        let r = a.report.unwrap();
+        assert_eq!((r.status, r.unregister), (408, false));
+        assert_eq!(s.phase(), Phase::Failed);
+        assert_eq!(s.poll_timeout(), None);
+        // Nothing pending: a late failure reports nothing.
+        assert_eq!(s.transaction_failed(now, 408, "x"), Action::default());
+    }
+}
