@@ -424,7 +424,11 @@ impl RegistrationState {
         self.sent_cseq = None;
         self.refresh_at = None;
         self.auth_rounds = 0;
-        self.set_phase(if unregister { Phase::Idle } else { Phase::Failed });
+        self.set_phase(if unregister {
+            Phase::Idle
+        } else {
+            Phase::Failed
+        });
         Action::report(status, phrase, unregister)
     }
 
@@ -598,7 +602,10 @@ mod tests {
             None,
             &[
                 (HeaderName::Contact, "<sip:alice@198.51.100.7>;expires=999"),
-                (HeaderName::Contact, "<sip:alice@192.0.2.1:5060>;expires=120"),
+                (
+                    HeaderName::Contact,
+                    "<sip:alice@192.0.2.1:5060>;expires=120",
+                ),
             ],
         );
         let a = s.handle_response(now, &ok);
@@ -668,7 +675,10 @@ mod tests {
         assert_eq!(a, Action::send());
         assert_eq!(s.requested(), 60);
         let req = s.build_request(VIA).unwrap();
-        assert_eq!(contacts(&req), vec!["<sip:alice@192.0.2.1:5060>;expires=60"]);
+        assert_eq!(
+            contacts(&req),
+            vec!["<sip:alice@192.0.2.1:5060>;expires=60"]
+        );
         // A second 423 that asks for no more is a failure.
         let a = s.handle_response(
             now,
@@ -781,7 +791,10 @@ mod tests {
                 200,
                 "OK",
                 Some(seen),
-                &[(HeaderName::Contact, "<sip:alice@192.0.2.1:5060>;expires=3600")],
+                &[(
+                    HeaderName::Contact,
+                    "<sip:alice@192.0.2.1:5060>;expires=3600",
+                )],
             ),
         );
         assert_eq!(a.report.unwrap().status, 200);

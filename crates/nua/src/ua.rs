@@ -129,7 +129,11 @@ impl Nua {
         let local = tport
             .local_addr(Transport::Udp)
             .map(|a| (Transport::Udp, a))
-            .or_else(|| tport.local_addr(Transport::Tcp).map(|a| (Transport::Tcp, a)))
+            .or_else(|| {
+                tport
+                    .local_addr(Transport::Tcp)
+                    .map(|a| (Transport::Tcp, a))
+            })
             .ok_or(Error::NoLocalAddress)?;
         let nta_config = sofia_nta::Config {
             timers: config.timers,
@@ -368,7 +372,7 @@ impl Task {
             .unwrap_or_else(|| "nua".to_string())
     }
 
-    fn from_uri(&self) -> String {
+    fn local_identity(&self) -> String {
         self.config
             .from
             .clone()
@@ -591,7 +595,7 @@ impl Task {
                 .await;
             return;
         };
-        let from = self.from_uri();
+        let from = self.local_identity();
         let user_agent = self.config.user_agent.clone();
         let Some(h) = self.handles.get_mut(&id) else {
             return;

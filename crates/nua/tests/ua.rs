@@ -139,9 +139,7 @@ async fn expect(events: &mut mpsc::Receiver<Event>, kind: EventKind) -> Event {
 async fn register_with_digest_refresh_and_unregister() {
     let (registrar, seen, _agent) = registrar().await;
     let (nua, mut events, local) = ua(Some("secret")).await;
-    let h = nua
-        .handle(&format!("sip:alice@{registrar}"))
-        .unwrap();
+    let h = nua.handle(&format!("sip:alice@{registrar}")).unwrap();
     // 1 s is too brief: the registrar's 423 makes it 2 s.
     h.register(Some(1)).unwrap();
     let ev = expect(&mut events, EventKind::RRegister).await;
@@ -202,7 +200,10 @@ async fn unregister_all_sends_star() {
         .bindings
         .insert("sip:other@192.0.2.9".into(), 2);
     h.unregister_all().unwrap();
-    assert_eq!(expect(&mut events, EventKind::RUnregister).await.status, 200);
+    assert_eq!(
+        expect(&mut events, EventKind::RUnregister).await.status,
+        200
+    );
     assert!(seen.lock().unwrap().bindings.is_empty());
 }
 

@@ -54,9 +54,12 @@ enum Failure {
 }
 
 async fn run(args: Args) -> Result<(), Failure> {
-    let (user, password) = sofia_examples::credentials(args.user, args.password).ok_or_else(
-        || Failure::Usage("credentials needed: --user and --password, or SIP_USER and SIP_PASSWORD".into()),
-    )?;
+    let (user, password) =
+        sofia_examples::credentials(args.user, args.password).ok_or_else(|| {
+            Failure::Usage(
+                "credentials needed: --user and --password, or SIP_USER and SIP_PASSWORD".into(),
+            )
+        })?;
     let (_, addr, _) = sofia_examples::first_target(&args.uri)
         .await
         .map_err(Failure::Usage)?;
