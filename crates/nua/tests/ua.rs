@@ -30,6 +30,12 @@ struct Seen {
 /// password secret), answers REGISTER below 2 s with 423 and grants at most
 /// 2 s, and answers an authenticated MESSAGE 200.
 async fn registrar() -> (SocketAddr, Arc<Mutex<Seen>>, Agent) {
+    registrar_seeing(None).await
+}
+
+/// The registrar; with `received`, its answers to REGISTER say it saw the
+/// request come from that address (a NAT in between).
+async fn registrar_seeing(received: Option<&'static str>) -> (SocketAddr, Arc<Mutex<Seen>>, Agent) {
     let (tport, incoming) = Tport::bind(sofia_tport::Config::new(["sip:127.0.0.1:0"]))
         .await
         .unwrap();
@@ -51,10 +57,30 @@ async fn registrar() -> (SocketAddr, Arc<Mutex<Seen>>, Agent) {
                 Some(r) => r.unwrap(),
                 None => answer(msg, &mut s.lock().unwrap()),
             };
+            let resp = match received {
+                Some(addr) if msg.method() == Method::Register => behind_nat(&resp, addr),
+                _ => resp,
+            };
             a.respond(req.server, resp).unwrap();
         }
     });
     (addr, seen, agent)
+}
+
+/// The response with its top Via's `received` set to `addr`.
+fn behind_nat(resp: &Message, addr: &str) -> Message {
+    let text = String::from_utf8(resp.as_bytes().to_vec()).unwrap();
+    let mut lines: Vec<String> = text.split("\r\n").map(str::to_string).collect();
+    let via = lines.iter_mut().find(|l| l.starts_with("Via:")).unwrap();
+    *via = match via.find(";received=") {
+        Some(at) => {
+            let rest = &via[at + 1..];
+            let end = rest.find(';').map_or(via.len(), |e| at + 1 + e);
+            format!("{};received={addr}{}", &via[..at], &via[end..])
+        }
+        None => format!("{via};received={addr}"),
+    };
+    Message::parse(bytes::Bytes::from(lines.join("\r\n"))).unwrap()
 }
 
 fn answer(msg: &Message, seen: &mut Seen) -> Message {
@@ -163,6 +189,26 @@ async fn register_with_digest_refresh_and_unregister() {
     assert_eq!(ev.status, 200);
     assert!(seen.lock().unwrap().bindings.is_empty());
     nua.shutdown();
+}
+
+#[tokio::test]
+async fn contact_follows_the_address_the_registrar_sees() {
+    let (registrar, seen, _agent) = registrar_seeing(Some("192.0.2.77")).await;
+    let (nua, mut events, local) = ua(Some("secret")).await;
+    let h = nua.handle(&format!("sip:alice@{registrar}")).unwrap();
+    h.register(Some(60)).unwrap();
+    // The first 2xx, for the contact with our own address...
+    assert_eq!(expect(&mut events, EventKind::RRegister).await.status, 200);
+    // ...then the one for the contact as the registrar sees us.
+    let ev = expect(&mut events, EventKind::RRegister).await;
+    assert_eq!(ev.status, 200);
+    let natted = format!("sip:alice@192.0.2.77:{}", local.port());
+    let bound: Vec<String> = seen.lock().unwrap().bindings.keys().cloned().collect();
+    assert_eq!(bound, vec![natted]);
+    // Nothing further is sent: the contact now matches what it sees.
+    let more = tokio::time::timeout(Duration::from_millis(300), events.recv()).await;
+    assert!(more.is_err(), "unexpected event {more:?}");
+    assert_eq!(seen.lock().unwrap().registrations, 2);
 }
 
 #[tokio::test]
