@@ -23,28 +23,34 @@
 //!
 //! `NUA_DEBUG=5` logs every command, event and registration state change.
 //!
-//! ```no_run
-//! use sofia_nua::{Config, Credentials, EventKind, Nua};
+//! Two user agents on 127.0.0.1: one sends a MESSAGE, the other reports
+//! it and answers 200 OK.
 //!
-//! # async fn demo() -> Result<(), sofia_nua::Error> {
-//! let config = Config {
-//!     bind: vec!["sip:192.0.2.10:5060".into()],
-//!     credentials: vec![Credentials::new("alice", "secret")],
-//!     ..Config::default()
-//! };
-//! let (nua, mut events) = Nua::new(config).await?;
-//! let alice = nua.handle("sip:alice@example.com")?;
-//! alice.register(Some(600))?;
-//! while let Some(event) = events.recv().await {
-//!     println!("{event}"); // r_register #1: 200 OK
-//!     if event.kind == EventKind::RRegister && (200..300).contains(&event.status) {
-//!         nua.handle("sip:bob@example.com")?.message("text/plain", "hello")?;
-//!     }
-//!     if event.kind == EventKind::RMessage {
-//!         break;
-//!     }
-//! }
-//! # Ok(())
+//! ```
+//! use sofia_nua::{Config, EventKind, Nua};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! rt.block_on(async {
+//!     let (alice, mut alice_events) = Nua::new(Config::default()).await?;
+//!     let (bob, mut bob_events) = Nua::new(Config::default()).await?;
+//!     let bob_addr = bob.listeners()[0].1;
+//!
+//!     let to_bob = alice.handle(&format!("sip:bob@{bob_addr}"))?;
+//!     to_bob.message("text/plain", "hello")?;
+//!
+//!     let received = bob_events.recv().await.ok_or("bob stopped")?;
+//!     assert_eq!(received.kind, EventKind::IMessage);
+//!     assert_eq!(received.message.as_ref().map(|m| m.body_bytes()), Some(&b"hello"[..]));
+//!
+//!     let answered = alice_events.recv().await.ok_or("alice stopped")?;
+//!     assert_eq!(answered.kind, EventKind::RMessage);
+//!     assert_eq!(answered.to_string(), format!("r_message {}: 200 OK", to_bob.id()));
+//!
+//!     // A registration: `alice.handle("sip:alice@example.com")?.register(Some(600))?`
+//!     // with `Config::credentials` set, then `r_register` events.
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })
 //! # }
 //! ```
 #![forbid(unsafe_code)]
