@@ -63,6 +63,9 @@ pub struct Config {
     /// Events waiting to be read before the user agent waits for the
     /// reader (default 1024).
     pub event_queue: usize,
+    /// Seed for tags, Call-IDs and branches, for reproducible runs; `None`
+    /// (the default) draws them from the operating system.
+    pub seed: Option<u64>,
 }
 
 impl Default for Config {
@@ -76,6 +79,7 @@ impl Default for Config {
             register_expires: 3600,
             timers: Timers::default(),
             event_queue: 1024,
+            seed: None,
         }
     }
 }

@@ -137,6 +137,7 @@ impl Nua {
             .ok_or(Error::NoLocalAddress)?;
         let nta_config = sofia_nta::Config {
             timers: config.timers,
+            seed: config.seed,
             ..sofia_nta::Config::default()
         };
         let (agent, requests, others) = Agent::new(tport, incoming, nta_config);
@@ -148,6 +149,10 @@ impl Nua {
             Resolver::with_servers(&[])
         }));
         let next_id = Arc::new(AtomicU64::new(1));
+        let ids = match config.seed {
+            Some(seed) => IdGenerator::with_seed(seed),
+            None => IdGenerator::from_os(),
+        };
         let task = Task {
             config,
             agent,
@@ -156,7 +161,7 @@ impl Nua {
             events: events_tx,
             internal: internal_tx,
             handles: HashMap::new(),
-            ids: IdGenerator::from_os(),
+            ids,
             next_id: next_id.clone(),
         };
         tokio::spawn(task.run(commands_rx, requests, others, internal_rx));
@@ -379,8 +384,11 @@ impl Task {
             .unwrap_or_else(|| format!("sip:{}@{}", self.user(), host_port(self.local.1)))
     }
 
-    fn new_auth(&self) -> AuthClient {
-        let mut auth = AuthClient::new();
+    fn new_auth(&mut self) -> AuthClient {
+        let mut auth = match self.config.seed {
+            Some(_) => AuthClient::with_ids(IdGenerator::with_seed(self.ids.u64())),
+            None => AuthClient::new(),
+        };
         for c in &self.config.credentials {
             auth.add_credentials(c.realm.as_deref(), &c.user, &c.password);
         }
