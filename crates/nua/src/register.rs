@@ -238,6 +238,8 @@ impl RegistrationState {
     pub fn register(&mut self, _now: Instant, expires: u32) -> Action {
         self.requested = expires;
         self.pending = Some(Request::Register);
+        // A response to a REGISTER sent before is no longer the answer.
+        self.sent_cseq = None;
         self.auth_rounds = 0;
         self.refresh_at = None;
         self.set_phase(Phase::Registering);
@@ -249,6 +251,7 @@ impl RegistrationState {
     /// both with `Expires: 0`.
     pub fn unregister(&mut self, _now: Instant, all: bool) -> Action {
         self.pending = Some(Request::Unregister { all });
+        self.sent_cseq = None;
         self.auth_rounds = 0;
         self.refresh_at = None;
         self.set_phase(Phase::Unregistering);
@@ -409,11 +412,19 @@ impl RegistrationState {
         action
     }
 
-    /// The transaction ended without a final response (a timeout, or the
-    /// request could not be sent): reported with `status` and `phrase`.
-    pub fn transaction_failed(&mut self, _now: Instant, status: u16, phrase: &str) -> Action {
+    /// The transaction of the REGISTER with CSeq `cseq` ended without a
+    /// final response (a timeout, or it could not be sent; `None` when the
+    /// request was never built): reported with `status` and `phrase`. A
+    /// failure of an older REGISTER than the last one built changes nothing.
+    pub fn transaction_failed(
+        &mut self,
+        _now: Instant,
+        cseq: Option<u32>,
+        status: u16,
+        phrase: &str,
+    ) -> Action {
         let unregister = matches!(self.pending, Some(Request::Unregister { .. }));
-        if self.pending.is_none() {
+        if self.pending.is_none() || (cseq.is_some() && cseq != self.sent_cseq) {
             return Action::default();
         }
         self.fail(status, phrase, unregister)
@@ -874,13 +885,38 @@ mod tests {
         let now = Instant::now();
         let mut s = state(false, None);
         s.register(now, 3600);
-        s.build_request(VIA).unwrap();
-        let a = s.transaction_failed(now, 408, "Request Timeout");
+        let req = s.build_request(VIA).unwrap();
+        // The failure of an older REGISTER is not this one's.
+        assert_eq!(
+            s.transaction_failed(now, Some(0), 408, "Request Timeout"),
+            Action::default()
+        );
+        let a = s.transaction_failed(now, req.cseq().map(|c| c.0), 408, "Request Timeout");
         let r = a.report.unwrap();
         assert_eq!((r.status, r.unregister), (408, false));
         assert_eq!(s.phase(), Phase::Failed);
         assert_eq!(s.poll_timeout(), None);
         // Nothing pending: a late failure reports nothing.
-        assert_eq!(s.transaction_failed(now, 408, "x"), Action::default());
+        assert_eq!(s.transaction_failed(now, None, 408, "x"), Action::default());
+    }
+
+    #[test]
+    fn a_new_command_ignores_the_answer_to_the_request_before() {
+        let now = Instant::now();
+        let mut s = state(false, None);
+        s.register(now, 3600);
+        let first = s.build_request(VIA).unwrap();
+        // Unregistering before the first REGISTER is answered.
+        assert_eq!(s.unregister(now, false), Action::send());
+        assert_eq!(
+            s.handle_response(now, &reply(&first, 200, "OK", None, &[])),
+            Action::default()
+        );
+        assert_eq!(s.phase(), Phase::Unregistering);
+        assert_eq!(s.poll_timeout(), None);
+        let second = s.build_request(VIA).unwrap();
+        let a = s.handle_response(now, &reply(&second, 200, "OK", None, &[]));
+        assert!(a.report.unwrap().unregister);
+        assert_eq!(s.phase(), Phase::Idle);
     }
 }

@@ -81,8 +81,14 @@ impl Outgoing {
 /// What a request being resolved or sent is for.
 #[derive(Debug, Clone)]
 enum Job {
-    Register,
-    Request { outgoing: Outgoing, rounds: u32 },
+    /// A REGISTER; its CSeq once built.
+    Register {
+        cseq: Option<u32>,
+    },
+    Request {
+        outgoing: Outgoing,
+        rounds: u32,
+    },
 }
 
 /// What the helper tasks tell the main loop.
@@ -529,7 +535,7 @@ impl Task {
             self.emit(id, kind, r.status, &r.phrase, None).await;
         }
         if action.send {
-            self.resolve(id, Job::Register);
+            self.resolve(id, Job::Register { cseq: None });
         }
     }
 
@@ -540,7 +546,7 @@ impl Task {
             return;
         };
         let uri = match (&job, &h.registration) {
-            (Job::Register, Some(r)) => r.registrar().to_string(),
+            (Job::Register { .. }, Some(r)) => r.registrar().to_string(),
             _ => h.target.clone(),
         };
         let resolver = self.resolver.clone();
@@ -573,7 +579,7 @@ impl Task {
     /// A request that got no response.
     async fn failed(&mut self, id: HandleId, job: Job, status: u16, phrase: &str) {
         match job {
-            Job::Register => {
+            Job::Register { cseq } => {
                 let now = Instant::now();
                 let Some(reg) = self
                     .handles
@@ -582,7 +588,7 @@ impl Task {
                 else {
                     return;
                 };
-                let action = reg.transaction_failed(now, status, phrase);
+                let action = reg.transaction_failed(now, cseq, status, phrase);
                 self.apply(id, action).await;
             }
             Job::Request { outgoing, .. } => {
@@ -609,7 +615,7 @@ impl Task {
             return;
         };
         let built = match &job {
-            Job::Register => match h.registration.as_mut() {
+            Job::Register { .. } => match h.registration.as_mut() {
                 Some(reg) => reg.build_request(&via),
                 None => return,
             },
@@ -654,6 +660,12 @@ impl Task {
                 return;
             }
         };
+        let job = match job {
+            Job::Register { .. } => Job::Register {
+                cseq: msg.cseq().map(|c| c.0),
+            },
+            other => other,
+        };
         su_log!(
             NUA,
             5,
@@ -696,7 +708,7 @@ impl Task {
             msg.cseq_method_str().unwrap_or("")
         );
         match job {
-            Job::Register => {
+            Job::Register { .. } => {
                 let now = Instant::now();
                 let Some(reg) = self
                     .handles
@@ -717,7 +729,7 @@ impl Task {
                     self.emit(id, kind, r.status, &r.phrase, Some(msg)).await;
                 }
                 if action.send {
-                    self.resolve(id, Job::Register);
+                    self.resolve(id, Job::Register { cseq: None });
                 }
             }
             Job::Request { outgoing, rounds } => {
