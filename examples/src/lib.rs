@@ -53,3 +53,28 @@ pub async fn bind_and_announce(
     let _ = out.flush();
     Ok((tport, incoming))
 }
+
+/// A bind name for talking to `remote`: the local address the system routes
+/// to it from (found by connecting a UDP socket, which sends nothing), with
+/// an ephemeral port; `sip:127.0.0.1:0` when there is no route.
+pub fn bind_toward(remote: SocketAddr) -> String {
+    let any: SocketAddr = match remote {
+        SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let local = std::net::UdpSocket::bind(any)
+        .and_then(|s| s.connect(remote).and_then(|()| s.local_addr()));
+    match local {
+        Ok(SocketAddr::V4(a)) => format!("sip:{}:0", a.ip()),
+        Ok(SocketAddr::V6(a)) => format!("sip:[{}]:0", a.ip()),
+        Err(_) => "sip:127.0.0.1:0".to_string(),
+    }
+}
+
+/// Credentials from `--user`/`--password`, else the environment variables
+/// `SIP_USER` and `SIP_PASSWORD`; `None` when either is missing.
+pub fn credentials(user: Option<String>, password: Option<String>) -> Option<(String, String)> {
+    let user = user.or_else(|| std::env::var("SIP_USER").ok())?;
+    let password = password.or_else(|| std::env::var("SIP_PASSWORD").ok())?;
+    Some((user, password))
+}

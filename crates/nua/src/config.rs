@@ -1,0 +1,85 @@
+//! Settings of a [`Nua`](crate::Nua).
+
+use sofia_nta::Timers;
+
+/// A user name and password for digest authentication.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub user: String,
+    /// The password.
+    pub password: String,
+    /// The realm they are for; `None` for any realm.
+    pub realm: Option<String>,
+}
+
+impl Credentials {
+    /// Credentials for any realm.
+    pub fn new(user: impl Into<String>, password: impl Into<String>) -> Credentials {
+        Credentials {
+            user: user.into(),
+            password: password.into(),
+            realm: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings of a user agent. The defaults are sofia-sip's where it has one.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Bind names of the transports (`sip:192.0.2.1:5060`,
+    /// `sip:127.0.0.1:0;transport=udp`, ...; see `sofia_tport::parse_bind`).
+    /// Default: `sip:127.0.0.1:0`. The first UDP (else TCP) address goes
+    /// into Via, Contact and the default From, so bind an address peers can
+    /// reach rather than a wildcard.
+    pub bind: Vec<String>,
+    /// The Contact URI of registrations (sofia-sip's `NUTAG_M_USERNAME` and
+    /// friends rolled into one). Default: `sip:<user>@<local address>`,
+    /// rewritten when a registrar sees us from another address. A contact
+    /// set here is never rewritten.
+    pub contact: Option<String>,
+    /// Our address in the From of MESSAGE and OPTIONS. Default:
+    /// `sip:<credentials user, or "nua">@<local address>`.
+    pub from: Option<String>,
+    /// The User-Agent header of requests and Server-less answers.
+    /// Default: `sofia-rs/<version>`.
+    pub user_agent: String,
+    /// Credentials for digest challenges (401 and 407).
+    pub credentials: Vec<Credentials>,
+    /// Expiry asked by [`Handle::register`](crate::Handle::register) when it
+    /// is given none, in seconds (sofia-sip: 3600).
+    pub register_expires: u32,
+    /// Transaction timers (T1, T2, T4, ...).
+    pub timers: Timers,
+    /// Events waiting to be read before the user agent waits for the
+    /// reader (default 1024).
+    pub event_queue: usize,
+    /// Seed for tags, Call-IDs and branches, for reproducible runs; `None`
+    /// (the default) draws them from the operating system.
+    pub seed: Option<u64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: vec!["sip:127.0.0.1:0".to_string()],
+            contact: None,
+            from: None,
+            user_agent: concat!("sofia-rs/", env!("CARGO_PKG_VERSION")).to_string(),
+            credentials: Vec::new(),
+            register_expires: 3600,
+            timers: Timers::default(),
+            event_queue: 1024,
+            seed: None,
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! What the user agent reports: one stream of [`Event`]s.
+
+use std::fmt;
+
+use sofia_msg::Message;
+
+/// Identifies a handle: one for each [`Nua::handle`](crate::Nua::handle),
+/// and a new one for each incoming request outside a dialog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HandleId(pub u64);
+
+impl fmt::Display for HandleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// The kind of an event, named as in sofia-sip's nua (`nua_r_register` is
+/// [`EventKind::RRegister`], shown as `r_register`): `r_` events answer a
+/// command of ours, `i_` events tell of a request received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The final result of a REGISTER (a registration or its refresh).
+    RRegister,
+    /// The final result of an unregistering REGISTER.
+    RUnregister,
+    /// The final result of a MESSAGE.
+    RMessage,
+    /// The final result of an OPTIONS.
+    ROptions,
+    /// A MESSAGE was received (and answered 200 OK).
+    IMessage,
+    /// An OPTIONS was received (and answered 200 OK).
+    IOptions,
+    /// Something went wrong outside any transaction (a request could not be
+    /// built or answered); the phrase says what.
+    IError,
+}
+
+impl EventKind {
+    /// The sofia-sip name without its `nua_` prefix (`r_register`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::RRegister => "r_register",
+            EventKind::RUnregister => "r_unregister",
+            EventKind::RMessage => "r_message",
+            EventKind::ROptions => "r_options",
+            EventKind::IMessage => "i_message",
+            EventKind::IOptions => "i_options",
+            EventKind::IError => "i_error",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One event of the user agent.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The handle it concerns.
+    pub handle: HandleId,
+    /// What happened.
+    pub kind: EventKind,
+    /// The status code: of the final response for `r_` events (408 on a
+    /// timeout, 503 when the destination could not be resolved or reached),
+    /// of our answer for `i_` events, 500 for `i_error`.
+    pub status: u16,
+    /// The reason phrase.
+    pub phrase: String,
+    /// The response (`r_` events) or request (`i_` events), when there is one.
+    pub message: Option<Message>,
+}
+
+impl fmt::Display for Event {
+    /// `r_register #1: 200 OK`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {} {}",
+            self.kind, self.handle, self.status, self.phrase
+        )
+    }
+}
