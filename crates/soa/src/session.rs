@@ -125,17 +125,23 @@ pub struct Session {
     negotiated: Vec<NegotiatedMedia>,
 }
 
+/// The largest first `o=` version RFC 3264 §5 allows: 2^62 - 2.
+const MAX_FIRST_VERSION: u64 = (1 << 62) - 2;
+
 impl Session {
     /// A session with these capabilities, the default [`Config`], and a
     /// session id (use a random one, such as
-    /// `sofia_su::IdGenerator::u64()`). The first version equals the id, as
-    /// in RFC 3264's examples.
+    /// `sofia_su::IdGenerator::u64()`). RFC 3264 §5 wants both numbers to
+    /// fit a signed 64-bit integer and the first version below 2^62 - 1: the
+    /// id is kept to its low 62 bits, and the first version equals it, as in
+    /// RFC 3264's examples.
     pub fn new(caps: Capabilities, session_id: u64) -> Session {
         Session::with_config(caps, session_id, Config::DEFAULT)
     }
 
     /// A session with its own configuration.
     pub fn with_config(caps: Capabilities, session_id: u64, config: Config) -> Session {
+        let session_id = (session_id & ((1 << 62) - 1)).min(MAX_FIRST_VERSION);
         let queued = (0..caps.media.len()).collect();
         Session {
             config,
@@ -161,7 +167,7 @@ impl Session {
     /// It has no effect once a description has been written.
     pub fn set_initial_version(&mut self, version: u64) {
         if !self.written {
-            self.sent_version = version;
+            self.sent_version = version.min(MAX_FIRST_VERSION);
         }
     }
 
@@ -786,7 +792,7 @@ impl Session {
         match &self.local {
             Some(last) if sdp.same_session(last) => sdp.origin.version = last.origin.version,
             _ if self.written => {
-                self.sent_version = self.sent_version.wrapping_add(1);
+                self.sent_version = (self.sent_version + 1).min(i64::MAX as u64);
                 sdp.origin.version = self.sent_version;
             }
             _ => {}

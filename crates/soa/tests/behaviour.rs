@@ -551,3 +551,18 @@ fn capability_without_codecs_is_not_offered() -> R {
     assert_eq!(SessionDescription::parse(&o.to_string()), Ok(o));
     Ok(())
 }
+
+#[test]
+fn origin_numbers_stay_in_rfc3264_range() {
+    // RFC 3264 §5: signed 64-bit numbers, a first version below 2^62 - 1.
+    let caps =
+        Capabilities::new("192.0.2.1").with_media(MediaCap::audio(5000, vec![Codec::pcmu()]));
+    let mut s = Session::new(caps, u64::MAX);
+    let offer = s.generate_offer().unwrap().to_string();
+    let o = offer.lines().find(|l| l.starts_with("o=")).unwrap();
+    let fields: Vec<&str> = o.split(' ').collect();
+    let id: u64 = fields[1].parse().unwrap();
+    let version: u64 = fields[2].parse().unwrap();
+    assert!(id < (1 << 62) - 1, "{o}");
+    assert!(version < (1 << 62) - 1, "{o}");
+}

@@ -40,7 +40,7 @@ struct Args {
     /// The body's Content-Type.
     #[arg(long, default_value = "text/plain")]
     content_type: String,
-    /// Our address in From (default: sip:<user>@<local address>).
+    /// Our address in From (default: sip:USER@LOCAL-ADDRESS).
     #[arg(long)]
     from: Option<String>,
     /// Local bind name (default: the address routed toward the recipient,
