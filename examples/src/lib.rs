@@ -78,3 +78,45 @@ pub fn credentials(user: Option<String>, password: Option<String>) -> Option<(St
     let password = password.or_else(|| std::env::var("SIP_PASSWORD").ok())?;
     Some((user, password))
 }
+
+/// Runs a server program's `run` future on [`runtime`] and maps the outcome
+/// to its exit status: 0 when it ends (SIGINT, SIGTERM), 2 with the error on
+/// standard error when it cannot start.
+pub fn serve<F>(program: &str, run: F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = Result<(), String>>,
+{
+    let runtime = match runtime(program) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// Sends a built response on its server transaction; failures to build or
+/// send are printed with the program's name (the peer's retransmission
+/// tries again).
+pub fn respond(
+    program: &str,
+    agent: &sofia_nta::Agent,
+    server: sofia_nta::ServerId,
+    resp: Result<sofia_msg::Message, sofia_msg::BuildError>,
+) {
+    match resp {
+        Ok(resp) => {
+            if let Err(e) = agent.respond(server, resp) {
+                eprintln!("{program}: {e}");
+            }
+        }
+        Err(e) => eprintln!("{program}: {e}"),
+    }
+}

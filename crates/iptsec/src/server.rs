@@ -670,25 +670,17 @@ impl<S: CredentialStore> AuthModule<S> {
         cred: &Credentials<'_>,
     ) -> Verdict {
         let hname = self.config.kind.credentials_header().as_str();
-        let mut missing = None;
-        for (name, v) in [
-            ("username", cred.username()),
-            ("nonce", cred.nonce()),
-            ("uri", cred.uri()),
-            ("response", cred.response()),
-        ] {
-            if v.is_none() {
-                missing = Some(name);
-                break;
-            }
-        }
-        if let Some(name) = missing {
-            return self.bad_request(format!("Bad {hname} header: no {name}"));
-        }
-        let (Some(username), Some(nonce), Some(uri), Some(resp)) =
-            (cred.username(), cred.nonce(), cred.uri(), cred.response())
-        else {
-            return self.bad_request(format!("Bad {hname} header"));
+        let required = (|| {
+            Ok::<_, &str>((
+                cred.username().ok_or("username")?,
+                cred.nonce().ok_or("nonce")?,
+                cred.uri().ok_or("uri")?,
+                cred.response().ok_or("response")?,
+            ))
+        })();
+        let (username, nonce, uri, resp) = match required {
+            Ok(fields) => fields,
+            Err(name) => return self.bad_request(format!("Bad {hname} header: no {name}")),
         };
         let username = sofia_msg::bnf::unquote(username);
         let alg = match cred.algorithm() {

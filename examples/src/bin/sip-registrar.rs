@@ -187,14 +187,7 @@ async fn run(args: Args) -> Result<(), String> {
                         .header(HeaderName::Allow, "REGISTER, OPTIONS")
                         .build(),
                 };
-                match resp {
-                    Ok(resp) => {
-                        if let Err(e) = agent.respond(req.server, resp) {
-                            eprintln!("sip-registrar: {e}");
-                        }
-                    }
-                    Err(e) => eprintln!("sip-registrar: {e}"),
-                }
+                sofia_examples::respond("sip-registrar", &agent, req.server, resp);
             }
             ev = others.recv() => if ev.is_none() { break },
             _ = tokio::signal::ctrl_c() => break,
@@ -207,18 +200,5 @@ async fn run(args: Args) -> Result<(), String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     sofia_su::log::init_tracing();
-    let runtime = match sofia_examples::runtime("sip-registrar") {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sip-registrar: {e}");
-            ExitCode::from(2)
-        }
-    }
+    sofia_examples::serve("sip-registrar", run(args))
 }

@@ -75,14 +75,7 @@ async fn run(args: Args) -> Result<(), String> {
                 let resp = ResponseBuilder::reply_to(&req.msg, status, reason(status), Some(&tag))
                     .header(HeaderName::Contact, &format!("<sip:responder@{contact_addr}>"))
                     .build();
-                match resp {
-                    Ok(resp) => {
-                        if let Err(e) = agent.respond(req.server, resp) {
-                            eprintln!("sip-responder: {e}");
-                        }
-                    }
-                    Err(e) => eprintln!("sip-responder: {e}"),
-                }
+                sofia_examples::respond("sip-responder", &agent, req.server, resp);
             }
             // ACKs, CANCELs of answered INVITEs, terminations: nothing to do.
             ev = others.recv() => if ev.is_none() { break },
@@ -99,18 +92,5 @@ fn main() -> ExitCode {
     // One thread: the transport, the engine and this loop hand requests to
     // each other without crossing threads (measured with perf: a worker
     // thread beside the main one cost a context switch per transaction).
-    let runtime = match sofia_examples::runtime("sip-responder") {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sip-responder: {e}");
-            ExitCode::from(2)
-        }
-    }
+    sofia_examples::serve("sip-responder", run(args))
 }
