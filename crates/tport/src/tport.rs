@@ -57,13 +57,14 @@ pub struct Incoming {
 /// header-count limits, when the failure was one of those limits: the text is
 /// at most one datagram or one framed message, so memory stays bounded. Only
 /// requests other than ACK come back (they are the ones answered 513).
-fn reparse_oversized(bytes: Bytes, error: &ParseError) -> Option<Message> {
+fn reparse_oversized(error: &ParseError, bytes: impl FnOnce() -> Bytes) -> Option<Message> {
     if !matches!(
         error,
         ParseError::TooLarge { .. } | ParseError::TooManyHeaders { .. }
     ) {
         return None;
     }
+    let bytes = bytes();
     let relaxed = Limits {
         max_size: bytes.len(),
         max_headers: bytes.len(),
@@ -871,7 +872,7 @@ async fn reader<R: AsyncRead>(
                                 remote,
                                 e
                             );
-                            reparse_oversized(bytes, &e).map(|m| (m, Some(e)))
+                            reparse_oversized(&e, || bytes).map(|m| (m, Some(e)))
                         }
                     };
                     if let Some((msg, oversized)) = parsed {
@@ -933,8 +934,9 @@ async fn udp_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, local: SocketAddr
             continue;
         }
         counters.received(n);
-        let bytes = Bytes::copy_from_slice(data);
-        let parsed = match Message::parse_with(bytes.clone(), &shared.limits) {
+        // The datagram stays in `buf`: only an oversized one is copied again
+        // (cloning a freshly copied `Bytes` would allocate on every receive).
+        let parsed = match Message::parse_with(Bytes::copy_from_slice(data), &shared.limits) {
             Ok(msg) => {
                 su_log!(TPORT, 5, "tport: recv {} bytes from udp/{}", n, peer);
                 Some((msg, None))
@@ -957,7 +959,7 @@ async fn udp_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, local: SocketAddr
                     peer,
                     e
                 );
-                reparse_oversized(bytes, &e).map(|m| (m, Some(e)))
+                reparse_oversized(&e, || Bytes::copy_from_slice(data)).map(|m| (m, Some(e)))
             }
         };
         if let Some((msg, oversized)) = parsed {
