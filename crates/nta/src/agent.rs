@@ -131,14 +131,41 @@ impl Agent {
         msg: Message,
         dest: Destination,
     ) -> Result<mpsc::UnboundedReceiver<ClientEvent>, Error> {
+        self.start(msg, dest).map(|(_, rx)| rx)
+    }
+
+    /// Like [`Agent::request`], also returning the client transaction (to
+    /// [`cancel`](Agent::cancel) an INVITE). The receiver of an INVITE
+    /// transaction stays open after the first 2xx: further 2xx responses
+    /// (retransmissions and forks, RFC 6026) arrive on it until the
+    /// transaction ends.
+    pub fn start(
+        &self,
+        msg: Message,
+        dest: Destination,
+    ) -> Result<(ClientId, mpsc::UnboundedReceiver<ClientEvent>), Error> {
         let (tx, rx) = mpsc::unbounded_channel();
-        {
+        let id = {
             let mut state = lock(&self.shared.state);
             let id = state.endpoint.send_request(Instant::now(), msg, dest)?;
             state.clients.insert(id, tx);
-        }
+            id
+        };
         self.shared.wake.notify_one();
-        Ok(rx)
+        Ok((id, rx))
+    }
+
+    /// Sends a CANCEL for an INVITE client transaction that has received a
+    /// provisional response (see [`Endpoint::cancel`]). The INVITE's final
+    /// response (487 Request Terminated, or a 2xx that crossed the CANCEL)
+    /// arrives on the INVITE's receiver; the CANCEL's own response is not
+    /// reported.
+    pub fn cancel(&self, invite: ClientId) -> Result<(), Error> {
+        lock(&self.shared.state)
+            .endpoint
+            .cancel(Instant::now(), invite)?;
+        self.shared.wake.notify_one();
+        Ok(())
     }
 
     /// Sends a request to the first of `targets` (an RFC 3263 list from

@@ -4,6 +4,8 @@ use std::fmt;
 
 use sofia_msg::Message;
 
+use crate::call::CallState;
+
 /// Identifies a handle: one for each [`Nua::handle`](crate::Nua::handle),
 /// and a new one for each incoming request outside a dialog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,6 +35,30 @@ pub enum EventKind {
     IMessage,
     /// An OPTIONS was received (and answered 200 OK).
     IOptions,
+    /// An INVITE arrived: a new call (status 100, answer with
+    /// [`Handle::respond`](crate::Handle::respond)) or a re-INVITE of one
+    /// (answered 200 with the offer/answer's answer).
+    IInvite,
+    /// A response to our INVITE or re-INVITE (provisional ones too).
+    RInvite,
+    /// The ACK of our 2xx came.
+    IAck,
+    /// The caller cancelled the INVITE (answered 487).
+    ICancel,
+    /// The peer hung up (BYE, answered 200 OK).
+    IBye,
+    /// The final response to our BYE.
+    RBye,
+    /// The call state changed ([`Event::state`]).
+    IState,
+    /// An UPDATE arrived in a call (answered 200 OK with the answer).
+    IUpdate,
+    /// The final response to our UPDATE.
+    RUpdate,
+    /// An INFO arrived in a call (answered 200 OK).
+    IInfo,
+    /// The final response to our INFO.
+    RInfo,
     /// Something went wrong outside any transaction (a request could not be
     /// built or answered); the phrase says what.
     IError,
@@ -48,6 +74,17 @@ impl EventKind {
             EventKind::ROptions => "r_options",
             EventKind::IMessage => "i_message",
             EventKind::IOptions => "i_options",
+            EventKind::IInvite => "i_invite",
+            EventKind::RInvite => "r_invite",
+            EventKind::IAck => "i_ack",
+            EventKind::ICancel => "i_cancel",
+            EventKind::IBye => "i_bye",
+            EventKind::RBye => "r_bye",
+            EventKind::IState => "i_state",
+            EventKind::IUpdate => "i_update",
+            EventKind::RUpdate => "r_update",
+            EventKind::IInfo => "i_info",
+            EventKind::RInfo => "r_info",
             EventKind::IError => "i_error",
         }
     }
@@ -74,15 +111,21 @@ pub struct Event {
     pub phrase: String,
     /// The response (`r_` events) or request (`i_` events), when there is one.
     pub message: Option<Message>,
+    /// The call state (sofia-sip's `nua_callstate_t`), for `i_state`.
+    pub state: Option<CallState>,
 }
 
 impl fmt::Display for Event {
-    /// `r_register #1: 200 OK`
+    /// `r_register #1: 200 OK`; `i_state #2: 180 Ringing (proceeding)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{} {}: {} {}",
             self.kind, self.handle, self.status, self.phrase
-        )
+        )?;
+        match self.state {
+            Some(state) => write!(f, " ({state})"),
+            None => Ok(()),
+        }
     }
 }

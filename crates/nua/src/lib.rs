@@ -55,13 +55,15 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod call;
 mod config;
 mod error;
 mod event;
 pub mod register;
 mod ua;
 
-pub use config::{Config, Credentials};
+pub use call::{Call, CallState};
+pub use config::{Config, Credentials, DEFAULT_RTP_PORT, default_media};
 pub use error::Error;
 pub use event::{Event, EventKind, HandleId};
 pub use register::{RegistrationState, refresh_delay};

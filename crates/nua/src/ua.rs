@@ -10,17 +10,19 @@ use std::time::Instant;
 use bytes::Bytes;
 use sofia_iptsec::AuthClient;
 use sofia_msg::{HeaderName, Message, Method, RequestBuilder, ResponseBuilder, Scheme, Uri};
+use sofia_nta::dialog::DialogId;
 use sofia_nta::resolve::{Resolver, Target};
-use sofia_nta::{Agent, ClientEvent, ServerRequest};
+use sofia_nta::{Agent, ClientEvent, ClientId, ServerId, ServerRequest};
 use sofia_su::{IdGenerator, su_log};
 use sofia_tport::{Tport, Transport};
 use tokio::sync::mpsc;
 
+use crate::call::{CALL_ALLOW, Call, CallEvent, CallOutput, CallParams, CallState, Purpose};
 use crate::register::{Action, RegistrationParams, RegistrationState};
 use crate::{Config, Error, Event, EventKind, HandleId};
 
 /// Methods answered by the user agent, in its Allow header.
-pub const ALLOW: &str = "MESSAGE, OPTIONS";
+pub const ALLOW: &str = CALL_ALLOW;
 /// Body types accepted in MESSAGE, in the Accept header of OPTIONS answers.
 pub const ACCEPT: &str = "text/plain, application/im-iscomposing+xml, */*";
 /// Challenges answered in a row for one MESSAGE or OPTIONS.
@@ -51,6 +53,36 @@ enum Command {
     },
     Destroy {
         id: HandleId,
+    },
+    Invite {
+        id: HandleId,
+        late_offer: bool,
+    },
+    Respond {
+        id: HandleId,
+        status: u16,
+        phrase: String,
+    },
+    Bye {
+        id: HandleId,
+    },
+    Cancel {
+        id: HandleId,
+    },
+    Hold {
+        id: HandleId,
+        hold: bool,
+    },
+    Reinvite {
+        id: HandleId,
+    },
+    Update {
+        id: HandleId,
+    },
+    Info {
+        id: HandleId,
+        content_type: String,
+        body: Bytes,
     },
     Shutdown,
 }
@@ -104,6 +136,18 @@ enum Internal {
         job: Job,
         ev: ClientEvent,
     },
+    /// A response to (or the failure of) a request of a call.
+    Call {
+        id: HandleId,
+        purpose: Purpose,
+        ev: ClientEvent,
+    },
+    /// The next hop of a call's request or ACK, located.
+    CallResolved {
+        id: HandleId,
+        output: CallOutput,
+        targets: Result<Vec<Target>, String>,
+    },
 }
 
 /// A user agent: owns a transaction engine ([`Agent`]) on its transports
@@ -144,6 +188,9 @@ impl Nua {
         let nta_config = sofia_nta::Config {
             timers: config.timers,
             seed: config.seed,
+            // Requests of dialogs we do not know get 481 (sofia-sip's
+            // NTATAG_UA(1)); calls register theirs.
+            ua: true,
             ..sofia_nta::Config::default()
         };
         let (agent, requests, others) = Agent::new(tport, incoming, nta_config);
@@ -169,6 +216,8 @@ impl Nua {
             handles: HashMap::new(),
             ids,
             next_id: next_id.clone(),
+            dialogs: HashMap::new(),
+            invites: HashMap::new(),
         };
         tokio::spawn(task.run(commands_rx, requests, others, internal_rx));
         Ok((
@@ -212,6 +261,17 @@ impl Nua {
             target: to.to_string(),
             commands: self.commands.clone(),
         })
+    }
+
+    /// A handle for the handle id of an event, such as the new handle of an
+    /// incoming call (`i_invite`), to answer it with [`Handle::respond`].
+    /// Commands on an id the user agent does not know are ignored.
+    pub fn handle_of(&self, id: HandleId) -> Handle {
+        Handle {
+            id,
+            target: String::new(),
+            commands: self.commands.clone(),
+        }
     }
 
     /// Stops the user agent's task. Registrations are not removed first:
@@ -280,6 +340,75 @@ impl Handle {
         self.send(Command::Options { id: self.id })
     }
 
+    /// Calls the handle's URI: an INVITE with an SDP offer made from
+    /// [`Config::media`]. Responses give `r_invite` events and the call's
+    /// states `i_state` events (`calling`, `proceeding`, `ready`,
+    /// `terminated`, ...).
+    pub fn invite(&self) -> Result<(), Error> {
+        self.send(Command::Invite {
+            id: self.id,
+            late_offer: false,
+        })
+    }
+
+    /// Calls the handle's URI with an INVITE without SDP: the 2xx carries
+    /// the offer and our ACK the answer (RFC 3264 §2's late offer).
+    pub fn invite_late_offer(&self) -> Result<(), Error> {
+        self.send(Command::Invite {
+            id: self.id,
+            late_offer: true,
+        })
+    }
+
+    /// Answers the incoming call of this handle (sofia-sip's
+    /// `nua_respond`): a provisional response (183 carries the SDP answer
+    /// as early media), a 2xx (with the answer; retransmitted until the
+    /// ACK), or a rejection such as 486 Busy Here, 480 or 603 Decline.
+    pub fn respond(&self, status: u16, phrase: &str) -> Result<(), Error> {
+        self.send(Command::Respond {
+            id: self.id,
+            status,
+            phrase: phrase.to_string(),
+        })
+    }
+
+    /// Hangs up: BYE in an established call, CANCEL while our INVITE is
+    /// unanswered, 480 to an incoming call not answered yet.
+    pub fn bye(&self) -> Result<(), Error> {
+        self.send(Command::Bye { id: self.id })
+    }
+
+    /// Cancels our unanswered INVITE (the result is its `r_invite` 487).
+    pub fn cancel(&self) -> Result<(), Error> {
+        self.send(Command::Cancel { id: self.id })
+    }
+
+    /// Puts the call on hold (a re-INVITE with a `sendonly` offer, RFC 3264
+    /// §8.4) or, with `false`, resumes it.
+    pub fn hold(&self, hold: bool) -> Result<(), Error> {
+        self.send(Command::Hold { id: self.id, hold })
+    }
+
+    /// Sends a re-INVITE with a new offer.
+    pub fn reinvite(&self) -> Result<(), Error> {
+        self.send(Command::Reinvite { id: self.id })
+    }
+
+    /// Sends an UPDATE (RFC 3311) with a new offer.
+    pub fn update(&self) -> Result<(), Error> {
+        self.send(Command::Update { id: self.id })
+    }
+
+    /// Sends an INFO in the call with this body; the final response gives
+    /// an `r_info` event.
+    pub fn info(&self, content_type: &str, body: impl Into<Bytes>) -> Result<(), Error> {
+        self.send(Command::Info {
+            id: self.id,
+            content_type: content_type.to_string(),
+            body: body.into(),
+        })
+    }
+
     /// Forgets the handle (its registration stops refreshing, without
     /// unregistering).
     pub fn destroy(self) -> Result<(), Error> {
@@ -296,6 +425,14 @@ struct HandleState {
     cseq: u32,
     auth: AuthClient,
     registration: Option<RegistrationState>,
+    call: Option<Call>,
+    /// When the call ended; it is forgotten 64·T1 later (and the handle
+    /// too, when an incoming call made it).
+    call_ended: Option<Instant>,
+    /// Made for an incoming call.
+    incoming: bool,
+    /// The client transaction of the call's INVITE, for CANCEL.
+    invite_client: Option<ClientId>,
 }
 
 /// The background task.
@@ -309,6 +446,10 @@ struct Task {
     handles: HashMap<HandleId, HandleState>,
     ids: IdGenerator,
     next_id: Arc<AtomicU64>,
+    /// The calls' dialogs, for in-dialog requests and ACKs.
+    dialogs: HashMap<DialogId, HandleId>,
+    /// Incoming INVITEs' server transactions, for CANCEL.
+    invites: HashMap<ServerId, HandleId>,
 }
 
 fn host_port(addr: SocketAddr) -> String {
@@ -326,11 +467,19 @@ impl Task {
         mut others: mpsc::UnboundedReceiver<sofia_nta::Event>,
         mut internal: mpsc::UnboundedReceiver<Internal>,
     ) {
+        let linger = self.config.timers.t1x64();
         loop {
             let next = self
                 .handles
                 .values()
-                .filter_map(|h| h.registration.as_ref()?.poll_timeout())
+                .flat_map(|h| {
+                    [
+                        h.registration.as_ref().and_then(|r| r.poll_timeout()),
+                        h.call.as_ref().and_then(|c| c.poll_timeout()),
+                        h.call_ended.map(|t| t + linger),
+                    ]
+                })
+                .flatten()
                 .min();
             let sleep = async {
                 match next {
@@ -347,7 +496,10 @@ impl Task {
                     Some(req) => self.incoming(req).await,
                     None => break,
                 },
-                ev = others.recv() => if ev.is_none() { break },
+                ev = others.recv() => match ev {
+                    Some(ev) => self.engine_event(ev).await,
+                    None => break,
+                },
                 Some(msg) = internal.recv() => self.internal(msg).await,
                 _ = sleep => self.timers().await,
             }
@@ -370,6 +522,7 @@ impl Task {
             status,
             phrase: phrase.to_string(),
             message,
+            state: None,
         };
         // Nobody listening is not an error: the commands still run.
         let _ = self.events.send(event).await;
@@ -414,6 +567,10 @@ impl Task {
                     cseq: 0,
                     auth: self.new_auth(),
                     registration: None,
+                    call: None,
+                    call_ended: None,
+                    incoming: false,
+                    invite_client: None,
                 };
                 self.handles.insert(id, state);
             }
@@ -477,7 +634,83 @@ impl Task {
                 );
             }
             Command::Destroy { id } => {
-                self.handles.remove(&id);
+                if let Some(h) = self.handles.remove(&id)
+                    && let Some(call) = h.call
+                {
+                    if let Some(d) = call.dialog() {
+                        self.agent.remove_dialog(&d.id);
+                        self.dialogs.remove(&d.id);
+                    }
+                    if let Some(s) = call.invite_server() {
+                        self.invites.remove(&s);
+                    }
+                }
+            }
+            Command::Invite { id, late_offer } => {
+                let busy = match self.handles.get(&id) {
+                    None => return,
+                    Some(h) => h
+                        .call
+                        .as_ref()
+                        .is_some_and(|c| c.state() != CallState::Terminated),
+                };
+                if busy {
+                    self.emit(id, EventKind::RInvite, 400, "Call In Progress", None)
+                        .await;
+                    return;
+                }
+                let Some(target) = self.handles.get(&id).map(|h| h.target.clone()) else {
+                    return;
+                };
+                let params = self.call_params(target);
+                let soa = sofia_soa::Session::new(self.media(), self.ids.u64());
+                let auth = self.new_auth();
+                let ids = IdGenerator::with_seed(self.ids.u64());
+                let call = Call::outgoing(params, soa, auth, ids, late_offer);
+                if let Some(h) = self.handles.get_mut(&id) {
+                    h.call = Some(call);
+                    h.call_ended = None;
+                    h.invite_client = None;
+                }
+                self.drive(id).await;
+            }
+            Command::Respond { id, status, phrase } => {
+                let r = self.with_call(id, |c| c.respond(now, status, &phrase));
+                self.after_call_command(id, EventKind::IInvite, r).await;
+            }
+            Command::Bye { id } => {
+                let r = self.with_call(id, |c| {
+                    c.bye(now);
+                    Ok(())
+                });
+                self.after_call_command(id, EventKind::RBye, r).await;
+            }
+            Command::Cancel { id } => {
+                let r = self.with_call(id, |c| {
+                    c.cancel();
+                    Ok(())
+                });
+                self.after_call_command(id, EventKind::RInvite, r).await;
+            }
+            Command::Hold { id, hold } => {
+                let r = self.with_call(id, |c| c.hold(now, hold));
+                self.after_call_command(id, EventKind::RInvite, r).await;
+            }
+            Command::Reinvite { id } => {
+                let r = self.with_call(id, |c| c.reinvite(now));
+                self.after_call_command(id, EventKind::RInvite, r).await;
+            }
+            Command::Update { id } => {
+                let r = self.with_call(id, |c| c.update(now));
+                self.after_call_command(id, EventKind::RUpdate, r).await;
+            }
+            Command::Info {
+                id,
+                content_type,
+                body,
+            } => {
+                let r = self.with_call(id, |c| c.info(&content_type, body));
+                self.after_call_command(id, EventKind::RInfo, r).await;
             }
             Command::Shutdown => {}
         }
@@ -572,6 +805,36 @@ impl Task {
             Internal::Client { id, job, ev } => match ev {
                 ClientEvent::Timeout => self.failed(id, job, 408, "Request Timeout").await,
                 ClientEvent::Response(msg) => self.response(id, job, msg).await,
+            },
+            Internal::Call { id, purpose, ev } => self.call_event(id, purpose, ev).await,
+            Internal::CallResolved {
+                id,
+                output,
+                targets,
+            } => match targets.as_deref().map(<[Target]>::first) {
+                Ok(Some(target)) => {
+                    let target = target.clone();
+                    self.call_send(id, output, target);
+                    self.drive(id).await;
+                }
+                other => {
+                    let reason = match other {
+                        Err(e) => e.clone(),
+                        _ => "no target".to_string(),
+                    };
+                    su_log!(NUA, 3, "nua: {id}: cannot resolve the next hop: {reason}");
+                    if let CallOutput::Request { purpose, .. } = output
+                        && let Some(call) = self.handles.get_mut(&id).and_then(|h| h.call.as_mut())
+                    {
+                        call.request_failed(
+                            Instant::now(),
+                            purpose,
+                            503,
+                            "Service Unavailable (DNS)",
+                        );
+                    }
+                    self.drive(id).await;
+                }
             },
         }
     }
@@ -764,9 +1027,11 @@ impl Task {
         }
     }
 
-    /// Runs the registrations' refresh timers that are due.
+    /// Runs the registrations' refresh timers and the calls' timers that
+    /// are due.
     async fn timers(&mut self) {
         let now = Instant::now();
+        self.call_timers(now).await;
         let due: Vec<HandleId> = self
             .handles
             .iter()
@@ -805,6 +1070,18 @@ impl Task {
         if msg.method() == Method::Ack {
             return;
         }
+        let req = if msg.to_tag().is_some() {
+            match self.in_dialog(req).await {
+                Ok(()) => return,
+                Err(req) => req,
+            }
+        } else if msg.method() == Method::Invite {
+            self.incoming_call(req).await;
+            return;
+        } else {
+            req
+        };
+        let msg = &req.msg;
         let tag = self.agent.tag();
         let id = HandleId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let (status, phrase, kind) = if msg.to_tag().is_some() {
@@ -841,6 +1118,353 @@ impl Task {
         }
         if let Some(kind) = kind {
             self.emit(id, kind, status, phrase, Some(req.msg)).await;
+        }
+    }
+}
+
+/// Calls: the driver side of [`Call`].
+impl Task {
+    /// The identities and settings of a new call with `remote`.
+    fn call_params(&self, remote: String) -> CallParams {
+        let transport = match self.local.0 {
+            Transport::Udp => "",
+            _ => ";transport=tcp",
+        };
+        let contact = self.config.contact.clone().unwrap_or_else(|| {
+            format!("sip:{}@{}{transport}", self.user(), host_port(self.local.1))
+        });
+        CallParams {
+            local_uri: self.local_identity(),
+            remote_uri: remote,
+            contact,
+            user_agent: self.config.user_agent.clone(),
+            listeners: self.agent.tport().listeners(),
+            timers: self.config.timers,
+        }
+    }
+
+    /// The local media of a new call.
+    fn media(&self) -> sofia_soa::Capabilities {
+        self.config
+            .media
+            .clone()
+            .unwrap_or_else(|| crate::config::default_media(self.local.1.ip()))
+    }
+
+    /// Runs a command on the handle's call; `Err` when there is none or it
+    /// refuses.
+    fn with_call(
+        &mut self,
+        id: HandleId,
+        f: impl FnOnce(&mut Call) -> Result<(), &'static str>,
+    ) -> Result<(), &'static str> {
+        match self.handles.get_mut(&id).and_then(|h| h.call.as_mut()) {
+            Some(call) => f(call),
+            None => Err("no call"),
+        }
+    }
+
+    /// Reports a refused call command, then does what the call asks.
+    async fn after_call_command(
+        &mut self,
+        id: HandleId,
+        kind: EventKind,
+        result: Result<(), &'static str>,
+    ) {
+        if let Err(reason) = result {
+            su_log!(NUA, 3, "nua: {id}: {kind} refused: {reason}");
+            self.emit(id, kind, 400, reason, None).await;
+        }
+        self.drive(id).await;
+    }
+
+    /// Does everything the handle's call asks for.
+    async fn drive(&mut self, id: HandleId) {
+        while let Some(out) = self
+            .handles
+            .get_mut(&id)
+            .and_then(|h| h.call.as_mut())
+            .and_then(Call::poll_output)
+        {
+            self.call_output(id, out).await;
+        }
+        if let Some(h) = self.handles.get_mut(&id)
+            && h.call_ended.is_none()
+            && h.call
+                .as_ref()
+                .is_some_and(|c| c.state() == CallState::Terminated)
+        {
+            h.call_ended = Some(Instant::now());
+        }
+    }
+
+    async fn call_output(&mut self, id: HandleId, out: CallOutput) {
+        match out {
+            CallOutput::Event(e) => self.emit_call(id, e).await,
+            CallOutput::DialogAdded(d) => {
+                self.agent.add_dialog(d.clone());
+                self.dialogs.insert(d, id);
+            }
+            CallOutput::DialogRemoved(d) => {
+                self.agent.remove_dialog(&d);
+                self.dialogs.remove(&d);
+            }
+            CallOutput::Respond { server, msg } => {
+                if let Err(e) = self.agent.respond(server, msg) {
+                    su_log!(NUA, 3, "nua: {id}: cannot answer: {e}");
+                }
+            }
+            CallOutput::Cancel => {
+                let client = self.handles.get(&id).and_then(|h| h.invite_client);
+                if let Some(client) = client
+                    && let Err(e) = self.agent.cancel(client)
+                {
+                    su_log!(NUA, 3, "nua: {id}: cannot CANCEL: {e}");
+                }
+            }
+            CallOutput::Request { ref next_hop, .. } | CallOutput::Ack { ref next_hop, .. } => {
+                let numeric = Uri::parse(next_hop)
+                    .ok()
+                    .and_then(|u| sofia_nta::resolve::numeric_target(&u));
+                match numeric {
+                    Some(target) => self.call_send(id, out, target),
+                    None => {
+                        let hop = next_hop.clone();
+                        let resolver = self.resolver.clone();
+                        let internal = self.internal.clone();
+                        tokio::spawn(async move {
+                            let targets = match Uri::parse(&hop) {
+                                Ok(u) => resolver.resolve(&u).await.map_err(|e| e.to_string()),
+                                Err(e) => Err(e.to_string()),
+                            };
+                            let _ = internal.send(Internal::CallResolved {
+                                id,
+                                output: out,
+                                targets,
+                            });
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends a call's request or ACK to its located next hop.
+    fn call_send(&mut self, id: HandleId, out: CallOutput, target: Target) {
+        let dest = sofia_tport::Destination::new(target.transport, target.addr);
+        let (purpose, msg) = match out {
+            CallOutput::Ack { msg, .. } => {
+                su_log!(NUA, 5, "nua: {id}: sending ACK to {dest:?}");
+                self.agent.send_stateless(&msg, dest);
+                return;
+            }
+            CallOutput::Request { purpose, msg, .. } => (purpose, msg),
+            _ => return,
+        };
+        su_log!(
+            NUA,
+            5,
+            "nua: {id}: sending {} to {}/{}",
+            msg.method_str(),
+            target.transport,
+            target.addr
+        );
+        match self.agent.start(msg, dest) {
+            Ok((client, mut rx)) => {
+                if purpose == Purpose::Invite
+                    && let Some(h) = self.handles.get_mut(&id)
+                {
+                    h.invite_client = Some(client);
+                }
+                let internal = self.internal.clone();
+                // An INVITE's receiver stays open for further 2xx responses
+                // (retransmissions, forks) until its transaction ends.
+                let invite = matches!(purpose, Purpose::Invite | Purpose::ReInvite);
+                tokio::spawn(async move {
+                    while let Some(ev) = rx.recv().await {
+                        let last = match &ev {
+                            ClientEvent::Timeout => true,
+                            ClientEvent::Response(m) => !invite && m.status().unwrap_or(0) >= 200,
+                        };
+                        if internal.send(Internal::Call { id, purpose, ev }).is_err() || last {
+                            break;
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                su_log!(NUA, 3, "nua: {id}: cannot send: {e}");
+                if let Some(call) = self.handles.get_mut(&id).and_then(|h| h.call.as_mut()) {
+                    call.request_failed(Instant::now(), purpose, 503, "Service Unavailable");
+                }
+            }
+        }
+    }
+
+    async fn emit_call(&self, handle: HandleId, e: CallEvent) {
+        su_log!(
+            NUA,
+            5,
+            "nua: event {} {handle}: {} {}{}",
+            e.kind,
+            e.status,
+            e.phrase,
+            e.state.map(|s| format!(" ({s})")).unwrap_or_default()
+        );
+        let _ = self
+            .events
+            .send(Event {
+                handle,
+                kind: e.kind,
+                status: e.status,
+                phrase: e.phrase,
+                message: e.message,
+                state: e.state,
+            })
+            .await;
+    }
+
+    /// What the transaction engine reports besides requests: ACKs of 2xx
+    /// responses, CANCELs of INVITEs, ended transactions.
+    async fn engine_event(&mut self, ev: sofia_nta::Event) {
+        let now = Instant::now();
+        match ev {
+            sofia_nta::Event::Ack { msg, .. } => {
+                let Some(id) = self.dialog_of(&msg) else {
+                    su_log!(NUA, 5, "nua: ACK of no call dropped");
+                    return;
+                };
+                if let Some(call) = self.handles.get_mut(&id).and_then(|h| h.call.as_mut()) {
+                    call.handle_ack(now, msg);
+                }
+                self.drive(id).await;
+            }
+            sofia_nta::Event::Cancelled { invite, msg } => {
+                let Some(&id) = self.invites.get(&invite) else {
+                    return;
+                };
+                if let Some(call) = self.handles.get_mut(&id).and_then(|h| h.call.as_mut()) {
+                    call.handle_cancel(now, msg);
+                }
+                self.drive(id).await;
+            }
+            sofia_nta::Event::Terminated {
+                id: sofia_nta::TransactionId::Server(server),
+            } => {
+                self.invites.remove(&server);
+            }
+            _ => {}
+        }
+    }
+
+    /// The handle whose call's dialog a request belongs to.
+    fn dialog_of(&self, msg: &Message) -> Option<HandleId> {
+        let id = DialogId {
+            call_id: msg.call_id()?.to_string(),
+            local_tag: msg.to_tag()?.to_string(),
+            remote_tag: msg.from_tag().unwrap_or_default().to_string(),
+        };
+        self.dialogs.get(&id).copied()
+    }
+
+    /// A request inside a call's dialog; `false` when no call has it.
+    async fn in_dialog(&mut self, req: ServerRequest) -> Result<(), ServerRequest> {
+        let Some(id) = self.dialog_of(&req.msg) else {
+            return Err(req);
+        };
+        let Some(call) = self.handles.get_mut(&id).and_then(|h| h.call.as_mut()) else {
+            return Err(req);
+        };
+        call.handle_request(Instant::now(), req.server, req.msg);
+        self.drive(id).await;
+        Ok(())
+    }
+
+    /// A new incoming call: a handle of its own and an `i_invite`.
+    async fn incoming_call(&mut self, req: ServerRequest) {
+        let id = HandleId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let remote = req
+            .msg
+            .from()
+            .map(|f| f.uri().as_str().to_string())
+            .unwrap_or_default();
+        let secure = req.source.transport == Transport::Tls
+            && req
+                .msg
+                .request_uri()
+                .and_then(Result::ok)
+                .is_some_and(|u| u.scheme() == Scheme::Sips);
+        let params = self.call_params(remote.clone());
+        let soa = sofia_soa::Session::new(self.media(), self.ids.u64());
+        let auth = self.new_auth();
+        let ids = IdGenerator::with_seed(self.ids.u64());
+        let call = Call::incoming(params, soa, auth, ids, req.server, req.msg, secure);
+        self.invites.insert(req.server, id);
+        let host = self.local.1.ip().to_string();
+        let state = HandleState {
+            target: remote,
+            call_id: self.ids.call_id(Some(&host)),
+            from_tag: self.ids.tag(),
+            cseq: 0,
+            auth: self.new_auth(),
+            registration: None,
+            call: Some(call),
+            call_ended: None,
+            incoming: true,
+            invite_client: None,
+        };
+        self.handles.insert(id, state);
+        self.drive(id).await;
+    }
+
+    /// A response to a call's request, or its failure.
+    async fn call_event(&mut self, id: HandleId, purpose: Purpose, ev: ClientEvent) {
+        let now = Instant::now();
+        let Some(call) = self.handles.get_mut(&id).and_then(|h| h.call.as_mut()) else {
+            return;
+        };
+        match ev {
+            ClientEvent::Response(msg) => call.handle_response(now, purpose, msg),
+            ClientEvent::Timeout => call.request_failed(now, purpose, 408, "Request Timeout"),
+        }
+        self.drive(id).await;
+    }
+
+    /// Runs the calls' timers that are due and forgets calls that ended
+    /// 64·T1 ago (and the handles incoming calls made).
+    async fn call_timers(&mut self, now: Instant) {
+        let linger = self.config.timers.t1x64();
+        let due: Vec<HandleId> = self
+            .handles
+            .iter()
+            .filter(|(_, h)| {
+                h.call
+                    .as_ref()
+                    .and_then(Call::poll_timeout)
+                    .is_some_and(|at| at <= now)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(call) = self.handles.get_mut(&id).and_then(|h| h.call.as_mut()) {
+                call.handle_timeout(now);
+            }
+            self.drive(id).await;
+        }
+        let ended: Vec<(HandleId, bool)> = self
+            .handles
+            .iter()
+            .filter(|(_, h)| h.call_ended.is_some_and(|t| t + linger <= now))
+            .map(|(id, h)| (*id, h.incoming))
+            .collect();
+        for (id, incoming) in ended {
+            if incoming {
+                self.handles.remove(&id);
+            } else if let Some(h) = self.handles.get_mut(&id) {
+                h.call = None;
+                h.call_ended = None;
+                h.invite_client = None;
+            }
         }
     }
 }
