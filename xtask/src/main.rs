@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod calls;
 mod fuzz;
 mod interop;
 mod pcap;
@@ -31,7 +32,8 @@ fn usage() -> String {
     "usage: cargo xtask <command>\n\
      commands:\n  \
        ci        fmt check, clippy -D warnings, doc -D warnings, tests, interop\n  \
-       interop   suites against real peers (installs Debian packages when root)\n  \
+       interop [FILTER]  suites against real peers (installs Debian packages when\n  \
+                 root); with FILTER, only the suites whose name contains it\n  \
        peers [PACKAGE...]  show installed peers; install the named ones\n  \
        bench parse [--iterations N]  sofia-rs vs sofia-sip C parse throughput\n  \
        bench tport  UDP receive+parse of sofia-tport vs bare recv_from\n  \
@@ -44,7 +46,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some("interop") => interop(),
+        Some("interop") => interop(args.get(1).map(String::as_str)),
         Some("peers") => peers_cmd(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
@@ -104,7 +106,7 @@ fn ci() -> Result {
         .args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-Dwarnings"))?;
     run(cargo().args(["test", "--workspace"]))?;
-    interop()
+    interop(None)
 }
 
 fn peers_cmd(names: &[String]) -> Result {
@@ -175,16 +177,39 @@ const SUITES: &[Suite] = &[
         }],
         run: interop::sipp_register_auth_against_registrar,
     },
+    Suite {
+        name: "SIPp uac calls against uas",
+        needs: &[peers::Package {
+            name: "sip-tester",
+            probe: peers::Probe::Program("sipp"),
+        }],
+        run: calls::sipp_uac_against_uas,
+    },
+    Suite {
+        name: "uac against SIPp uas",
+        needs: &[peers::Package {
+            name: "sip-tester",
+            probe: peers::Probe::Program("sipp"),
+        }],
+        run: calls::uac_against_sipp_uas,
+    },
 ];
 
-fn interop() -> Result {
-    let needs: Vec<peers::Package> = SUITES
+fn interop(filter: Option<&str>) -> Result {
+    let suites: Vec<&Suite> = SUITES
+        .iter()
+        .filter(|s| filter.is_none_or(|f| s.name.contains(f)))
+        .collect();
+    if suites.is_empty() {
+        return Err(format!("no interop suite matches {filter:?}"));
+    }
+    let needs: Vec<peers::Package> = suites
         .iter()
         .flat_map(|s| s.needs.iter().copied())
         .collect();
     peers::ensure(&needs)?;
     let mut failed = Vec::new();
-    for suite in SUITES {
+    for suite in &suites {
         println!("interop: {} ...", suite.name);
         match (suite.run)() {
             Ok(()) => println!("interop: {} ok", suite.name),
@@ -194,7 +219,7 @@ fn interop() -> Result {
             }
         }
     }
-    let passed = SUITES.len() - failed.len();
+    let passed = suites.len() - failed.len();
     println!("interop: {passed} passed, {} failed", failed.len());
     if failed.is_empty() {
         Ok(())
