@@ -1020,12 +1020,14 @@ impl Call {
                     self.cancelled = true;
                     self.outputs.push_back(CallOutput::Cancel);
                 }
-                if status > 100 && msg.to_tag().is_some() && self.dialog.is_none() {
-                    if let Ok(d) = Dialog::from_uac(&invite, &msg) {
-                        self.outputs
-                            .push_back(CallOutput::DialogAdded(d.id.clone()));
-                        self.dialog = Some(d);
-                    }
+                if status > 100
+                    && msg.to_tag().is_some()
+                    && self.dialog.is_none()
+                    && let Ok(d) = Dialog::from_uac(&invite, &msg)
+                {
+                    self.outputs
+                        .push_back(CallOutput::DialogAdded(d.id.clone()));
+                    self.dialog = Some(d);
                 }
                 if status > 100 && self.offered && has_sdp(&msg) {
                     // Early media: the answer comes in the provisional

@@ -1,6 +1,8 @@
 //! Calls between user agents on 127.0.0.1 over real UDP (and TCP): each
 //! flow with its events asserted in order.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sofia_msg::HeaderName;
@@ -402,4 +404,82 @@ async fn calls_over_tcp() {
     until(&mut b_ev, EventKind::IBye, None).await;
     let (ev, _) = until(&mut a_ev, EventKind::RBye, None).await;
     assert_eq!(ev.status, 200);
+}
+
+/// Forwards UDP datagrams between `peer` and the rest, dropping one in
+/// `1/loss_one_in` (a fixed pseudo-random sequence).
+async fn lossy_relay(
+    peer: std::net::SocketAddr,
+    other: std::net::SocketAddr,
+    loss_one_in: u64,
+    seed: u64,
+) -> (std::net::SocketAddr, Arc<AtomicU64>) {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let dropped = Arc::new(AtomicU64::new(0));
+    let counter = dropped.clone();
+    tokio::spawn(async move {
+        let mut state = seed;
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            if (state >> 33).is_multiple_of(loss_one_in) {
+                counter.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let to = if from == peer { other } else { peer };
+            let _ = socket.send_to(&buf[..n], to).await;
+        }
+    });
+    (addr, dropped)
+}
+
+#[tokio::test]
+async fn calls_complete_with_ten_percent_loss() {
+    let timers = sofia_nta::Timers {
+        t1: Duration::from_millis(50),
+        t2: Duration::from_millis(400),
+        ..sofia_nta::Timers::default()
+    };
+    // Bind first to learn the addresses, then point each side's Contact at
+    // the relay in front of it: every request, response and ACK crosses a
+    // relay that loses 10 % of the datagrams.
+    let a_sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b_sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (a_addr, b_addr) = (a_sock.local_addr().unwrap(), b_sock.local_addr().unwrap());
+    drop((a_sock, b_sock));
+    let (to_bob, lost_b) = lossy_relay(b_addr, a_addr, 10, 7).await;
+    let (to_alice, lost_a) = lossy_relay(a_addr, b_addr, 10, 11).await;
+    let config = |addr: std::net::SocketAddr, contact: std::net::SocketAddr, user: &str| Config {
+        bind: vec![format!("sip:{addr};transport=udp")],
+        contact: Some(format!("sip:{user}@{contact}")),
+        timers,
+        ..Config::default()
+    };
+    let (alice, mut a_ev) = Nua::new(config(a_addr, to_alice, "alice")).await.unwrap();
+    let (bob, mut b_ev) = Nua::new(config(b_addr, to_bob, "bob")).await.unwrap();
+    let calls = 20;
+    let mut answered = 0;
+    for _ in 0..calls {
+        let call = alice.handle(&format!("sip:bob@{to_bob}")).unwrap();
+        call.invite().unwrap();
+        let (ev, _) = until(&mut b_ev, EventKind::IInvite, None).await;
+        let bob_call = bob.handle_of(ev.handle);
+        bob_call.respond(180, "Ringing").unwrap();
+        bob_call.respond(200, "OK").unwrap();
+        let (ready, _) = until(&mut a_ev, EventKind::IState, Some(CallState::Ready)).await;
+        assert_eq!(ready.status, 200);
+        until(&mut b_ev, EventKind::IState, Some(CallState::Ready)).await;
+        call.bye().unwrap();
+        let (end, _) = until(&mut a_ev, EventKind::IState, Some(CallState::Terminated)).await;
+        assert_eq!(end.status, 200);
+        let (end, _) = until(&mut b_ev, EventKind::IState, Some(CallState::Terminated)).await;
+        assert_eq!(end.status, 200);
+        answered += 1;
+    }
+    assert_eq!(answered, calls);
+    let lost = lost_a.load(Ordering::Relaxed) + lost_b.load(Ordering::Relaxed);
+    assert!(lost >= 10, "only {lost} datagrams were lost");
 }
