@@ -22,6 +22,7 @@ mod fuzz;
 mod interop;
 mod pcap;
 mod peers;
+mod peers_interop;
 
 use std::process::{Command, ExitCode};
 
@@ -193,7 +194,32 @@ const SUITES: &[Suite] = &[
         }],
         run: calls::uac_against_sipp_uas,
     },
+    Suite {
+        name: "baresip calls uas",
+        needs: &[BARESIP],
+        run: peers_interop::baresip_calls_uas,
+    },
+    Suite {
+        name: "uac calls baresip",
+        needs: &[BARESIP],
+        run: peers_interop::uac_calls_baresip,
+    },
+    Suite {
+        name: "register against kamailio",
+        needs: &[KAMAILIO],
+        run: peers_interop::register_against_kamailio,
+    },
 ];
+
+const BARESIP: peers::Package = peers::Package {
+    name: "baresip",
+    probe: peers::Probe::Program("baresip"),
+};
+
+const KAMAILIO: peers::Package = peers::Package {
+    name: "kamailio",
+    probe: peers::Probe::Program("kamailio"),
+};
 
 fn interop(filter: Option<&str>) -> Result {
     let suites: Vec<&Suite> = SUITES
