@@ -47,6 +47,8 @@ struct Peer {
     name: String,
     child: Child,
     output: Arc<Mutex<String>>,
+    /// Standard error alone (where `TPORT_LOG` traces go).
+    errors: Arc<Mutex<String>>,
     log: PathBuf,
     status: Option<ExitStatus>,
 }
@@ -80,21 +82,26 @@ impl Peer {
             .spawn()
             .map_err(|e| format!("cannot start {name}: {e}"))?;
         let output = Arc::new(Mutex::new(String::new()));
+        let errors = Arc::new(Mutex::new(String::new()));
         let stdout = child
             .stdout
             .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>);
-        let stderr = child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>);
-        for stream in [stdout, stderr].into_iter().flatten() {
+            .map(|s| (Box::new(s) as Box<dyn Read + Send>, None));
+        let stderr = child.stderr.take().map(|s| {
+            (
+                Box::new(s) as Box<dyn Read + Send>,
+                Some(Arc::clone(&errors)),
+            )
+        });
+        for (stream, own) in [stdout, stderr].into_iter().flatten() {
             let output = Arc::clone(&output);
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(|l| l.ok()) {
-                    if let Ok(mut out) = output.lock() {
-                        out.push_str(&line);
-                        out.push('\n');
+                    for buf in std::iter::once(&output).chain(own.as_ref()) {
+                        if let Ok(mut out) = buf.lock() {
+                            out.push_str(&line);
+                            out.push('\n');
+                        }
                     }
                 }
             });
@@ -103,6 +110,7 @@ impl Peer {
             name: name.to_string(),
             child,
             output,
+            errors,
             log,
             status: None,
         })
@@ -111,6 +119,27 @@ impl Peer {
     /// Everything printed so far.
     fn text(&self) -> String {
         self.output.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// The SIP messages of a `TPORT_LOG=1` trace on standard error, in
+    /// order: whether it was sent (else received), and the message.
+    fn trace(&self) -> Vec<(bool, String)> {
+        let errors = self.errors.lock().map(|o| o.clone()).unwrap_or_default();
+        let mut messages: Vec<(bool, String)> = Vec::new();
+        let mut current: Option<(bool, String)> = None;
+        for line in errors.lines() {
+            if let Some(stamp) = line.split("sofia::tport::log: ").nth(1) {
+                messages.extend(current.take());
+                current = Some((stamp.starts_with("send"), String::new()));
+            } else if let Some((_, msg)) = current.as_mut()
+                && (!line.starts_with("-----") || !msg.is_empty())
+            {
+                msg.push_str(line);
+                msg.push('\n');
+            }
+        }
+        messages.extend(current);
+        messages
     }
 
     /// The last lines printed, for error messages.
@@ -436,106 +465,198 @@ impl Baresip {
     }
 }
 
-/// baresip dials `uas` (`ctrl_tcp` command `dial`), the call is
-/// established with a G.711 codec both sides have, baresip hangs up, and
-/// `uas` sees the BYE and answers it.
+/// The `CSeq` number of a message.
+fn cseq(msg: &str) -> Option<&str> {
+    msg.lines()
+        .find_map(|l| l.strip_prefix("CSeq:"))
+        .and_then(|v| v.split_whitespace().next())
+}
+
+/// The direction attribute of the SDP in a message (`sendrecv` when none).
+fn direction(msg: &str) -> &'static str {
+    ["sendonly", "recvonly", "inactive", "sendrecv"]
+        .into_iter()
+        .find(|d| msg.lines().any(|l| l.trim() == format!("a={d}")))
+        .unwrap_or("sendrecv")
+}
+
+/// The INVITEs `uas` received and the SDP directions of each offer and of
+/// our 200 OK answering it, from its `TPORT_LOG` trace.
+fn invites_and_answers(uas: &Peer) -> Result<Vec<(&'static str, &'static str)>> {
+    let trace = uas.trace();
+    let mut pairs = Vec::new();
+    let mut seen = Vec::new();
+    for (sent, msg) in &trace {
+        if *sent || !msg.starts_with("INVITE ") {
+            continue;
+        }
+        let Some(n) = cseq(msg) else { continue };
+        if seen.contains(&n) {
+            continue; // a retransmission
+        }
+        seen.push(n);
+        let answer = trace
+            .iter()
+            .find(|(sent, m)| {
+                *sent
+                    && m.starts_with("SIP/2.0 200 ")
+                    && cseq(m) == Some(n)
+                    && m.lines()
+                        .any(|l| l.starts_with("CSeq:") && l.ends_with("INVITE"))
+            })
+            .ok_or_else(|| {
+                format!(
+                    "no 200 OK to INVITE CSeq {n} in uas's trace\n{}",
+                    uas.tail()
+                )
+            })?;
+        if !answer.1.contains("\nm=audio ") {
+            return Err(format!(
+                "uas's 200 OK to INVITE CSeq {n} has no SDP:\n{}",
+                answer.1
+            ));
+        }
+        pairs.push((direction(msg), direction(&answer.1)));
+    }
+    Ok(pairs)
+}
+
+/// baresip dials `uas` over UDP and over TCP (`ctrl_tcp` command `dial`);
+/// each call is established with a G.711 codec both sides have, baresip
+/// puts it on hold (re-INVITE `a=sendonly`, our answer `a=recvonly`) and
+/// resumes it (`a=sendrecv` both ways), hangs up, and `uas` sees the BYE
+/// and answers it.
 pub fn baresip_calls_uas() -> Result {
     let bin = build_examples()?;
-    let dir = suite_dir("baresip-calls-uas")?;
-    let mut uas = Peer::start(
-        "uas",
-        Duration::from_secs(90),
-        bin.join("uas"),
-        ["--bind", "sip:127.0.0.1:0", "--verbose"],
-        &[("TPORT_LOG", "1")],
-        dir.join("uas.log"),
-    )?;
-    uas.wait_for("listening on udp/127.0.0.1:", Duration::from_secs(10))?;
-    let port = listening_port(&uas.text())
-        .ok_or_else(|| format!("no port in uas output\n{}", uas.tail()))?;
-    let mut baresip = Baresip::start(&dir)?;
-    baresip.command("dial", &format!("sip:test@127.0.0.1:{port}"))?;
-    baresip
-        .peer
-        .wait_for("Call established", Duration::from_secs(15))
-        .map_err(|e| format!("{e}\n{}", uas.tail()))?;
-    for line in ["i_invite #1: 100", "i_ack #1: 200", "200 OK (ready)"] {
-        uas.wait_for(line, Duration::from_secs(10))?;
-    }
-    let codec = baresip.encoder()?;
-    if codec != "PCMU" && codec != "PCMA" {
-        return Err(format!("baresip encodes {codec}, expected PCMU or PCMA"));
-    }
-    baresip.command("hangup", "")?;
-    baresip
-        .peer
-        .wait_for("call: terminate call", Duration::from_secs(10))?;
-    uas.wait_for("i_bye #1: 200", Duration::from_secs(10))?;
-    uas.wait_for("(terminated)", Duration::from_secs(5))?;
-    // Our 200 OK carried the SDP answer baresip took its codec from.
-    let trace = uas.text();
-    if !trace.contains("m=audio 40000 RTP/AVP") {
-        return Err(format!("no SDP answer in the uas trace\n{}", uas.tail()));
-    }
     let version = baresip_version();
-    baresip.quit()?;
-    println!(
-        "interop: baresip {version} called uas: established ({codec}), hung up, uas got BYE and answered 200"
-    );
+    for transport in ["udp", "tcp"] {
+        let dir = suite_dir(&format!("baresip-calls-uas-{transport}"))?;
+        let mut uas = Peer::start(
+            "uas",
+            Duration::from_secs(90),
+            bin.join("uas"),
+            ["--bind", "sip:127.0.0.1:0", "--verbose"],
+            &[("TPORT_LOG", "1")],
+            dir.join("uas.log"),
+        )?;
+        uas.wait_for("listening on udp/127.0.0.1:", Duration::from_secs(10))?;
+        let port = listening_port(&uas.text())
+            .ok_or_else(|| format!("no port in uas output\n{}", uas.tail()))?;
+        let mut baresip = Baresip::start(&dir)?;
+        let uri = match transport {
+            "tcp" => format!("sip:test@127.0.0.1:{port};transport=tcp"),
+            _ => format!("sip:test@127.0.0.1:{port}"),
+        };
+        baresip.command("dial", &uri)?;
+        baresip
+            .peer
+            .wait_for("Call established", Duration::from_secs(15))
+            .map_err(|e| format!("{e}\n{}", uas.tail()))?;
+        for line in ["i_invite #1: 100", "i_ack #1: 200", "200 OK (ready)"] {
+            uas.wait_for(line, Duration::from_secs(10))?;
+        }
+        let codec = baresip.encoder()?;
+        if codec != "PCMU" && codec != "PCMA" {
+            return Err(format!("baresip encodes {codec}, expected PCMU or PCMA"));
+        }
+        baresip.command("hold", "")?;
+        uas.wait_for_count("i_ack #1: 200", 2, Duration::from_secs(10))
+            .map_err(|e| format!("hold: {e}\n{}", baresip.peer.tail()))?;
+        baresip.command("resume", "")?;
+        uas.wait_for_count("i_ack #1: 200", 3, Duration::from_secs(10))
+            .map_err(|e| format!("resume: {e}\n{}", baresip.peer.tail()))?;
+        baresip.command("hangup", "")?;
+        baresip
+            .peer
+            .wait_for("call: terminate call", Duration::from_secs(10))?;
+        uas.wait_for("i_bye #1: 200", Duration::from_secs(10))?;
+        uas.wait_for("(terminated)", Duration::from_secs(5))?;
+        let offers = invites_and_answers(&uas)?;
+        let expected = [
+            ("sendrecv", "sendrecv"),
+            ("sendonly", "recvonly"),
+            ("sendrecv", "sendrecv"),
+        ];
+        if offers != expected {
+            return Err(format!(
+                "SDP directions (offer, our answer) of the INVITEs: {offers:?}, expected {expected:?}\n{}",
+                uas.tail()
+            ));
+        }
+        let stamp = format!("bytes from {transport}/[127.0.0.1]");
+        if !uas.text().contains(&stamp) {
+            return Err(format!(
+                "uas received nothing over {transport}\n{}",
+                uas.tail()
+            ));
+        }
+        baresip.quit()?;
+        println!(
+            "interop: baresip {version} called uas over {}: established ({codec}), \
+             hold (sendonly, answered recvonly) and resume (sendrecv) re-INVITEs, \
+             hung up, BYE answered 200",
+            transport.to_uppercase()
+        );
+    }
     Ok(())
 }
 
-/// `uac` calls baresip, which answers at once: `uac` sees 200 to the
-/// INVITE, sends BYE after 1 s and gets 200; baresip reports the call
-/// established with a G.711 codec and terminated.
+/// `uac` calls baresip over UDP and over TCP; baresip answers at once:
+/// `uac` sees 200 to the INVITE, sends BYE after 1 s and gets 200; baresip
+/// reports each call established with a G.711 codec and terminated.
 pub fn uac_calls_baresip() -> Result {
     let bin = build_examples()?;
+    let version = baresip_version();
     let dir = suite_dir("uac-calls-baresip")?;
     let mut baresip = Baresip::start(&dir)?;
-    let mut uac = Peer::start(
-        "uac",
-        Duration::from_secs(40),
-        bin.join("uac"),
-        [
-            format!("sip:bob@127.0.0.1:{}", baresip.sip_port),
-            "--duration".into(),
-            "1".into(),
-            "--bind".into(),
-            "sip:127.0.0.1:0".into(),
-        ],
-        &[("TPORT_LOG", "1")],
-        dir.join("uac.log"),
-    )?;
-    let status = uac.wait_exit(Duration::from_secs(30))?;
-    let out = uac.text();
-    if !status.success() {
-        return Err(format!(
-            "uac exited with {status}\n{}\n{}",
-            uac.tail(),
-            baresip.peer.tail()
-        ));
-    }
-    for line in ["r_invite #1: 200", "(ready)", "r_bye #1: 200"] {
-        if !out.contains(line) {
-            return Err(format!("no {line:?} in uac's output\n{}", uac.tail()));
+    for (n, transport) in ["udp", "tcp"].into_iter().enumerate() {
+        let uri = match transport {
+            "tcp" => format!("sip:bob@127.0.0.1:{};transport=tcp", baresip.sip_port),
+            _ => format!("sip:bob@127.0.0.1:{}", baresip.sip_port),
+        };
+        let mut uac = Peer::start(
+            &format!("uac ({transport})"),
+            Duration::from_secs(40),
+            bin.join("uac"),
+            [uri.as_str(), "--duration", "1", "--bind", "sip:127.0.0.1:0"],
+            &[("TPORT_LOG", "1")],
+            dir.join(format!("uac-{transport}.log")),
+        )?;
+        let status = uac.wait_exit(Duration::from_secs(30))?;
+        let out = uac.text();
+        if !status.success() {
+            return Err(format!(
+                "uac exited with {status}\n{}\n{}",
+                uac.tail(),
+                baresip.peer.tail()
+            ));
         }
+        for line in ["r_invite #1: 200", "(ready)", "r_bye #1: 200"] {
+            if !out.contains(line) {
+                return Err(format!("no {line:?} in uac's output\n{}", uac.tail()));
+            }
+        }
+        let stamp = format!("bytes to {transport}/[127.0.0.1]:{}", baresip.sip_port);
+        if !out.contains(&stamp) {
+            return Err(format!("uac sent nothing over {transport}\n{}", uac.tail()));
+        }
+        baresip
+            .peer
+            .wait_for_count("Call established", n + 1, Duration::from_secs(5))?;
+        baresip
+            .peer
+            .wait_for_count("terminated", n + 1, Duration::from_secs(5))?;
+        let codec = baresip.encoder()?;
+        if codec != "PCMU" && codec != "PCMA" {
+            return Err(format!("baresip encodes {codec}, expected PCMU or PCMA"));
+        }
+        println!(
+            "interop: uac called baresip {version} over {}: answered ({codec}), \
+             BYE after 1 s answered 200",
+            transport.to_uppercase()
+        );
     }
-    baresip
-        .peer
-        .wait_for("Call established", Duration::from_secs(5))?;
-    baresip
-        .peer
-        .wait_for("terminated", Duration::from_secs(5))?;
-    let codec = baresip.encoder()?;
-    if codec != "PCMU" && codec != "PCMA" {
-        return Err(format!("baresip encodes {codec}, expected PCMU or PCMA"));
-    }
-    let version = baresip_version();
-    baresip.quit()?;
-    println!(
-        "interop: uac called baresip {version}: answered ({codec}), BYE after 1 s answered 200"
-    );
-    Ok(())
+    baresip.quit()
 }
 
 // ---------------------------------------------------------------- Kamailio
