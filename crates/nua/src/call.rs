@@ -695,6 +695,13 @@ impl Call {
         if dialog_creating || (request.method() == Method::Update && status < 300) {
             b = b.header(HeaderName::Contact, &self.contact());
         }
+        // RFC 3261 §12.1.1: a response that establishes a dialog carries
+        // the request's Record-Route values, in order.
+        if dialog_creating && request.to_tag().is_none() {
+            for rr in request.header_lines(HeaderName::RecordRoute) {
+                b = b.header(HeaderName::RecordRoute, &sofia_msg::unfold(rr));
+            }
+        }
         if (200..300).contains(&status) && request.method() == Method::Invite
             || status == 405
             || request.method() == Method::Options
