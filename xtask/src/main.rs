@@ -209,6 +209,11 @@ const SUITES: &[Suite] = &[
         needs: &[KAMAILIO],
         run: peers_interop::register_against_kamailio,
     },
+    Suite {
+        name: "calls through kamailio (uac to baresip, baresip to uas)",
+        needs: &[KAMAILIO, BARESIP],
+        run: peers_interop::calls_through_kamailio,
+    },
 ];
 
 const BARESIP: peers::Package = peers::Package {

@@ -282,10 +282,13 @@ fn listening_port(text: &str) -> Option<u16> {
 
 // ---------------------------------------------------------------- baresip
 
+/// baresip's account when it talks to our programs directly: `bob` that
+/// never registers, answers calls at once and has G.711 only.
+const LOCAL_ACCOUNT: &str = "<sip:bob@127.0.0.1>;regint=0;answermode=auto;audio_codecs=pcmu,pcma";
+
 /// A running baresip with a throwaway configuration: SIP on 127.0.0.1 only
-/// (UDP and TCP on `sip_port`, TLS on the next port), one account
-/// `sip:bob@127.0.0.1` that never registers and answers calls at once,
-/// G.711 only, the `aubridge` loop as audio device (no sound card), and the
+/// (UDP and TCP on `sip_port`, TLS on the next port), one account, G.711
+/// only, the `aubridge` loop as audio device (no sound card), and the
 /// `ctrl_tcp` command socket on `ctrl_port`.
 struct Baresip {
     peer: Peer,
@@ -330,7 +333,9 @@ fn baresip_version() -> String {
 }
 
 impl Baresip {
-    fn start(dir: &Path) -> Result<Baresip> {
+    /// Starts baresip with its files in `dir` and the one account line
+    /// `account` (`None`: [`LOCAL_ACCOUNT`]).
+    fn start(dir: &Path, account: Option<&str>) -> Result<Baresip> {
         let modules = find_dir(
             &["/usr/lib/baresip/modules", "/usr/local/lib/baresip/modules"],
             "baresip/modules",
@@ -369,7 +374,7 @@ impl Baresip {
         write_file(&dir.join("config"), &config)?;
         write_file(
             &dir.join("accounts"),
-            "<sip:bob@127.0.0.1>;regint=0;answermode=auto;audio_codecs=pcmu,pcma\n",
+            &format!("{}\n", account.unwrap_or(LOCAL_ACCOUNT)),
         )?;
         let mut peer = Peer::start(
             "baresip",
@@ -542,7 +547,7 @@ pub fn baresip_calls_uas() -> Result {
         uas.wait_for("listening on udp/127.0.0.1:", Duration::from_secs(10))?;
         let port = listening_port(&uas.text())
             .ok_or_else(|| format!("no port in uas output\n{}", uas.tail()))?;
-        let mut baresip = Baresip::start(&dir)?;
+        let mut baresip = Baresip::start(&dir, None)?;
         let uri = match transport {
             "tcp" => format!("sip:test@127.0.0.1:{port};transport=tcp"),
             _ => format!("sip:test@127.0.0.1:{port}"),
@@ -608,7 +613,7 @@ pub fn uac_calls_baresip() -> Result {
     let bin = build_examples()?;
     let version = baresip_version();
     let dir = suite_dir("uac-calls-baresip")?;
-    let mut baresip = Baresip::start(&dir)?;
+    let mut baresip = Baresip::start(&dir, None)?;
     for (n, transport) in ["udp", "tcp"].into_iter().enumerate() {
         let uri = match transport {
             "tcp" => format!("sip:bob@127.0.0.1:{};transport=tcp", baresip.sip_port),
@@ -661,11 +666,24 @@ pub fn uac_calls_baresip() -> Result {
 
 // ---------------------------------------------------------------- Kamailio
 
-/// The Kamailio configuration: a registrar on 127.0.0.1:PORT that
-/// authenticates every REGISTER against the db_text `subscriber` table
-/// (digest with qop=auth and nonce-count checking, HA1 computed from the
-/// plain password) and keeps bindings in memory (at least 2 s); `ctl` serves `kamcmd` on a socket in the directory.
-fn kamailio_cfg(port: u16, modules: &Path, dir: &Path) -> String {
+/// The Kamailio configuration: a registrar and proxy on 127.0.0.1:PORT that
+/// authenticates every REGISTER (401) and INVITE (407) against the db_text
+/// `subscriber` table (digest with qop=auth and nonce-count checking, HA1
+/// computed from the plain password), keeps bindings in memory (at least
+/// 2 s), record-routes INVITEs and relays them to the callee's binding (or,
+/// with `uas_port`, INVITEs for user `uas` to `sip:uas@127.0.0.1:UAS_PORT`),
+/// and relays in-dialog requests by their Route (loose routing); `ctl` serves `kamcmd` on a socket in the directory.
+fn kamailio_cfg(port: u16, modules: &Path, dir: &Path, uas_port: Option<u16>) -> String {
+    let uas_route = uas_port
+        .map(|p| {
+            format!(
+                "        if ($rU == \"uas\") {{\n            \
+                 $ru = \"sip:uas@127.0.0.1:{p}\";\n            \
+                 xlog(\"L_NOTICE\", \"INVITE from $si:$sp relayed to $ru\\n\");\n            \
+                 t_relay();\n            exit;\n        }}\n"
+            )
+        })
+        .unwrap_or_default();
     format!(
         r#"#!KAMAILIO
 debug=2
@@ -715,6 +733,28 @@ request_route {{
         xlog("L_WARN", "sanity check failed for $rm from $si:$sp\n");
         exit;
     }}
+    if (is_method("CANCEL")) {{
+        if (t_check_trans()) {{
+            t_relay();
+        }}
+        exit;
+    }}
+    if (has_totag()) {{
+        if (loose_route()) {{
+            xlog("L_NOTICE", "in-dialog $rm from $si:$sp routed to $ru\n");
+            t_relay();
+            exit;
+        }}
+        if (is_method("ACK")) {{
+            if (t_check_trans()) {{
+                t_relay();
+            }}
+            exit;
+        }}
+        xlog("L_WARN", "in-dialog $rm from $si:$sp without a Route\n");
+        sl_send_reply("404", "Not Here");
+        exit;
+    }}
     if (is_method("REGISTER")) {{
         if (!auth_check("$fd", "subscriber", "1")) {{
             xlog("L_NOTICE", "REGISTER for $fu from $si:$sp: auth_check $rc, challenged\n");
@@ -727,6 +767,23 @@ request_route {{
             exit;
         }}
         xlog("L_NOTICE", "REGISTER for $fu from $si:$sp: saved\n");
+        exit;
+    }}
+    if (is_method("INVITE")) {{
+        if (!auth_check("$fd", "subscriber", "1")) {{
+            xlog("L_NOTICE", "INVITE to $ru from $si:$sp: auth_check $rc, challenged\n");
+            auth_challenge("$fd", "1");
+            exit;
+        }}
+        consume_credentials();
+        record_route();
+{uas_route}        if (!lookup("location")) {{
+            xlog("L_NOTICE", "INVITE to $ru from $si:$sp: no binding\n");
+            sl_send_reply("404", "Not Found");
+            exit;
+        }}
+        xlog("L_NOTICE", "INVITE from $si:$sp relayed to $ru\n");
+        t_relay();
         exit;
     }}
     sl_send_reply("405", "Method Not Allowed");
@@ -746,7 +803,9 @@ struct Kamailio {
 }
 
 impl Kamailio {
-    fn start(dir: &Path) -> Result<Kamailio> {
+    /// Starts Kamailio with subscribers alice (password `secret`) and bob
+    /// (`bobsecret`) in domain 127.0.0.1.
+    fn start(dir: &Path, uas_port: Option<u16>) -> Result<Kamailio> {
         let modules = find_dir(
             &["/usr/lib/kamailio/modules"],
             "kamailio/modules",
@@ -763,11 +822,12 @@ impl Kamailio {
             &db.join("subscriber"),
             "id(int,auto) username(string) domain(string) password(string) \
              ha1(string,null) ha1b(string,null)\n\
-             1:alice:127.0.0.1:secret::\n",
+             1:alice:127.0.0.1:secret::\n\
+             2:bob:127.0.0.1:bobsecret::\n",
         )?;
         let port = free_port(true)?;
         let cfg = dir.join("kamailio.cfg");
-        write_file(&cfg, &kamailio_cfg(port, &modules, dir))?;
+        write_file(&cfg, &kamailio_cfg(port, &modules, dir, uas_port))?;
         let peer = Peer::start(
             "kamailio",
             Duration::from_secs(120),
@@ -933,7 +993,7 @@ fn unregister(reg: &mut Peer, kamailio: &Kamailio, contact: &str) -> Result {
 pub fn register_against_kamailio() -> Result {
     let bin = build_examples()?;
     let dir = suite_dir("kamailio-registrar")?;
-    let mut kamailio = Kamailio::start(&dir)?;
+    let mut kamailio = Kamailio::start(&dir, None)?;
     let aor = format!("sip:alice@127.0.0.1:{}", kamailio.port);
 
     // The right password.
@@ -1026,6 +1086,161 @@ pub fn register_against_kamailio() -> Result {
     println!(
         "interop: register with a wrong password against Kamailio: {refused:?} \
          (auth_check -2), exit 1, nothing stored"
+    );
+    Ok(())
+}
+
+/// Whether any message of `trace` that `sent` and starts with `start`
+/// contains `needle`.
+fn traced(trace: &[(bool, String)], sent: bool, start: &str, needle: &str) -> bool {
+    trace
+        .iter()
+        .any(|(s, m)| *s == sent && m.starts_with(start) && m.contains(needle))
+}
+
+/// Calls through Kamailio as an authenticating, record-routing proxy, with
+/// baresip registered at it (digest) as bob:
+/// - `uac --user alice` calls bob: Kamailio answers the INVITE 407, `uac`
+///   retries with Proxy-Authorization, Kamailio relays to baresip, which
+///   answers; `uac` sends ACK and BYE with `Route: <sip:127.0.0.1:KPORT;lr>`
+///   and Kamailio relays both by loose routing;
+/// - baresip calls `sip:uas@KAMAILIO`, Kamailio relays to `uas`, whose
+///   200 OK carries the Record-Route, so baresip's ACK and BYE pass through
+///   Kamailio too.
+pub fn calls_through_kamailio() -> Result {
+    let bin = build_examples()?;
+    let dir = suite_dir("kamailio-proxy")?;
+    let mut uas = Peer::start(
+        "uas",
+        Duration::from_secs(120),
+        bin.join("uas"),
+        ["--bind", "sip:127.0.0.1:0", "--verbose"],
+        &[("TPORT_LOG", "1")],
+        dir.join("uas.log"),
+    )?;
+    uas.wait_for("listening on udp/127.0.0.1:", Duration::from_secs(10))?;
+    let uas_port = listening_port(&uas.text())
+        .ok_or_else(|| format!("no port in uas output\n{}", uas.tail()))?;
+    let mut kamailio = Kamailio::start(&dir, Some(uas_port))?;
+    let kport = kamailio.port;
+    let baresip_dir = dir.join("baresip");
+    std::fs::create_dir_all(&baresip_dir).map_err(|e| format!("{}: {e}", baresip_dir.display()))?;
+    let account = format!(
+        "<sip:bob@127.0.0.1:{kport}>;auth_pass=bobsecret;regint=60;answermode=auto;\
+         audio_codecs=pcmu,pcma"
+    );
+    let mut baresip = Baresip::start(&baresip_dir, Some(&account))?;
+    let registered = format!("from 127.0.0.1:{}: saved", baresip.sip_port);
+    kamailio
+        .peer
+        .wait_for(&registered, Duration::from_secs(15))
+        .map_err(|e| format!("baresip did not register: {e}\n{}", baresip.peer.tail()))?;
+    if !kamailio.kamcmd(&["ul.dump"])?.contains("AoR: bob") {
+        return Err(format!(
+            "Kamailio has no binding for bob\n{}",
+            kamailio.peer.tail()
+        ));
+    }
+
+    // uac -> Kamailio -> baresip.
+    let uac_port = free_port(true)?;
+    let mut uac = Peer::start(
+        "uac",
+        Duration::from_secs(40),
+        bin.join("uac"),
+        [
+            format!("sip:bob@127.0.0.1:{kport}"),
+            "--duration".into(),
+            "1".into(),
+            "--user".into(),
+            "alice".into(),
+            "--password".into(),
+            "secret".into(),
+            "--bind".into(),
+            format!("sip:127.0.0.1:{uac_port}"),
+        ],
+        &[("TPORT_LOG", "1")],
+        dir.join("uac.log"),
+    )?;
+    let status = uac.wait_exit(Duration::from_secs(30))?;
+    if !status.success() {
+        return Err(format!(
+            "uac exited with {status}\n{}\n{}\n{}",
+            uac.tail(),
+            kamailio.peer.tail(),
+            baresip.peer.tail()
+        ));
+    }
+    let out = uac.text();
+    for line in ["r_invite #1: 200", "(ready)", "r_bye #1: 200"] {
+        if !out.contains(line) {
+            return Err(format!("no {line:?} in uac's output\n{}", uac.tail()));
+        }
+    }
+    let trace = uac.trace();
+    let route = format!("Route: <sip:127.0.0.1:{kport};lr");
+    let checks = [
+        (false, "SIP/2.0 407 ", "Proxy-Authenticate: Digest"),
+        (true, "INVITE ", "Proxy-Authorization: Digest"),
+        (true, "ACK ", route.as_str()),
+        (true, "BYE ", route.as_str()),
+    ];
+    for (sent, start, needle) in checks {
+        if !traced(&trace, sent, start, needle) {
+            let how = if sent { "sent" } else { "received" };
+            return Err(format!(
+                "uac {how} no {start}with {needle:?}\n{}",
+                uac.tail()
+            ));
+        }
+    }
+    for method in ["ACK", "BYE"] {
+        kamailio.peer.wait_for(
+            &format!("in-dialog {method} from 127.0.0.1:{uac_port} routed"),
+            Duration::from_secs(5),
+        )?;
+    }
+    baresip
+        .peer
+        .wait_for("Call established", Duration::from_secs(5))?;
+    baresip
+        .peer
+        .wait_for("terminated", Duration::from_secs(5))?;
+    println!(
+        "interop: uac called baresip through {}: 407 answered with Proxy-Authorization, \
+         answered, ACK and BYE loose-routed through Kamailio, BYE 200",
+        kamailio.version
+    );
+
+    // baresip -> Kamailio -> uas.
+    baresip.command("dial", &format!("sip:uas@127.0.0.1:{kport}"))?;
+    baresip
+        .peer
+        .wait_for_count("Call established", 2, Duration::from_secs(15))
+        .map_err(|e| format!("{e}\n{}\n{}", kamailio.peer.tail(), uas.tail()))?;
+    uas.wait_for("200 OK (ready)", Duration::from_secs(10))?;
+    baresip.command("hangup", "")?;
+    uas.wait_for("i_bye #1: 200", Duration::from_secs(10))?;
+    let record_route = format!("Record-Route: <sip:127.0.0.1:{kport};lr");
+    if !traced(&uas.trace(), true, "SIP/2.0 200 ", &record_route) {
+        return Err(format!(
+            "uas's 200 OK has no {record_route:?}\n{}",
+            uas.tail()
+        ));
+    }
+    for method in ["ACK", "BYE"] {
+        kamailio.peer.wait_for(
+            &format!(
+                "in-dialog {method} from 127.0.0.1:{} routed",
+                baresip.sip_port
+            ),
+            Duration::from_secs(5),
+        )?;
+    }
+    baresip.quit()?;
+    println!(
+        "interop: baresip called uas through Kamailio: uas's 200 OK kept the Record-Route, \
+         baresip's ACK and BYE loose-routed through Kamailio, BYE 200"
     );
     Ok(())
 }
