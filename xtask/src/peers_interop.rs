@@ -530,7 +530,8 @@ fn invites_and_answers(uas: &Peer) -> Result<Vec<(&'static str, &'static str)>> 
 /// each call is established with a G.711 codec both sides have, baresip
 /// puts it on hold (re-INVITE `a=sendonly`, our answer `a=recvonly`) and
 /// resumes it (`a=sendrecv` both ways), hangs up, and `uas` sees the BYE
-/// and answers it.
+/// and answers it. Then baresip hangs up a call `uas` lets ring: `uas`
+/// answers the CANCEL 200 and the INVITE 487, which baresip acknowledges.
 pub fn baresip_calls_uas() -> Result {
     let bin = build_examples()?;
     let version = baresip_version();
@@ -603,12 +604,59 @@ pub fn baresip_calls_uas() -> Result {
             transport.to_uppercase()
         );
     }
+
+    // baresip hangs up while uas lets it ring: CANCEL.
+    let dir = suite_dir("baresip-cancels-uas")?;
+    let mut uas = Peer::start(
+        "uas",
+        Duration::from_secs(90),
+        bin.join("uas"),
+        [
+            "--bind",
+            "sip:127.0.0.1:0",
+            "--verbose",
+            "--answer-after",
+            "20000",
+        ],
+        &[("TPORT_LOG", "1")],
+        dir.join("uas.log"),
+    )?;
+    uas.wait_for("listening on udp/127.0.0.1:", Duration::from_secs(10))?;
+    let port = listening_port(&uas.text())
+        .ok_or_else(|| format!("no port in uas output\n{}", uas.tail()))?;
+    let baresip = Baresip::start(&dir, None)?;
+    baresip.command("dial", &format!("sip:test@127.0.0.1:{port}"))?;
+    uas.wait_for("180 Ringing (early)", Duration::from_secs(10))
+        .map_err(|e| format!("{e}\n{}", baresip.peer.tail()))?;
+    baresip.command("hangup", "")?;
+    uas.wait_for("i_cancel #1: 200", Duration::from_secs(10))
+        .map_err(|e| format!("{e}\n{}", baresip.peer.tail()))?;
+    uas.wait_for(
+        "487 Request Terminated (terminated)",
+        Duration::from_secs(5),
+    )?;
+    let trace = uas.trace();
+    let acked =
+        traced(&trace, true, "SIP/2.0 487 ", " INVITE\n") && traced(&trace, false, "ACK ", "");
+    if !acked {
+        return Err(format!(
+            "no 487 to the INVITE acknowledged in uas's trace\n{}",
+            uas.tail()
+        ));
+    }
+    baresip.quit()?;
+    println!(
+        "interop: baresip {version} cancelled its ringing call to uas: CANCEL 200, INVITE 487, ACK"
+    );
     Ok(())
 }
 
 /// `uac` calls baresip over UDP and over TCP; baresip answers at once:
 /// `uac` sees 200 to the INVITE, sends BYE after 1 s and gets 200; baresip
-/// reports each call established with a G.711 codec and terminated.
+/// reports each call established with a G.711 codec and terminated. Then,
+/// with baresip ringing (answer mode `manual`): `uac` interrupted cancels
+/// the call (CANCEL 200, INVITE 487, exit 1); baresip hanging up rejects
+/// it (486, exit 1).
 pub fn uac_calls_baresip() -> Result {
     let bin = build_examples()?;
     let version = baresip_version();
@@ -659,6 +707,60 @@ pub fn uac_calls_baresip() -> Result {
             "interop: uac called baresip {version} over {}: answered ({codec}), \
              BYE after 1 s answered 200",
             transport.to_uppercase()
+        );
+    }
+    baresip.command("answermode", "manual")?;
+    let uri = format!("sip:bob@127.0.0.1:{}", baresip.sip_port);
+    for (name, status) in [("cancel", 487), ("reject", 486)] {
+        let mut uac = Peer::start(
+            &format!("uac ({name})"),
+            Duration::from_secs(40),
+            bin.join("uac"),
+            [uri.as_str(), "--duration", "1", "--bind", "sip:127.0.0.1:0"],
+            &[("TPORT_LOG", "1")],
+            dir.join(format!("uac-{name}.log")),
+        )?;
+        uac.wait_for("r_invite #1: 180", Duration::from_secs(10))
+            .map_err(|e| format!("{e}\n{}", baresip.peer.tail()))?;
+        baresip.peer.wait_for_count(
+            "Incoming call from",
+            if status == 487 { 1 } else { 2 },
+            Duration::from_secs(5),
+        )?;
+        if status == 487 {
+            uac.signal("INT")?;
+        } else {
+            baresip.command("hangup", "")?;
+        }
+        let exit = uac.wait_exit(Duration::from_secs(15))?;
+        let final_line = format!("r_invite #1: {status}");
+        if !uac.text().contains(&final_line) || exit.code() != Some(1) {
+            return Err(format!(
+                "{name}: uac exited with {exit} (expected 1) and {final_line:?}\n{}\n{}",
+                uac.tail(),
+                baresip.peer.tail()
+            ));
+        }
+        let trace = uac.trace();
+        if status == 487 {
+            let cancelled = traced(&trace, true, "CANCEL ", "")
+                && trace.iter().any(|(sent, m)| {
+                    !sent && m.starts_with("SIP/2.0 200 ") && m.contains(" CANCEL\n")
+                });
+            if !cancelled {
+                return Err(format!("uac sent no CANCEL answered 200\n{}", uac.tail()));
+            }
+        }
+        if !traced(&trace, true, "ACK ", "") {
+            return Err(format!("uac did not ACK the {status}\n{}", uac.tail()));
+        }
+        println!(
+            "interop: uac called baresip ringing, {}: {final_line:?}, ACK, exit 1",
+            if status == 487 {
+                "interrupted: CANCEL 200"
+            } else {
+                "baresip hung up"
+            }
         );
     }
     baresip.quit()
