@@ -273,6 +273,17 @@ fn find_dir(candidates: &[&str], multiarch_tail: &str, file: &str) -> Option<Pat
     dirs.into_iter().find(|d| d.join(file).is_file())
 }
 
+/// A port free for both UDP and TCP.
+fn free_port_udp_tcp() -> Result<u16> {
+    for _ in 0..50 {
+        let port = free_port(true)?;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err("no port free for UDP and TCP".into())
+}
+
 /// The port in a line `listening on udp/127.0.0.1:PORT` of `text`.
 fn listening_port(text: &str) -> Option<u16> {
     text.lines()
@@ -792,6 +803,7 @@ debug=2
 log_stderror=yes
 children=2
 listen=udp:127.0.0.1:{port}
+listen=tcp:127.0.0.1:{port}
 auto_aliases=no
 alias="127.0.0.1:{port}"
 dns=no
@@ -927,7 +939,7 @@ impl Kamailio {
              1:alice:127.0.0.1:secret::\n\
              2:bob:127.0.0.1:bobsecret::\n",
         )?;
-        let port = free_port(true)?;
+        let port = free_port_udp_tcp()?;
         let cfg = dir.join("kamailio.cfg");
         write_file(&cfg, &kamailio_cfg(port, &modules, dir, uas_port))?;
         let peer = Peer::start(
@@ -1089,6 +1101,8 @@ fn unregister(reg: &mut Peer, kamailio: &Kamailio, contact: &str) -> Result {
 ///   binding is gone;
 /// - with a 4 s expiry the registration is refreshed (a second 200) and
 ///   Kamailio keeps the binding;
+/// - over TCP the binding is our contact, not the port our connection
+///   comes from (Kamailio's `rport`), and there is one;
 /// - a wrong password is refused (401 after the retry; Kamailio's
 ///   `auth_check` says -2, invalid password), `register` exits 1 and
 ///   nothing is stored.
@@ -1158,6 +1172,47 @@ pub fn register_against_kamailio() -> Result {
     unregister(&mut reg, &kamailio, &contact)?;
     println!(
         "interop: register --expires 4 against Kamailio: refreshed (200 OK twice), binding kept, unregistered"
+    );
+
+    // Over TCP: Kamailio's `rport` is our connection's source port, and
+    // the binding stays our contact.
+    let (mut reg, from) = start_register(
+        &bin,
+        &dir,
+        &format!("{aor};transport=tcp"),
+        "secret",
+        60,
+        "register-tcp",
+    )?;
+    let contact = format!("sip:alice@{from}");
+    reg.wait_for("r_register #1: 200", Duration::from_secs(15))
+        .map_err(|e| format!("{e}\n{}", kamailio.peer.tail()))?;
+    std::thread::sleep(Duration::from_millis(500));
+    let binding = kamailio.binding(&contact)?.ok_or_else(|| {
+        format!(
+            "kamcmd ul.dump has no binding for {contact}\n{}",
+            kamailio.peer.tail()
+        )
+    })?;
+    let socket = format!("Socket: tcp:127.0.0.1:{}", kamailio.port);
+    let dump = kamailio.kamcmd(&["ul.dump"])?;
+    let bindings = dump.matches("Address: sip:alice@").count();
+    let trace = reg.text();
+    if !binding.contains(&socket)
+        || bindings != 1
+        || !trace.contains("bytes to tcp/")
+        || !trace.contains("SIP/2.0 401 Unauthorized")
+    {
+        return Err(format!(
+            "over TCP: expected one binding {contact} on {socket}, Kamailio has {bindings}:\n{dump}\n{}",
+            reg.tail()
+        ));
+    }
+    unregister(&mut reg, &kamailio, &contact)?;
+    println!(
+        "interop: register over TCP against Kamailio: 401, 200 OK, one binding {contact} on \
+         {}, unregistered",
+        socket.trim_start_matches("Socket: ")
     );
 
     // A wrong password.
