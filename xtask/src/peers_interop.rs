@@ -1299,81 +1299,94 @@ pub fn calls_through_kamailio() -> Result {
         ));
     }
 
-    // uac -> Kamailio -> baresip.
-    let uac_port = free_port(true)?;
-    let mut uac = Peer::start(
-        "uac",
-        Duration::from_secs(40),
-        bin.join("uac"),
-        [
-            format!("sip:bob@127.0.0.1:{kport}"),
-            "--duration".into(),
-            "1".into(),
-            "--user".into(),
-            "alice".into(),
-            "--password".into(),
-            "secret".into(),
-            "--bind".into(),
-            format!("sip:127.0.0.1:{uac_port}"),
-        ],
-        &[("TPORT_LOG", "1")],
-        dir.join("uac.log"),
-    )?;
-    let status = uac.wait_exit(Duration::from_secs(30))?;
-    if !status.success() {
-        return Err(format!(
-            "uac exited with {status}\n{}\n{}\n{}",
-            uac.tail(),
-            kamailio.peer.tail(),
-            baresip.peer.tail()
-        ));
-    }
-    let out = uac.text();
-    for line in ["r_invite #1: 200", "(ready)", "r_bye #1: 200"] {
-        if !out.contains(line) {
-            return Err(format!("no {line:?} in uac's output\n{}", uac.tail()));
-        }
-    }
-    let trace = uac.trace();
-    let route = format!("Route: <sip:127.0.0.1:{kport};lr");
-    let checks = [
-        (false, "SIP/2.0 407 ", "Proxy-Authenticate: Digest"),
-        (true, "INVITE ", "Proxy-Authorization: Digest"),
-        (true, "ACK ", route.as_str()),
-        (true, "BYE ", route.as_str()),
-    ];
-    for (sent, start, needle) in checks {
-        if !traced(&trace, sent, start, needle) {
-            let how = if sent { "sent" } else { "received" };
+    // uac -> Kamailio -> baresip, over UDP and over TCP to Kamailio.
+    for (n, transport) in ["udp", "tcp"].into_iter().enumerate() {
+        let target = match transport {
+            "tcp" => format!("sip:bob@127.0.0.1:{kport};transport=tcp"),
+            _ => format!("sip:bob@127.0.0.1:{kport}"),
+        };
+        let mut uac = Peer::start(
+            &format!("uac ({transport})"),
+            Duration::from_secs(40),
+            bin.join("uac"),
+            [
+                target.as_str(),
+                "--duration",
+                "1",
+                "--user",
+                "alice",
+                "--password",
+                "secret",
+                "--bind",
+                "sip:127.0.0.1:0",
+            ],
+            &[("TPORT_LOG", "1")],
+            dir.join(format!("uac-{transport}.log")),
+        )?;
+        let status = uac.wait_exit(Duration::from_secs(30))?;
+        if !status.success() {
             return Err(format!(
-                "uac {how} no {start}with {needle:?}\n{}",
+                "uac over {transport} exited with {status}\n{}\n{}\n{}",
+                uac.tail(),
+                kamailio.peer.tail(),
+                baresip.peer.tail()
+            ));
+        }
+        let out = uac.text();
+        for line in ["r_invite #1: 200", "(ready)", "r_bye #1: 200"] {
+            if !out.contains(line) {
+                return Err(format!("no {line:?} in uac's output\n{}", uac.tail()));
+            }
+        }
+        if !out.contains(&format!("bytes to {transport}/[127.0.0.1]:{kport}")) {
+            return Err(format!(
+                "uac sent nothing to Kamailio over {transport}\n{}",
                 uac.tail()
             ));
         }
+        let trace = uac.trace();
+        let route = format!("Route: <sip:127.0.0.1:{kport};");
+        let checks = [
+            (false, "SIP/2.0 407 ", "Proxy-Authenticate: Digest"),
+            (true, "INVITE ", "Proxy-Authorization: Digest"),
+            (true, "ACK ", route.as_str()),
+            (true, "BYE ", route.as_str()),
+        ];
+        for (sent, start, needle) in checks {
+            if !traced(&trace, sent, start, needle) {
+                let how = if sent { "sent" } else { "received" };
+                return Err(format!(
+                    "uac over {transport} {how} no {start}with {needle:?}\n{}",
+                    uac.tail()
+                ));
+            }
+        }
+        for method in ["ACK", "BYE"] {
+            kamailio.peer.wait_for_count(
+                &format!("in-dialog {method} from 127.0.0.1:"),
+                n + 1,
+                Duration::from_secs(5),
+            )?;
+        }
+        baresip
+            .peer
+            .wait_for_count("Call established", n + 1, Duration::from_secs(5))?;
+        baresip
+            .peer
+            .wait_for_count("terminated", n + 1, Duration::from_secs(5))?;
+        println!(
+            "interop: uac called baresip through {} over {}: 407 answered with \
+             Proxy-Authorization, answered, ACK and BYE loose-routed through Kamailio, BYE 200",
+            kamailio.version,
+            transport.to_uppercase()
+        );
     }
-    for method in ["ACK", "BYE"] {
-        kamailio.peer.wait_for(
-            &format!("in-dialog {method} from 127.0.0.1:{uac_port} routed"),
-            Duration::from_secs(5),
-        )?;
-    }
-    baresip
-        .peer
-        .wait_for("Call established", Duration::from_secs(5))?;
-    baresip
-        .peer
-        .wait_for("terminated", Duration::from_secs(5))?;
-    println!(
-        "interop: uac called baresip through {}: 407 answered with Proxy-Authorization, \
-         answered, ACK and BYE loose-routed through Kamailio, BYE 200",
-        kamailio.version
-    );
 
     // baresip -> Kamailio -> uas.
     baresip.command("dial", &format!("sip:uas@127.0.0.1:{kport}"))?;
     baresip
         .peer
-        .wait_for_count("Call established", 2, Duration::from_secs(15))
+        .wait_for_count("Call established", 3, Duration::from_secs(15))
         .map_err(|e| format!("{e}\n{}\n{}", kamailio.peer.tail(), uas.tail()))?;
     uas.wait_for("200 OK (ready)", Duration::from_secs(10))?;
     baresip.command("hangup", "")?;
