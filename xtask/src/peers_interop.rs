@@ -537,7 +537,8 @@ fn invites_and_answers(uas: &Peer) -> Result<Vec<(&'static str, &'static str)>> 
     Ok(pairs)
 }
 
-/// baresip dials `uas` over UDP and over TCP (`ctrl_tcp` command `dial`);
+/// baresip dials `uas` (`ctrl_tcp` command `dial`), the INVITE over UDP
+/// and over TCP;
 /// each call is established with a G.711 codec both sides have, baresip
 /// puts it on hold (re-INVITE `a=sendonly`, our answer `a=recvonly`) and
 /// resumes it (`a=sendrecv` both ways), hangs up, and `uas` sees the BYE
@@ -609,7 +610,7 @@ pub fn baresip_calls_uas() -> Result {
         }
         baresip.quit()?;
         println!(
-            "interop: baresip {version} called uas over {}: established ({codec}), \
+            "interop: baresip {version} called uas (INVITE over {}): established ({codec}), \
              hold (sendonly, answered recvonly) and resume (sendrecv) re-INVITEs, \
              hung up, BYE answered 200",
             transport.to_uppercase()
