@@ -647,6 +647,11 @@ pub fn baresip_calls_uas() -> Result {
         "487 Request Terminated (terminated)",
         Duration::from_secs(5),
     )?;
+    // baresip's ACK of the 487, in uas's trace.
+    uas.wait_for(
+        &format!("ACK sip:test@127.0.0.1:{port} SIP/2.0"),
+        Duration::from_secs(5),
+    )?;
     let trace = uas.trace();
     let acked =
         traced(&trace, true, "SIP/2.0 487 ", " INVITE\n") && traced(&trace, false, "ACK ", "");
