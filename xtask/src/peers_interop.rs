@@ -1,6 +1,8 @@
 //! Interop suites against full SIP peers on 127.0.0.1: baresip calls `uas`
-//! and answers `uac`; Kamailio is the registrar, with digest authentication
-//! against a db_text subscriber table, for `register`.
+//! and answers (or rejects) `uac`; Kamailio is the registrar for `register`,
+//! with digest authentication against a db_text subscriber table, and an
+//! authenticating, record-routing proxy for calls between `uac`, baresip
+//! and `uas`.
 //!
 //! Every peer and program runs under `timeout`, with its standard output and
 //! error collected and written to a log file in the suite's directory
