@@ -55,6 +55,11 @@ pub enum EventKind {
     IUpdate,
     /// The final response to our UPDATE.
     RUpdate,
+    /// A PRACK of our reliable provisional response arrived (answered 200
+    /// OK).
+    IPrack,
+    /// The final response to our PRACK.
+    RPrack,
     /// An INFO arrived in a call (answered 200 OK).
     IInfo,
     /// The final response to our INFO.
@@ -83,6 +88,8 @@ impl EventKind {
             EventKind::IState => "i_state",
             EventKind::IUpdate => "i_update",
             EventKind::RUpdate => "r_update",
+            EventKind::IPrack => "i_prack",
+            EventKind::RPrack => "r_prack",
             EventKind::IInfo => "i_info",
             EventKind::RInfo => "r_info",
             EventKind::IError => "i_error",

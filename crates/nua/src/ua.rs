@@ -191,6 +191,11 @@ impl Nua {
             // Requests of dialogs we do not know get 481 (sofia-sip's
             // NTATAG_UA(1)); calls register theirs.
             ua: true,
+            supported: if config.reliable_provisionals {
+                vec!["timer".to_string(), "100rel".to_string()]
+            } else {
+                vec!["timer".to_string()]
+            },
             ..sofia_nta::Config::default()
         };
         let (agent, requests, others) = Agent::new(tport, incoming, nta_config);
@@ -1140,6 +1145,9 @@ impl Task {
             user_agent: self.config.user_agent.clone(),
             listeners: self.agent.tport().listeners(),
             timers: self.config.timers,
+            reliable_provisionals: self.config.reliable_provisionals,
+            session_expires: self.config.session_expires,
+            min_se: self.config.min_se.max(90),
         }
     }
 
