@@ -37,7 +37,12 @@ use sofia_tport::Transport;
 use crate::EventKind;
 
 /// Methods a user agent with calls answers, in its Allow header.
-pub const CALL_ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, UPDATE";
+pub const CALL_ALLOW: &str =
+    "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, UPDATE, PRACK, REFER, NOTIFY";
+
+/// How long the implicit subscription of a REFER we accept lasts, in
+/// seconds, unless a final NOTIFY ends it first.
+const REFER_EXPIRES: u32 = 60;
 
 /// Challenges answered in a row for one request of a call.
 const MAX_AUTH_ROUNDS: u32 = 3;
@@ -107,6 +112,10 @@ pub enum Purpose {
     Info,
     /// A PRACK (RFC 3262) of a reliable provisional response.
     Prack,
+    /// A REFER (RFC 3515).
+    Refer,
+    /// A NOTIFY of the implicit subscription of a REFER we accepted.
+    Notify,
     /// The BYE ending a dialog we do not keep (a second fork's 2xx, or one
     /// that crossed our CANCEL); its response is not reported.
     Discard,
@@ -297,6 +306,11 @@ pub struct Call {
     last_rseq: Option<u32>,
     /// The Allow header of the peer's INVITE or 2xx.
     peer_allow: String,
+    /// Our REFER was accepted and its NOTIFYs are expected.
+    refer_subscribed: bool,
+    /// A REFER we accepted: its NOTIFYs are ours to send until a final
+    /// one.
+    refer_notifier: bool,
     outputs: VecDeque<CallOutput>,
 }
 
@@ -411,6 +425,8 @@ impl Call {
             reliable_queue: VecDeque::new(),
             last_rseq: None,
             peer_allow: String::new(),
+            refer_subscribed: false,
+            refer_notifier: false,
             outputs: VecDeque::new(),
         }
     }
@@ -674,9 +690,9 @@ impl Call {
     /// Our Supported header.
     fn supported(&self) -> &'static str {
         if self.params.reliable_provisionals {
-            "timer, 100rel"
+            "timer, replaces, 100rel"
         } else {
-            "timer"
+            "timer, replaces"
         }
     }
 
@@ -1210,6 +1226,61 @@ impl Call {
             .ok_or("the INFO could not be built")
     }
 
+    /// Asks the peer to call `target` (REFER, RFC 3515; an attended
+    /// transfer puts `?Replaces=...` in the URI): `Refer-To`,
+    /// `Referred-By`; the 202 gives `r_refer`, each NOTIFY of the implicit
+    /// subscription an `i_notify` with its `message/sipfrag` body.
+    pub fn refer(&mut self, target: &str) -> Result<(), &'static str> {
+        if self.state != CallState::Ready {
+            return Err("the call is not established");
+        }
+        if target.contains(['\r', '\n']) {
+            return Err("bad Refer-To");
+        }
+        let extra = vec![
+            (HeaderName::ReferTo, format!("<{target}>")),
+            (
+                HeaderName::ReferredBy,
+                format!("<{}>", self.params.local_uri),
+            ),
+        ];
+        self.send_in_dialog(Purpose::Refer, Method::Refer, None, extra, 0)
+            .map(|_| ())
+            .ok_or("the REFER could not be built")
+    }
+
+    /// Reports the progress of the call placed for a REFER we accepted:
+    /// a NOTIFY with `SIP/2.0 <status> <phrase>` as `message/sipfrag`; a
+    /// final status ends the implicit subscription (RFC 3515 §2.4.5).
+    pub fn refer_notify(&mut self, status: u16, phrase: &str) -> Result<(), &'static str> {
+        if !self.refer_notifier {
+            return Err("no REFER accepted");
+        }
+        if phrase.contains(['\r', '\n']) {
+            return Err("bad phrase");
+        }
+        self.send_refer_notify(status, phrase);
+        Ok(())
+    }
+
+    fn send_refer_notify(&mut self, status: u16, phrase: &str) {
+        let state = if status >= 200 {
+            self.refer_notifier = false;
+            "terminated;reason=noresource".to_string()
+        } else {
+            format!("active;expires={REFER_EXPIRES}")
+        };
+        let body = Some((
+            "message/sipfrag;version=2.0".to_string(),
+            Bytes::from(format!("SIP/2.0 {status} {phrase}\r\n")),
+        ));
+        let extra = vec![
+            (HeaderName::Event, "refer".to_string()),
+            (HeaderName::SubscriptionState, state),
+        ];
+        self.send_in_dialog(Purpose::Notify, Method::Notify, body, extra, 0);
+    }
+
     // ---- what comes from the network ----
 
     /// A response to one of our requests.
@@ -1254,6 +1325,19 @@ impl Call {
             Purpose::Prack => {
                 let phrase = msg.reason().unwrap_or("").to_string();
                 self.event(EventKind::RPrack, status, &phrase, Some(msg));
+            }
+            Purpose::Refer => {
+                let phrase = msg.reason().unwrap_or("").to_string();
+                self.refer_subscribed = (200..300).contains(&status);
+                self.event(EventKind::RRefer, status, &phrase, Some(msg));
+            }
+            Purpose::Notify => {
+                let phrase = msg.reason().unwrap_or("").to_string();
+                if status >= 300 {
+                    // RFC 6665 §4.2.2: a failed NOTIFY ends the subscription.
+                    self.refer_notifier = false;
+                }
+                self.event(EventKind::RNotify, status, &phrase, Some(msg));
             }
         }
     }
@@ -1647,6 +1731,11 @@ impl Call {
             }
             Purpose::Info => self.event(EventKind::RInfo, status, phrase, None),
             Purpose::Prack => self.event(EventKind::RPrack, status, phrase, None),
+            Purpose::Refer => self.event(EventKind::RRefer, status, phrase, None),
+            Purpose::Notify => {
+                self.refer_notifier = false;
+                self.event(EventKind::RNotify, status, phrase, None);
+            }
             Purpose::Discard => {}
         }
     }
@@ -1760,6 +1849,8 @@ impl Call {
             }
             Method::Ack => self.handle_ack(now, req),
             Method::Prack => self.incoming_prack(now, server, req),
+            Method::Refer => self.incoming_refer(server, req),
+            Method::Notify => self.incoming_notify(server, req),
             _ => {
                 self.reply(server, &req, 405, "Method Not Allowed", None);
             }
@@ -1856,6 +1947,47 @@ impl Call {
         {
             self.send_reliable(now, s, &invite, status, &phrase);
         }
+    }
+
+    /// A REFER in the call (RFC 3515): 202 Accepted and a first NOTIFY
+    /// (`100 Trying`); the user places the new call and reports with
+    /// [`Call::refer_notify`]. 400 without exactly one Refer-To.
+    fn incoming_refer(&mut self, server: ServerId, req: Message) {
+        let refer_to = req.header_lines(HeaderName::ReferTo).count();
+        if refer_to != 1 {
+            self.reply(server, &req, 400, "Bad Refer-To Header", None);
+            return;
+        }
+        if self.state != CallState::Ready {
+            self.reply(server, &req, 491, "Request Pending", None);
+            return;
+        }
+        self.reply(server, &req, 202, "Accepted", None);
+        self.refer_notifier = true;
+        self.event(EventKind::IRefer, 202, "Accepted", Some(req));
+        self.send_refer_notify(100, "Trying");
+    }
+
+    /// A NOTIFY of the implicit subscription of our REFER: 200 and
+    /// `i_notify`; `terminated` ends it. Other NOTIFYs in a call get 481.
+    fn incoming_notify(&mut self, server: ServerId, req: Message) {
+        let refer_event = req
+            .typed::<sofia_msg::headers::Event>()
+            .and_then(Result::ok)
+            .is_some_and(|e| e.event_type.0.eq_ignore_ascii_case("refer"));
+        if !self.refer_subscribed || !refer_event {
+            self.reply(server, &req, 481, "Subscription Does Not Exist", None);
+            return;
+        }
+        let terminated = req
+            .typed::<sofia_msg::headers::SubscriptionState>()
+            .and_then(Result::ok)
+            .is_some_and(|s| s.state() == sofia_msg::headers::SubState::Terminated);
+        if terminated {
+            self.refer_subscribed = false;
+        }
+        self.reply(server, &req, 200, "OK", None);
+        self.event(EventKind::INotify, 200, "OK", Some(req));
     }
 
     /// 500 with a Retry-After of 0-10 s (RFC 3261 §14.2).

@@ -60,6 +60,16 @@ pub enum EventKind {
     IPrack,
     /// The final response to our PRACK.
     RPrack,
+    /// A REFER arrived in a call (answered 202 Accepted; a NOTIFY with
+    /// `100 Trying` went out).
+    IRefer,
+    /// The final response to our REFER.
+    RRefer,
+    /// A NOTIFY arrived (for a call: the progress of our REFER, as
+    /// `message/sipfrag`), answered 200 OK.
+    INotify,
+    /// The final response to a NOTIFY of ours.
+    RNotify,
     /// An INFO arrived in a call (answered 200 OK).
     IInfo,
     /// The final response to our INFO.
@@ -90,6 +100,10 @@ impl EventKind {
             EventKind::RUpdate => "r_update",
             EventKind::IPrack => "i_prack",
             EventKind::RPrack => "r_prack",
+            EventKind::IRefer => "i_refer",
+            EventKind::RRefer => "r_refer",
+            EventKind::INotify => "i_notify",
+            EventKind::RNotify => "r_notify",
             EventKind::IInfo => "i_info",
             EventKind::RInfo => "r_info",
             EventKind::IError => "i_error",

@@ -84,6 +84,15 @@ enum Command {
         content_type: String,
         body: Bytes,
     },
+    Refer {
+        id: HandleId,
+        target: String,
+    },
+    ReferNotify {
+        id: HandleId,
+        status: u16,
+        phrase: String,
+    },
     Shutdown,
 }
 
@@ -191,11 +200,11 @@ impl Nua {
             // Requests of dialogs we do not know get 481 (sofia-sip's
             // NTATAG_UA(1)); calls register theirs.
             ua: true,
-            supported: if config.reliable_provisionals {
-                vec!["timer".to_string(), "100rel".to_string()]
-            } else {
-                vec!["timer".to_string()]
-            },
+            supported: ["timer", "replaces"]
+                .into_iter()
+                .chain(config.reliable_provisionals.then_some("100rel"))
+                .map(str::to_string)
+                .collect(),
             ..sofia_nta::Config::default()
         };
         let (agent, requests, others) = Agent::new(tport, incoming, nta_config);
@@ -414,6 +423,28 @@ impl Handle {
         })
     }
 
+    /// Transfers the call: a REFER asking the peer to call `target`
+    /// (RFC 3515). The 202 gives `r_refer`; the peer's NOTIFYs about the
+    /// new call give `i_notify` events with a `message/sipfrag` body
+    /// (`SIP/2.0 200 OK` when the transfer succeeded).
+    pub fn refer(&self, target: &str) -> Result<(), Error> {
+        self.send(Command::Refer {
+            id: self.id,
+            target: target.to_string(),
+        })
+    }
+
+    /// After an `i_refer`: reports how the call to the Refer-To target is
+    /// going (a NOTIFY with `SIP/2.0 <status> <phrase>`); a final status
+    /// ends the transfer's subscription.
+    pub fn refer_notify(&self, status: u16, phrase: &str) -> Result<(), Error> {
+        self.send(Command::ReferNotify {
+            id: self.id,
+            status,
+            phrase: phrase.to_string(),
+        })
+    }
+
     /// Forgets the handle (its registration stops refreshing, without
     /// unregistering).
     pub fn destroy(self) -> Result<(), Error> {
@@ -436,6 +467,9 @@ struct HandleState {
     call_ended: Option<Instant>,
     /// Made for an incoming call.
     incoming: bool,
+    /// The call this one replaces (RFC 3891): hung up once this one is
+    /// established.
+    replaces: Option<HandleId>,
     /// The client transaction of the call's INVITE, for CANCEL.
     invite_client: Option<ClientId>,
 }
@@ -575,6 +609,7 @@ impl Task {
                     call: None,
                     call_ended: None,
                     incoming: false,
+                    replaces: None,
                     invite_client: None,
                 };
                 self.handles.insert(id, state);
@@ -716,6 +751,14 @@ impl Task {
             } => {
                 let r = self.with_call(id, |c| c.info(&content_type, body));
                 self.after_call_command(id, EventKind::RInfo, r).await;
+            }
+            Command::Refer { id, target } => {
+                let r = self.with_call(id, |c| c.refer(&target));
+                self.after_call_command(id, EventKind::RRefer, r).await;
+            }
+            Command::ReferNotify { id, status, phrase } => {
+                let r = self.with_call(id, |c| c.refer_notify(status, &phrase));
+                self.after_call_command(id, EventKind::RNotify, r).await;
             }
             Command::Shutdown => {}
         }
@@ -1186,23 +1229,34 @@ impl Task {
         self.drive(id).await;
     }
 
-    /// Does everything the handle's call asks for.
+    /// Does everything the handle's call asks for (and, once a call that
+    /// replaces another is established, hangs up the other).
     async fn drive(&mut self, id: HandleId) {
-        while let Some(out) = self
-            .handles
-            .get_mut(&id)
-            .and_then(|h| h.call.as_mut())
-            .and_then(Call::poll_output)
-        {
-            self.call_output(id, out).await;
-        }
-        if let Some(h) = self.handles.get_mut(&id)
-            && h.call_ended.is_none()
-            && h.call
-                .as_ref()
-                .is_some_and(|c| c.state() == CallState::Terminated)
-        {
-            h.call_ended = Some(Instant::now());
+        let mut work = vec![id];
+        while let Some(id) = work.pop() {
+            while let Some(out) = self
+                .handles
+                .get_mut(&id)
+                .and_then(|h| h.call.as_mut())
+                .and_then(Call::poll_output)
+            {
+                self.call_output(id, out).await;
+            }
+            let Some(h) = self.handles.get_mut(&id) else {
+                continue;
+            };
+            let state = h.call.as_ref().map(Call::state);
+            if h.call_ended.is_none() && state == Some(CallState::Terminated) {
+                h.call_ended = Some(Instant::now());
+            }
+            if state == Some(CallState::Ready)
+                && let Some(old) = h.replaces.take()
+                && let Some(call) = self.handles.get_mut(&old).and_then(|h| h.call.as_mut())
+            {
+                su_log!(NUA, 5, "nua: {id} replaces {old}: hanging up {old}");
+                call.bye(Instant::now());
+                work.push(old);
+            }
         }
     }
 
@@ -1388,8 +1442,59 @@ impl Task {
         Ok(())
     }
 
+    /// The call an INVITE's `Replaces` names (RFC 3891 §3): its Call-ID,
+    /// `to-tag` our tag and `from-tag` the peer's; `Err` with the answer
+    /// when it cannot be replaced.
+    fn replaced_call(&self, msg: &Message) -> Result<Option<HandleId>, (u16, &'static str)> {
+        let Some(value) = msg.typed::<sofia_msg::headers::Replaces>() else {
+            return Ok(None);
+        };
+        let r = value.map_err(|_| (400, "Bad Replaces Header"))?;
+        let id = DialogId {
+            call_id: r.call_id.to_string(),
+            local_tag: r.to_tag().unwrap_or_default().to_string(),
+            remote_tag: r.from_tag().unwrap_or_default().to_string(),
+        };
+        let no_dialog = (481, "Call/Transaction Does Not Exist");
+        let handle = *self.dialogs.get(&id).ok_or(no_dialog)?;
+        let call = self
+            .handles
+            .get(&handle)
+            .and_then(|h| h.call.as_ref())
+            .ok_or(no_dialog)?;
+        match call.state() {
+            CallState::Ready | CallState::Completed | CallState::Completing => {
+                if r.early_only() {
+                    Err((486, "Busy Here"))
+                } else {
+                    Ok(Some(handle))
+                }
+            }
+            // An early dialog we placed can be replaced (call pickup);
+            // one we received cannot (§3).
+            CallState::Calling | CallState::Proceeding => Ok(Some(handle)),
+            _ => Err(no_dialog),
+        }
+    }
+
     /// A new incoming call: a handle of its own and an `i_invite`.
     async fn incoming_call(&mut self, req: ServerRequest) {
+        let replaces = match self.replaced_call(&req.msg) {
+            Ok(r) => r,
+            Err((status, phrase)) => {
+                su_log!(NUA, 5, "nua: INVITE with Replaces answered {status}");
+                let tag = self.agent.tag();
+                let resp = ResponseBuilder::reply_to(&req.msg, status, phrase, Some(&tag))
+                    .header(HeaderName::Server, &self.config.user_agent)
+                    .build();
+                if let Ok(resp) = resp
+                    && let Err(e) = self.agent.respond(req.server, resp)
+                {
+                    su_log!(NUA, 3, "nua: cannot answer: {e}");
+                }
+                return;
+            }
+        };
         let id = HandleId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let remote = req
             .msg
@@ -1419,6 +1524,7 @@ impl Task {
             call: Some(call),
             call_ended: None,
             incoming: true,
+            replaces,
             invite_client: None,
         };
         self.handles.insert(id, state);
