@@ -1244,6 +1244,9 @@ impl Call {
                 format!("<{}>", self.params.local_uri),
             ),
         ];
+        // The first NOTIFY may overtake the 202 (RFC 3515 §2.4.4): the
+        // subscription counts from the REFER on.
+        self.refer_subscribed = true;
         self.send_in_dialog(Purpose::Refer, Method::Refer, None, extra, 0)
             .map(|_| ())
             .ok_or("the REFER could not be built")
@@ -1328,7 +1331,9 @@ impl Call {
             }
             Purpose::Refer => {
                 let phrase = msg.reason().unwrap_or("").to_string();
-                self.refer_subscribed = (200..300).contains(&status);
+                if status >= 300 {
+                    self.refer_subscribed = false;
+                }
                 self.event(EventKind::RRefer, status, &phrase, Some(msg));
             }
             Purpose::Notify => {
@@ -1731,7 +1736,10 @@ impl Call {
             }
             Purpose::Info => self.event(EventKind::RInfo, status, phrase, None),
             Purpose::Prack => self.event(EventKind::RPrack, status, phrase, None),
-            Purpose::Refer => self.event(EventKind::RRefer, status, phrase, None),
+            Purpose::Refer => {
+                self.refer_subscribed = false;
+                self.event(EventKind::RRefer, status, phrase, None);
+            }
             Purpose::Notify => {
                 self.refer_notifier = false;
                 self.event(EventKind::RNotify, status, phrase, None);

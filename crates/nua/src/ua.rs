@@ -1,7 +1,8 @@
 //! The user agent: [`Nua`], its [`Handle`]s, and the background task that
 //! runs commands, transactions and refresh timers.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -232,6 +233,7 @@ impl Nua {
             next_id: next_id.clone(),
             dialogs: HashMap::new(),
             invites: HashMap::new(),
+            timer_heap: BinaryHeap::new(),
         };
         tokio::spawn(task.run(commands_rx, requests, others, internal_rx));
         Ok((
@@ -472,6 +474,26 @@ struct HandleState {
     replaces: Option<HandleId>,
     /// The client transaction of the call's INVITE, for CANCEL.
     invite_client: Option<ClientId>,
+    /// The wake-up in the timer heap that counts for this handle.
+    scheduled: Option<Instant>,
+}
+
+impl HandleState {
+    /// When the handle's next timer is due: its registration's refresh,
+    /// its call's timers, and forgetting an ended call 64·T1 after it
+    /// ended (`linger`).
+    fn deadline(&self, linger: std::time::Duration) -> Option<Instant> {
+        [
+            self.registration
+                .as_ref()
+                .and_then(RegistrationState::poll_timeout),
+            self.call.as_ref().and_then(Call::poll_timeout),
+            self.call_ended.map(|t| t + linger),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
 }
 
 /// The background task.
@@ -489,6 +511,8 @@ struct Task {
     dialogs: HashMap<DialogId, HandleId>,
     /// Incoming INVITEs' server transactions, for CANCEL.
     invites: HashMap<ServerId, HandleId>,
+    /// When each handle wants its timers run (see [`Task::schedule`]).
+    timer_heap: BinaryHeap<Reverse<(Instant, HandleId)>>,
 }
 
 fn host_port(addr: SocketAddr) -> String {
@@ -506,20 +530,8 @@ impl Task {
         mut others: mpsc::UnboundedReceiver<sofia_nta::Event>,
         mut internal: mpsc::UnboundedReceiver<Internal>,
     ) {
-        let linger = self.config.timers.t1x64();
         loop {
-            let next = self
-                .handles
-                .values()
-                .flat_map(|h| {
-                    [
-                        h.registration.as_ref().and_then(|r| r.poll_timeout()),
-                        h.call.as_ref().and_then(|c| c.poll_timeout()),
-                        h.call_ended.map(|t| t + linger),
-                    ]
-                })
-                .flatten()
-                .min();
+            let next = self.timer_heap.peek().map(|Reverse((at, _))| *at);
             let sleep = async {
                 match next {
                     Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
@@ -610,6 +622,7 @@ impl Task {
                     call_ended: None,
                     incoming: false,
                     replaces: None,
+                    scheduled: None,
                     invite_client: None,
                 };
                 self.handles.insert(id, state);
@@ -818,6 +831,7 @@ impl Task {
         if action.send {
             self.resolve(id, Job::Register { cseq: None });
         }
+        self.schedule(id);
     }
 
     /// Locates the request's destination (RFC 3263) in a helper task; the
@@ -1042,6 +1056,7 @@ impl Task {
                 if action.send {
                     self.resolve(id, Job::Register { cseq: None });
                 }
+                self.schedule(id);
             }
             Job::Request { outgoing, rounds } => {
                 if status < 200 {
@@ -1079,27 +1094,64 @@ impl Task {
     /// are due.
     async fn timers(&mut self) {
         let now = Instant::now();
-        self.call_timers(now).await;
-        let due: Vec<HandleId> = self
-            .handles
-            .iter()
-            .filter(|(_, h)| {
-                h.registration
-                    .as_ref()
-                    .and_then(|r| r.poll_timeout())
-                    .is_some_and(|at| at <= now)
-            })
-            .map(|(id, _)| *id)
-            .collect();
+        let mut due = Vec::new();
+        while let Some(&Reverse((at, id))) = self.timer_heap.peek() {
+            if at > now {
+                break;
+            }
+            self.timer_heap.pop();
+            // Entries superseded by an earlier wake-up are stale.
+            if let Some(h) = self.handles.get_mut(&id)
+                && h.scheduled == Some(at)
+            {
+                h.scheduled = None;
+                due.push(id);
+            }
+        }
         for id in due {
-            if let Some(reg) = self
+            let reg_due = self
                 .handles
-                .get_mut(&id)
-                .and_then(|h| h.registration.as_mut())
+                .get(&id)
+                .and_then(|h| h.registration.as_ref())
+                .and_then(RegistrationState::poll_timeout)
+                .is_some_and(|at| at <= now);
+            if reg_due
+                && let Some(reg) = self
+                    .handles
+                    .get_mut(&id)
+                    .and_then(|h| h.registration.as_mut())
             {
                 let action = reg.handle_timeout(now);
                 self.apply(id, action).await;
             }
+            self.call_timers(id, now).await;
+            self.schedule(id);
+        }
+    }
+
+    /// Puts the handle's next wake-up in the timer heap: one entry per
+    /// handle counts (`scheduled`); an earlier deadline supersedes it, a
+    /// later one is pushed when the current one fires. The heap is rebuilt
+    /// when stale entries outnumber the handles, so it stays bounded.
+    fn schedule(&mut self, id: HandleId) {
+        let linger = self.config.timers.t1x64();
+        let Some(h) = self.handles.get_mut(&id) else {
+            return;
+        };
+        let Some(at) = h.deadline(linger) else {
+            return;
+        };
+        if h.scheduled.is_some_and(|s| s <= at) {
+            return;
+        }
+        h.scheduled = Some(at);
+        self.timer_heap.push(Reverse((at, id)));
+        if self.timer_heap.len() > 4 * self.handles.len() + 1024 {
+            self.timer_heap = self
+                .handles
+                .iter()
+                .filter_map(|(id, h)| h.scheduled.map(|at| Reverse((at, *id))))
+                .collect();
         }
     }
 
@@ -1249,6 +1301,10 @@ impl Task {
             if h.call_ended.is_none() && state == Some(CallState::Terminated) {
                 h.call_ended = Some(Instant::now());
             }
+            self.schedule(id);
+            let Some(h) = self.handles.get_mut(&id) else {
+                continue;
+            };
             if state == Some(CallState::Ready)
                 && let Some(old) = h.replaces.take()
                 && let Some(call) = self.handles.get_mut(&old).and_then(|h| h.call.as_mut())
@@ -1525,6 +1581,7 @@ impl Task {
             call_ended: None,
             incoming: true,
             replaces,
+            scheduled: None,
             invite_client: None,
         };
         self.handles.insert(id, state);
@@ -1544,37 +1601,27 @@ impl Task {
         self.drive(id).await;
     }
 
-    /// Runs the calls' timers that are due and forgets calls that ended
-    /// 64·T1 ago (and the handles incoming calls made).
-    async fn call_timers(&mut self, now: Instant) {
+    /// Runs the handle's call timers that are due and forgets its call
+    /// 64·T1 after it ended (and the handle, when an incoming call made
+    /// it).
+    async fn call_timers(&mut self, id: HandleId, now: Instant) {
         let linger = self.config.timers.t1x64();
-        let due: Vec<HandleId> = self
-            .handles
-            .iter()
-            .filter(|(_, h)| {
-                h.call
-                    .as_ref()
-                    .and_then(Call::poll_timeout)
-                    .is_some_and(|at| at <= now)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            if let Some(call) = self.handles.get_mut(&id).and_then(|h| h.call.as_mut()) {
-                call.handle_timeout(now);
-            }
+        let Some(h) = self.handles.get_mut(&id) else {
+            return;
+        };
+        if let Some(call) = h.call.as_mut()
+            && call.poll_timeout().is_some_and(|at| at <= now)
+        {
+            call.handle_timeout(now);
             self.drive(id).await;
         }
-        let ended: Vec<(HandleId, bool)> = self
-            .handles
-            .iter()
-            .filter(|(_, h)| h.call_ended.is_some_and(|t| t + linger <= now))
-            .map(|(id, h)| (*id, h.incoming))
-            .collect();
-        for (id, incoming) in ended {
-            if incoming {
+        let Some(h) = self.handles.get_mut(&id) else {
+            return;
+        };
+        if h.call_ended.is_some_and(|t| t + linger <= now) {
+            if h.incoming {
                 self.handles.remove(&id);
-            } else if let Some(h) = self.handles.get_mut(&id) {
+            } else {
                 h.call = None;
                 h.call_ended = None;
                 h.invite_client = None;
