@@ -59,12 +59,16 @@ pub mod call;
 mod config;
 mod error;
 mod event;
+pub mod publish;
 pub mod register;
+pub mod subscribe;
 mod ua;
 
 pub use call::{Call, CallState};
 pub use config::{Config, Credentials, DEFAULT_RTP_PORT, default_media};
 pub use error::Error;
 pub use event::{Event, EventKind, HandleId};
+pub use publish::PublicationState;
 pub use register::{RegistrationState, refresh_delay};
+pub use subscribe::{SubState, SubscriptionState};
 pub use ua::{ACCEPT, ALLOW, Handle, Nua};

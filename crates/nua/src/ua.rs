@@ -21,6 +21,8 @@ use crate::call::{CALL_ALLOW, Call, CallEvent, CallOutput, CallParams, CallState
 use crate::register::{Action, RegistrationParams, RegistrationState};
 use crate::{Config, Error, Event, EventKind, HandleId};
 
+mod usage;
+
 /// Methods answered by the user agent, in its Allow header.
 pub const ALLOW: &str = CALL_ALLOW;
 /// Body types accepted in MESSAGE, in the Accept header of OPTIONS answers.
@@ -83,6 +85,25 @@ enum Command {
         id: HandleId,
         content_type: String,
         body: Bytes,
+    },
+    Subscribe {
+        id: HandleId,
+        event: String,
+        accept: Option<String>,
+        expires: Option<u32>,
+    },
+    Unsubscribe {
+        id: HandleId,
+    },
+    Publish {
+        id: HandleId,
+        event: String,
+        content_type: String,
+        body: Bytes,
+        expires: Option<u32>,
+    },
+    Unpublish {
+        id: HandleId,
     },
     Shutdown,
 }
@@ -148,6 +169,8 @@ enum Internal {
         output: CallOutput,
         targets: Result<Vec<Target>, String>,
     },
+    /// A subscription's or publication's request located or answered.
+    Usage(usage::UsageInternal),
 }
 
 /// A user agent: owns a transaction engine ([`Agent`]) on its transports
@@ -188,9 +211,11 @@ impl Nua {
         let nta_config = sofia_nta::Config {
             timers: config.timers,
             seed: config.seed,
-            // Requests of dialogs we do not know get 481 (sofia-sip's
-            // NTATAG_UA(1)); calls register theirs.
-            ua: true,
+            // The task answers requests of dialogs it does not know 481
+            // itself (`Task::incoming`): a NOTIFY may come before the 2xx
+            // of its SUBSCRIBE, with a tag no registered dialog has yet
+            // (RFC 6665 §4.1.2.4), and must reach the subscription.
+            ua: false,
             ..sofia_nta::Config::default()
         };
         let (agent, requests, others) = Agent::new(tport, incoming, nta_config);
@@ -218,6 +243,7 @@ impl Nua {
             next_id: next_id.clone(),
             dialogs: HashMap::new(),
             invites: HashMap::new(),
+            usages: usage::Usages::default(),
         };
         tokio::spawn(task.run(commands_rx, requests, others, internal_rx));
         Ok((
@@ -450,6 +476,8 @@ struct Task {
     dialogs: HashMap<DialogId, HandleId>,
     /// Incoming INVITEs' server transactions, for CANCEL.
     invites: HashMap<ServerId, HandleId>,
+    /// Subscriptions and publications.
+    usages: usage::Usages,
 }
 
 fn host_port(addr: SocketAddr) -> String {
@@ -481,6 +509,7 @@ impl Task {
                 })
                 .flatten()
                 .min();
+            let next = next.into_iter().chain(self.usage_timeout()).min();
             let sleep = async {
                 match next {
                     Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
@@ -523,6 +552,7 @@ impl Task {
             phrase: phrase.to_string(),
             message,
             state: None,
+            substate: None,
         };
         // Nobody listening is not an error: the commands still run.
         let _ = self.events.send(event).await;
@@ -634,6 +664,7 @@ impl Task {
                 );
             }
             Command::Destroy { id } => {
+                self.usage_destroy(id);
                 if let Some(h) = self.handles.remove(&id)
                     && let Some(call) = h.call
                 {
@@ -712,6 +743,10 @@ impl Task {
                 let r = self.with_call(id, |c| c.info(&content_type, body));
                 self.after_call_command(id, EventKind::RInfo, r).await;
             }
+            cmd @ (Command::Subscribe { .. }
+            | Command::Unsubscribe { .. }
+            | Command::Publish { .. }
+            | Command::Unpublish { .. }) => self.usage_command(now, cmd).await,
             Command::Shutdown => {}
         }
     }
@@ -807,6 +842,7 @@ impl Task {
                 ClientEvent::Response(msg) => self.response(id, job, msg).await,
             },
             Internal::Call { id, purpose, ev } => self.call_event(id, purpose, ev).await,
+            Internal::Usage(u) => self.usage_internal(u).await,
             Internal::CallResolved {
                 id,
                 output,
@@ -1032,6 +1068,7 @@ impl Task {
     async fn timers(&mut self) {
         let now = Instant::now();
         self.call_timers(now).await;
+        self.usage_timers(now).await;
         let due: Vec<HandleId> = self
             .handles
             .iter()
@@ -1070,6 +1107,11 @@ impl Task {
         if msg.method() == Method::Ack {
             return;
         }
+        let req = match self.usage_request(req).await {
+            Ok(()) => return,
+            Err(req) => req,
+        };
+        let msg = &req.msg;
         let req = if msg.to_tag().is_some() {
             match self.in_dialog(req).await {
                 Ok(()) => return,
@@ -1320,6 +1362,7 @@ impl Task {
                 phrase: e.phrase,
                 message: e.message,
                 state: e.state,
+                substate: None,
             })
             .await;
     }
