@@ -696,7 +696,12 @@ mod tests {
         let req = s.build_request(VIA, &mut a).unwrap();
         let act = s.handle_response(
             now,
-            &reply(&req, 423, "Interval Too Brief", &[(HeaderName::MinExpires, "60")]),
+            &reply(
+                &req,
+                423,
+                "Interval Too Brief",
+                &[(HeaderName::MinExpires, "60")],
+            ),
             &mut a,
         );
         assert_eq!(act, Action::send());

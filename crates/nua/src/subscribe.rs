@@ -364,14 +364,13 @@ impl SubscriptionState {
     }
 
     fn report(&mut self, kind: EventKind, status: u16, phrase: &str, message: Option<Message>) {
-        self.outputs
-            .push_back(SubscriptionOutput::Report(Report {
-                kind,
-                status,
-                phrase: phrase.to_string(),
-                message,
-                substate: self.substate,
-            }));
+        self.outputs.push_back(SubscriptionOutput::Report(Report {
+            kind,
+            status,
+            phrase: phrase.to_string(),
+            message,
+            substate: self.substate,
+        }));
     }
 
     fn send(&mut self, request: Request) {
@@ -692,7 +691,13 @@ impl SubscriptionState {
     /// reported with `status` and `phrase`, the subscription ends. A
     /// failure of an older SUBSCRIBE than the last one built changes
     /// nothing.
-    pub fn transaction_failed(&mut self, now: Instant, cseq: Option<u32>, status: u16, phrase: &str) {
+    pub fn transaction_failed(
+        &mut self,
+        now: Instant,
+        cseq: Option<u32>,
+        status: u16,
+        phrase: &str,
+    ) {
         let Some(request) = self.pending else {
             return;
         };
@@ -708,7 +713,14 @@ impl SubscriptionState {
 
     /// A final failure: reported, the subscription ends; a queued command
     /// runs.
-    fn failed(&mut self, now: Instant, kind: EventKind, status: u16, phrase: &str, message: Option<Message>) {
+    fn failed(
+        &mut self,
+        now: Instant,
+        kind: EventKind,
+        status: u16,
+        phrase: &str,
+        message: Option<Message>,
+    ) {
         self.pending = None;
         self.sent_cseq = None;
         self.auth_rounds = 0;
@@ -1020,7 +1032,10 @@ mod tests {
                 HeaderName::Via,
                 "SIP/2.0/UDP 198.51.100.2:5070;branch=z9hG4bKn",
             )
-            .header(HeaderName::From, &format!("<sip:bob@example.com>;tag={tag}"))
+            .header(
+                HeaderName::From,
+                &format!("<sip:bob@example.com>;tag={tag}"),
+            )
             .header(HeaderName::To, "<sip:alice@192.0.2.1>;tag=ft1")
             .header(HeaderName::CallId, "sub-1@192.0.2.1")
             .header(HeaderName::CSeq, &format!("{cseq} NOTIFY"))
@@ -1097,10 +1112,7 @@ mod tests {
         assert_eq!(sends(&outputs(&mut s)), 1);
         assert_eq!(s.next_hop(), "sip:bob@198.51.100.2:5070");
         let refresh = s.build_request(VIA, &mut a).unwrap();
-        assert_eq!(
-            refresh.request_uri_str(),
-            Some("sip:bob@198.51.100.2:5070")
-        );
+        assert_eq!(refresh.request_uri_str(), Some("sip:bob@198.51.100.2:5070"));
         assert_eq!(refresh.to_tag(), Some("nt1"));
         assert_eq!(refresh.from_tag(), Some("ft1"));
         assert_eq!(refresh.call_id(), req.call_id());
@@ -1127,7 +1139,11 @@ mod tests {
         let now = Instant::now();
         let (mut s, mut a, req) = subscribed(now, 3600);
         s.handle_response(now, &reply(&req, 200, "OK", &[]), &mut a);
-        assert_eq!(s.handle_notify(now, &notify("nt1", 1, "active;expires=60", "")).status, 200);
+        assert_eq!(
+            s.handle_notify(now, &notify("nt1", 1, "active;expires=60", ""))
+                .status,
+            200
+        );
         assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(30)));
     }
 
@@ -1137,7 +1153,12 @@ mod tests {
         let (mut s, mut a, req) = subscribed(now, 30);
         s.handle_response(
             now,
-            &reply(&req, 423, "Interval Too Brief", &[(HeaderName::MinExpires, "60")]),
+            &reply(
+                &req,
+                423,
+                "Interval Too Brief",
+                &[(HeaderName::MinExpires, "60")],
+            ),
             &mut a,
         );
         let outs = outputs(&mut s);
@@ -1150,7 +1171,12 @@ mod tests {
         // A second 423 that asks for no more is the final answer.
         s.handle_response(
             now,
-            &reply(&again, 423, "Interval Too Brief", &[(HeaderName::MinExpires, "60")]),
+            &reply(
+                &again,
+                423,
+                "Interval Too Brief",
+                &[(HeaderName::MinExpires, "60")],
+            ),
             &mut a,
         );
         assert_eq!(
@@ -1167,7 +1193,12 @@ mod tests {
         let (mut s, mut a, req) = subscribed(now, 600);
         s.handle_response(
             now,
-            &reply(&req, 489, "Bad Event", &[(HeaderName::AllowEvents, "dialog")]),
+            &reply(
+                &req,
+                489,
+                "Bad Event",
+                &[(HeaderName::AllowEvents, "dialog")],
+            ),
             &mut a,
         );
         let outs = outputs(&mut s);
@@ -1178,7 +1209,10 @@ mod tests {
         assert_eq!(sends(&outs), 0);
         assert!(!s.is_live());
         // A NOTIFY now belongs to nothing.
-        assert_eq!(s.handle_notify(now, &notify("nt1", 1, "active", "")).status, 481);
+        assert_eq!(
+            s.handle_notify(now, &notify("nt1", 1, "active", "")).status,
+            481
+        );
     }
 
     #[test]
@@ -1203,7 +1237,11 @@ mod tests {
         s.handle_response(now, &reply(&req, 202, "Accepted", &[]), &mut a);
         let outs = outputs(&mut s);
         // No second dialog; no timer N after a NOTIFY.
-        assert!(!outs.iter().any(|o| matches!(o, SubscriptionOutput::DialogAdded(_))));
+        assert!(
+            !outs
+                .iter()
+                .any(|o| matches!(o, SubscriptionOutput::DialogAdded(_)))
+        );
         assert_eq!(
             reports(&outs),
             vec![(EventKind::RSubscribe, 202, SubState::Pending)]
@@ -1232,7 +1270,11 @@ mod tests {
         // The 2xx comes with tag "nt1", another fork than the NOTIFY's.
         s.handle_response(now, &reply(&req, 200, "OK", &[]), &mut a);
         let outs = outputs(&mut s);
-        assert!(!outs.iter().any(|o| matches!(o, SubscriptionOutput::DialogAdded(_))));
+        assert!(
+            !outs
+                .iter()
+                .any(|o| matches!(o, SubscriptionOutput::DialogAdded(_)))
+        );
         assert_eq!(s.dialog().unwrap().id.remote_tag, "first");
         assert_eq!(s.phase(), Phase::Subscribed);
     }
@@ -1255,7 +1297,10 @@ mod tests {
         assert_eq!(s.poll_timeout(), None);
         assert!(!s.is_live());
         // A stray NOTIFY of the ended dialog does not bring it back.
-        assert_eq!(s.handle_notify(now, &notify("nt1", 2, "active", "")).status, 481);
+        assert_eq!(
+            s.handle_notify(now, &notify("nt1", 2, "active", "")).status,
+            481
+        );
     }
 
     #[test]
@@ -1354,7 +1399,10 @@ mod tests {
         assert!(outputs(&mut s).is_empty());
         assert_eq!(s.handle_notify(now, &good).status, 200);
         // A lower CSeq than the last NOTIFY's.
-        assert_eq!(s.handle_notify(now, &notify("nt1", 4, "active", "")).status, 500);
+        assert_eq!(
+            s.handle_notify(now, &notify("nt1", 4, "active", "")).status,
+            500
+        );
     }
 
     #[test]

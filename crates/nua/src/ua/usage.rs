@@ -269,8 +269,14 @@ impl Task {
                     .map(|p| !p.event().eq_ignore_ascii_case(&event));
                 match other {
                     Some(true) => {
-                        self.emit(id, EventKind::RPublish, 400, "Another Event Published", None)
-                            .await;
+                        self.emit(
+                            id,
+                            EventKind::RPublish,
+                            400,
+                            "Another Event Published",
+                            None,
+                        )
+                        .await;
                         return;
                     }
                     Some(false) => {}
@@ -289,12 +295,8 @@ impl Task {
                 let Some(p) = self.usages.pubs.get_mut(&id) else {
                     return;
                 };
-                let action = p.publish(
-                    now,
-                    &content_type,
-                    body,
-                    expires.unwrap_or(DEFAULT_EXPIRES),
-                );
+                let action =
+                    p.publish(now, &content_type, body, expires.unwrap_or(DEFAULT_EXPIRES));
                 self.pub_apply(id, action, None).await;
             }
             Command::Unpublish { id } => {
@@ -407,7 +409,11 @@ impl Task {
                 },
                 Err(e) => Err(e.to_string()),
             };
-            let _ = internal.send(Internal::Usage(UsageInternal::Resolved { id, kind, targets }));
+            let _ = internal.send(Internal::Usage(UsageInternal::Resolved {
+                id,
+                kind,
+                targets,
+            }));
         });
     }
 
@@ -467,8 +473,14 @@ impl Task {
             return;
         };
         let Some(via) = self.agent.via(first.transport) else {
-            self.usage_failed(id, kind, None, 503, "Service Unavailable (no local address)")
-                .await;
+            self.usage_failed(
+                id,
+                kind,
+                None,
+                503,
+                "Service Unavailable (no local address)",
+            )
+            .await;
             return;
         };
         let (transport, addr) = (first.transport, first.addr);
