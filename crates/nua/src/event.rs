@@ -56,6 +56,25 @@ pub enum EventKind {
     IUpdate,
     /// The final response to our UPDATE.
     RUpdate,
+    /// A PRACK of our reliable provisional response arrived (answered 200
+    /// OK).
+    IPrack,
+    /// The final response to our PRACK.
+    RPrack,
+    /// A REFER arrived in a call (answered 202 Accepted; a NOTIFY with
+    /// `100 Trying` went out).
+    IRefer,
+    /// The final response to our REFER.
+    RRefer,
+    /// A NOTIFY arrived, answered 200 OK: for a call, the progress of our
+    /// REFER (`message/sipfrag`); for a subscription
+    /// ([`Handle::subscribe`](crate::Handle::subscribe)), the event state
+    /// with [`Event::substate`]. A subscription that gets no NOTIFY within
+    /// 64·T1 of its 2xx ends with an `i_notify` 408 (`terminated`) and no
+    /// request.
+    INotify,
+    /// The final response to a NOTIFY of ours.
+    RNotify,
     /// An INFO arrived in a call (answered 200 OK).
     IInfo,
     /// The final response to our INFO.
@@ -65,10 +84,6 @@ pub enum EventKind {
     RSubscribe,
     /// The final response to our unsubscribing SUBSCRIBE (`Expires: 0`).
     RUnsubscribe,
-    /// A NOTIFY of our subscription arrived (answered 200 OK; the event
-    /// carries the request and its body, and [`Event::substate`]), or no
-    /// NOTIFY came in time (408, `terminated`).
-    INotify,
     /// The final response to our PUBLISH (a publication, its refresh or
     /// modification).
     RPublish,
@@ -98,11 +113,16 @@ impl EventKind {
             EventKind::IState => "i_state",
             EventKind::IUpdate => "i_update",
             EventKind::RUpdate => "r_update",
+            EventKind::IPrack => "i_prack",
+            EventKind::RPrack => "r_prack",
+            EventKind::IRefer => "i_refer",
+            EventKind::RRefer => "r_refer",
+            EventKind::INotify => "i_notify",
+            EventKind::RNotify => "r_notify",
             EventKind::IInfo => "i_info",
             EventKind::RInfo => "r_info",
             EventKind::RSubscribe => "r_subscribe",
             EventKind::RUnsubscribe => "r_unsubscribe",
-            EventKind::INotify => "i_notify",
             EventKind::RPublish => "r_publish",
             EventKind::RUnpublish => "r_unpublish",
             EventKind::IError => "i_error",

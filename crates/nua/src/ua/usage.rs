@@ -36,6 +36,15 @@ pub(super) struct Usages {
     pubs: HashMap<HandleId, PublicationState>,
 }
 
+impl Usages {
+    /// When the handle's subscription or publication wants its timers run.
+    pub(super) fn deadline(&self, id: HandleId) -> Option<Instant> {
+        let sub = self.subs.get(&id).and_then(SubscriptionState::poll_timeout);
+        let publ = self.pubs.get(&id).and_then(PublicationState::poll_timeout);
+        sub.into_iter().chain(publ).min()
+    }
+}
+
 /// Which of a handle's usages a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -126,13 +135,6 @@ impl Handle {
 /// Subscriptions and publications: the driver side of
 /// [`SubscriptionState`] and [`PublicationState`].
 impl Task {
-    /// When the next subscription or publication timer is due.
-    pub(super) fn usage_timeout(&self) -> Option<Instant> {
-        let subs = self.usages.subs.values().filter_map(|s| s.poll_timeout());
-        let pubs = self.usages.pubs.values().filter_map(|p| p.poll_timeout());
-        subs.chain(pubs).min()
-    }
-
     /// Forgets the handle's subscription and publication (without
     /// unsubscribing or unpublishing).
     pub(super) fn usage_destroy(&mut self, id: HandleId) {
@@ -371,6 +373,7 @@ impl Task {
                 }
             }
         }
+        self.schedule(id);
     }
 
     /// Reports and sends what a publication asks for; `msg` is the
@@ -387,6 +390,7 @@ impl Task {
         if action.send {
             self.usage_resolve(id, Kind::Publish);
         }
+        self.schedule(id);
     }
 
     /// Locates the next hop of the usage's next request in a helper task;
@@ -574,33 +578,19 @@ impl Task {
         }
     }
 
-    /// Runs the subscriptions' and publications' timers that are due.
-    pub(super) async fn usage_timers(&mut self, now: Instant) {
+    /// Runs the handle's subscription and publication timers that are
+    /// due.
+    pub(super) async fn usage_timers(&mut self, id: HandleId, now: Instant) {
         let due = |at: Option<Instant>| at.is_some_and(|at| at <= now);
-        let subs: Vec<HandleId> = self
-            .usages
-            .subs
-            .iter()
-            .filter(|(_, s)| due(s.poll_timeout()))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in subs {
-            if let Some(sub) = self.usages.subs.get_mut(&id) {
-                sub.handle_timeout(now);
-            }
+        if let Some(sub) = self.usages.subs.get_mut(&id)
+            && due(sub.poll_timeout())
+        {
+            sub.handle_timeout(now);
             self.sub_drive(id).await;
         }
-        let pubs: Vec<HandleId> = self
-            .usages
-            .pubs
-            .iter()
-            .filter(|(_, p)| due(p.poll_timeout()))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in pubs {
-            let Some(p) = self.usages.pubs.get_mut(&id) else {
-                continue;
-            };
+        if let Some(p) = self.usages.pubs.get_mut(&id)
+            && due(p.poll_timeout())
+        {
             let action = p.handle_timeout(now);
             self.pub_apply(id, action, None).await;
         }
