@@ -13,15 +13,26 @@
 //!   The logic is the sans-IO [`RegistrationState`].
 //! - MESSAGE (RFC 3428) and OPTIONS with [`Handle::message`] and
 //!   [`Handle::options`], challenges answered.
+//! - SUBSCRIBE/NOTIFY (RFC 6665) with [`Handle::subscribe`] and
+//!   [`Handle::unsubscribe`]: the dialog made by the 2xx or by a NOTIFY
+//!   that overtakes it, NOTIFYs of other forks answered 481, refresh before
+//!   expiry, 423 and digest retries, `terminated` reasons honoured, timer N
+//!   (`r_subscribe`, `r_unsubscribe`, `i_notify` with [`Event::substate`]).
+//!   The logic is the sans-IO [`SubscriptionState`].
+//! - PUBLISH (RFC 3903) with [`Handle::publish`] and [`Handle::unpublish`]:
+//!   refresh and modification with `SIP-If-Match`, 412 answered by
+//!   publishing again, 423 and digest retries (`r_publish`,
+//!   `r_unpublish`). The logic is the sans-IO [`PublicationState`].
 //! - Incoming MESSAGE and OPTIONS outside a dialog are answered 200 OK and
 //!   reported (`i_message`, `i_options`); a request with a To tag gets 481,
 //!   ACK nothing, any other method 405 with `Allow: MESSAGE, OPTIONS`
 //!   (methods the transaction engine does not know get its 501).
 //!
-//! Calls (INVITE), PRACK, session timers, REFER, SUBSCRIBE and PUBLISH are
-//! not part of it yet; [`EventKind`] is `#[non_exhaustive]` for them.
+//! Calls (INVITE), PRACK, session timers and REFER are not part of it
+//! yet; [`EventKind`] is `#[non_exhaustive]` for them.
 //!
-//! `NUA_DEBUG=5` logs every command, event and registration state change.
+//! `NUA_DEBUG=5` logs every command, event and registration, subscription
+//! and publication state change.
 //!
 //! Two user agents on 127.0.0.1: one sends a MESSAGE, the other reports
 //! it and answers 200 OK.

@@ -21,7 +21,7 @@
 //!   RFC 6665 §4.1.2.4). One subscription keeps one dialog: a NOTIFY from
 //!   another fork of the SUBSCRIBE (another From tag) is answered
 //!   481 Subscription Does Not Exist, so that notifier ends its copy
-//!   without the user agent keeping any state for it (RFC 6665 §7.2.4, the
+//!   without the user agent keeping any state for it (RFC 6665 §4.1.4 and §5.4.9, the
 //!   "first dialog-establishing message" rule); a 2xx whose To tag is not
 //!   the dialog's completes the transaction and makes no second dialog.
 //! - **Refresh**: a 2xx's `Expires` (else the expiry asked for) is refreshed
@@ -811,7 +811,7 @@ impl SubscriptionState {
                 }
             }
         }
-        // NOTIFY is a target refresh request (RFC 6665 §4.1.3).
+        // RFC 6665 makes NOTIFY a target refresh request.
         if let (Some(d), Some(target)) = (&mut self.dialog, contact_uri(notify)) {
             d.remote_target = target;
         }
