@@ -15,7 +15,7 @@
 //!
 //! - The first PUBLISH carries the body and no `SIP-If-Match`; the 2xx's
 //!   `SIP-ETag` names the publication from then on.
-//! - **Refresh** (by [`refresh_delay`](crate::refresh_delay) of the 2xx's
+//! - **Refresh** (by [`refresh_delay`] of the 2xx's
 //!   `Expires`, else of the expiry asked for): `SIP-If-Match` with the last
 //!   entity tag and no body (RFC 3903 §4.3).
 //! - **Modify** (publishing again while published): `SIP-If-Match` and the

@@ -25,7 +25,7 @@
 //!   "first dialog-establishing message" rule); a 2xx whose To tag is not
 //!   the dialog's completes the transaction and makes no second dialog.
 //! - **Refresh**: a 2xx's `Expires` (else the expiry asked for) is refreshed
-//!   by [`refresh_delay`](crate::refresh_delay), the registration rule; a
+//!   by [`refresh_delay`], the registration rule; a
 //!   NOTIFY whose `Subscription-State` carries a shorter `expires` brings
 //!   the refresh forward. Refreshes go inside the dialog.
 //! - **Responses**: 401/407 are answered with the handle's digest client
@@ -408,6 +408,7 @@ impl SubscriptionState {
     fn start(&mut self) {
         if let Some(d) = self.dialog.take() {
             self.cseq = self.cseq.max(d.local_seq);
+            self.ended_tag = Some(d.id.remote_tag.clone());
             self.outputs
                 .push_back(SubscriptionOutput::DialogRemoved(d.id));
         }
@@ -1439,6 +1440,34 @@ mod tests {
             reports(&outputs(&mut s)),
             vec![(EventKind::RUnsubscribe, 481, SubState::Terminated)]
         );
+    }
+
+    #[test]
+    fn subscribing_again_while_unsubscribing_starts_afresh() {
+        let now = Instant::now();
+        let (mut s, mut a, req) = subscribed(now, 600);
+        s.handle_response(now, &reply(&req, 200, "OK", &[]), &mut a);
+        s.handle_notify(now, &notify("nt1", 1, "active", ""));
+        s.unsubscribe(now);
+        outputs(&mut s);
+        let un = s.build_request(VIA, &mut a).unwrap();
+        s.handle_response(now, &reply(&un, 200, "OK", &[]), &mut a);
+        outputs(&mut s);
+        s.subscribe(now, 600);
+        let outs = outputs(&mut s);
+        assert!(matches!(&outs[0], SubscriptionOutput::DialogRemoved(d) if d.remote_tag == "nt1"));
+        assert_eq!(sends(&outs), 1);
+        let fresh = s.build_request(VIA, &mut a).unwrap();
+        assert_eq!(fresh.to_tag(), None);
+        assert_eq!(fresh.cseq(), Some((3, Method::Subscribe)));
+        // The old dialog's final NOTIFY does not end the new subscription.
+        assert_eq!(
+            s.handle_notify(now, &notify("nt1", 2, "terminated", ""))
+                .status,
+            481
+        );
+        assert_eq!(s.phase(), Phase::Subscribing);
+        assert!(s.dialog().is_none());
     }
 
     #[test]

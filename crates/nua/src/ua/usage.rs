@@ -53,6 +53,8 @@ pub(super) enum Kind {
 }
 
 /// What the helper tasks tell the main loop about these requests.
+// Responses are the common case; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(super) enum UsageInternal {
     Resolved {
