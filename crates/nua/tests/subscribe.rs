@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use sofia_iptsec::{AuthModule, Config as AuthConfig, MemoryStore};
-use sofia_msg::{HeaderName, Message, Method, ResponseBuilder};
+use sofia_msg::{HeaderName, Message, Method, RequestBuilder, ResponseBuilder};
 use sofia_nta::dialog::Dialog;
 use sofia_nta::{Agent, ClientEvent, Config as NtaConfig, ServerRequest};
 use sofia_nua::{Config, Credentials, Event, EventKind, Handle, Nua, SubState};
@@ -551,4 +551,51 @@ async fn against_the_nea_notifier() {
     assert_eq!(n.kind, EventKind::INotify);
     assert_eq!(n.substate, Some(SubState::Terminated));
     assert!(notifier.is_empty());
+}
+
+/// NOTIFYs that belong to nothing: outside a dialog, in an unknown dialog,
+/// and a hundred forks of a live subscription, each answered 481 without
+/// disturbing the subscription.
+#[tokio::test]
+async fn notifies_of_nothing_get_481_and_forks_make_no_state() {
+    let mut p = peer().await;
+    let (_alice, mut events, bob, alice_addr) = ua(Config::default(), p.addr, "bob").await;
+    let stray = |call_id: &str, to_tag: Option<&str>| {
+        let to = match to_tag {
+            Some(t) => format!("<sip:nua@{alice_addr}>;tag={t}"),
+            None => format!("<sip:nua@{alice_addr}>"),
+        };
+        RequestBuilder::new(Method::Notify, &format!("sip:nua@{alice_addr}"))
+            .header(HeaderName::Via, &p.agent.via(Transport::Udp).unwrap())
+            .header(HeaderName::MaxForwards, "70")
+            .header(HeaderName::From, "<sip:peer@127.0.0.1>;tag=s1")
+            .header(HeaderName::To, &to)
+            .header(HeaderName::CallId, call_id)
+            .header(HeaderName::CSeq, "1 NOTIFY")
+            .header(HeaderName::Contact, &format!("<sip:peer@{}>", p.addr))
+            .header(HeaderName::Event, "presence")
+            .header(HeaderName::SubscriptionState, "active")
+            .build()
+            .unwrap()
+    };
+    assert_eq!(p.send(stray("nothing-1", None), alice_addr).await, 481);
+    assert_eq!(p.send(stray("nothing-2", Some("t")), alice_addr).await, 481);
+
+    bob.subscribe("presence", None, Some(600)).unwrap();
+    let sub = p.request().await;
+    p.answer(&sub, 200, "OK", "n1", &[]);
+    until(&mut events, EventKind::RSubscribe).await;
+    for i in 0..100 {
+        let mut fork = Dialog::from_uas(&sub.msg, &format!("fork{i}"), false).unwrap();
+        assert_eq!(p.notify(&mut fork, alice_addr, "active", None).await, 481);
+    }
+    let mut dialog = Dialog::from_uas(&sub.msg, "n1", false).unwrap();
+    assert_eq!(
+        p.notify(&mut dialog, alice_addr, "active", Some("<open/>"))
+            .await,
+        200
+    );
+    let n = until(&mut events, EventKind::INotify).await;
+    assert_eq!(n.substate, Some(SubState::Active));
+    assert_eq!(n.message.unwrap().from_tag(), Some("n1"));
 }

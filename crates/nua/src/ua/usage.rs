@@ -599,17 +599,26 @@ impl Task {
     }
 
     /// A NOTIFY with the Call-ID of one of our subscriptions goes to it
-    /// (which answers it); anything else is `Err`, for the other paths.
+    /// (which answers it); one outside any dialog (no To tag) that matches
+    /// none gets 481 (RFC 6665 §4.1.3); anything else is `Err`, for the
+    /// other paths (a NOTIFY in a call's dialog, about a REFER).
     pub(super) async fn usage_request(&mut self, req: ServerRequest) -> Result<(), ServerRequest> {
         if req.msg.method() != Method::Notify {
             return Err(req);
         }
-        let Some(&id) = req
+        let found = req
             .msg
             .call_id()
             .and_then(|c| self.usages.by_call_id.get(c))
-        else {
-            return Err(req);
+            .copied()
+            .filter(|id| self.usages.subs.contains_key(id));
+        let Some(id) = found else {
+            if req.msg.to_tag().is_some() {
+                return Err(req);
+            }
+            su_log!(NUA, 5, "nua: NOTIFY of no subscription answered 481");
+            self.answer_notify(req, 481, "Subscription Does Not Exist");
+            return Ok(());
         };
         let Some(sub) = self.usages.subs.get_mut(&id) else {
             return Err(req);
@@ -624,8 +633,15 @@ impl Task {
                 answer.phrase
             );
         }
+        self.answer_notify(req, answer.status, answer.phrase);
+        self.sub_drive(id).await;
+        Ok(())
+    }
+
+    /// Answers a NOTIFY (a To tag added when it has none).
+    fn answer_notify(&self, req: ServerRequest, status: u16, phrase: &str) {
         let tag = self.agent.tag();
-        let sent = ResponseBuilder::reply_to(&req.msg, answer.status, answer.phrase, Some(&tag))
+        let sent = ResponseBuilder::reply_to(&req.msg, status, phrase, Some(&tag))
             .header(HeaderName::Server, &self.config.user_agent)
             .build()
             .map_err(|e| e.to_string())
@@ -635,9 +651,7 @@ impl Task {
                     .map_err(|e| e.to_string())
             });
         if let Err(e) = sent {
-            su_log!(NUA, 2, "nua: {id}: cannot answer NOTIFY: {e}");
+            su_log!(NUA, 2, "nua: cannot answer NOTIFY: {e}");
         }
-        self.sub_drive(id).await;
-        Ok(())
     }
 }
