@@ -1471,6 +1471,50 @@ mod tests {
     }
 
     #[test]
+    fn a_fetch_takes_one_notify_and_ends() {
+        let now = Instant::now();
+        let (mut s, mut a, req) = subscribed(now, 0);
+        assert_eq!(req.header(HeaderName::Expires), Some("0"));
+        s.handle_response(
+            now,
+            &reply(&req, 200, "OK", &[(HeaderName::Expires, "0")]),
+            &mut a,
+        );
+        outputs(&mut s);
+        // No refresh; timer N waits for the NOTIFY.
+        assert_eq!(s.poll_timeout(), Some(now + timers().t1x64()));
+        let answer = s.handle_notify(now, &notify("nt1", 1, "terminated;reason=timeout", "<x/>"));
+        assert_eq!(answer.status, 200);
+        let outs = outputs(&mut s);
+        assert_eq!(
+            reports(&outs),
+            vec![(EventKind::INotify, 200, SubState::Terminated)]
+        );
+        assert_eq!(sends(&outs), 0);
+        assert_eq!(s.poll_timeout(), None);
+        assert!(!s.is_live());
+    }
+
+    #[test]
+    fn a_first_notify_without_contact_makes_no_dialog() {
+        let now = Instant::now();
+        let (mut s, _a, _req) = subscribed(now, 600);
+        let good = notify("nt1", 1, "active", "");
+        let text = String::from_utf8(good.to_bytes().to_vec()).unwrap();
+        let t: String = text
+            .split("\r\n")
+            .filter(|l| !l.starts_with("Contact:"))
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        let bare = Message::parse(bytes::Bytes::from(t)).unwrap();
+        assert_eq!(s.handle_notify(now, &bare).status, 400);
+        assert!(s.dialog().is_none());
+        assert!(outputs(&mut s).is_empty());
+        assert_eq!(s.handle_notify(now, &good).status, 200);
+        assert!(s.dialog().is_some());
+    }
+
+    #[test]
     fn unsubscribe_waits_for_the_subscribe_on_its_way() {
         let now = Instant::now();
         let (mut s, mut a, req) = subscribed(now, 600);
