@@ -430,7 +430,8 @@ impl PublicationState {
         };
         if self.etag.is_some() && granted > 0 {
             let delay = refresh_delay(granted);
-            self.refresh_at = Some(now + delay);
+            // A delay past the clock's range is no refresh at all.
+            self.refresh_at = now.checked_add(delay);
             su_log!(
                 NUA,
                 5,

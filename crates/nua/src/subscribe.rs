@@ -601,7 +601,7 @@ impl SubscriptionState {
         }
         if self.phase == Phase::Subscribed && granted > 0 {
             let delay = refresh_delay(granted);
-            self.refresh_at = Some(now + delay);
+            self.refresh_at = now.checked_add(delay);
             su_log!(
                 NUA,
                 5,
@@ -852,7 +852,7 @@ impl SubscriptionState {
                         self.params.event,
                         self.params.remote_uri
                     );
-                    self.retry_at = Some(now + delay);
+                    self.retry_at = now.checked_add(delay);
                 }
             }
             other => {
@@ -864,11 +864,10 @@ impl SubscriptionState {
                     && self.phase == Phase::Subscribed
                     && !self.in_flight()
                     && expires > 0
+                    && let Some(at) = now.checked_add(refresh_delay(expires))
+                    && self.refresh_at.is_none_or(|r| at < r)
                 {
-                    let at = now + refresh_delay(expires);
-                    if self.refresh_at.is_none_or(|r| at < r) {
-                        self.refresh_at = Some(at);
-                    }
+                    self.refresh_at = Some(at);
                 }
                 self.report(
                     EventKind::INotify,
