@@ -60,6 +60,9 @@
 //!
 //!     // A registration: `alice.handle("sip:alice@example.com")?.register(Some(600))?`
 //!     // with `Config::credentials` set, then `r_register` events.
+//!     // A subscription: `alice.handle("sip:bob@example.com")?.subscribe("presence",
+//!     // Some("application/pidf+xml"), Some(600))?`, then `r_subscribe` and an
+//!     // `i_notify` (with `Event::substate`) for each NOTIFY.
 //!     Ok::<_, Box<dyn std::error::Error>>(())
 //! })
 //! # }
