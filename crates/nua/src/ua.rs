@@ -13,7 +13,7 @@ use sofia_iptsec::AuthClient;
 use sofia_msg::{HeaderName, Message, Method, RequestBuilder, ResponseBuilder, Scheme, Uri};
 use sofia_nta::dialog::DialogId;
 use sofia_nta::resolve::{Resolver, Target};
-use sofia_nta::{Agent, ClientEvent, ClientId, ServerId, ServerRequest};
+use sofia_nta::{Agent, AgentEvent, ClientEvent, ClientId, ServerId, ServerRequest};
 use sofia_su::{IdGenerator, su_log};
 use sofia_tport::{Tport, Transport};
 use tokio::sync::mpsc;
@@ -233,7 +233,7 @@ impl Nua {
                 .collect(),
             ..sofia_nta::Config::default()
         };
-        let (agent, requests, others) = Agent::new(tport, incoming, nta_config);
+        let (agent, engine) = Agent::new_ordered(tport, incoming, nta_config);
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (events_tx, events_rx) = mpsc::channel(config.event_queue.max(1));
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
@@ -261,7 +261,7 @@ impl Nua {
             timer_heap: BinaryHeap::new(),
             usages: usage::Usages::default(),
         };
-        tokio::spawn(task.run(commands_rx, requests, others, internal_rx));
+        tokio::spawn(task.run(commands_rx, engine, internal_rx));
         Ok((
             Nua {
                 commands,
@@ -554,8 +554,7 @@ impl Task {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
-        mut requests: mpsc::UnboundedReceiver<ServerRequest>,
-        mut others: mpsc::UnboundedReceiver<sofia_nta::Event>,
+        mut engine: mpsc::UnboundedReceiver<AgentEvent>,
         mut internal: mpsc::UnboundedReceiver<Internal>,
     ) {
         loop {
@@ -571,12 +570,10 @@ impl Task {
                     Some(Command::Shutdown) | None => break,
                     Some(cmd) => self.command(cmd).await,
                 },
-                req = requests.recv() => match req {
-                    Some(req) => self.incoming(req).await,
-                    None => break,
-                },
-                ev = others.recv() => match ev {
-                    Some(ev) => self.engine_event(ev).await,
+                // Requests, ACKs and CANCELs in the order they came.
+                ev = engine.recv() => match ev {
+                    Some(AgentEvent::Request(req)) => self.incoming(req).await,
+                    Some(AgentEvent::Event(ev)) => self.engine_event(ev).await,
                     None => break,
                 },
                 Some(msg) = internal.recv() => self.internal(msg).await,
