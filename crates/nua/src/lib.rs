@@ -26,11 +26,23 @@
 //!   The logic is the sans-IO [`RegistrationState`].
 //! - MESSAGE (RFC 3428) and OPTIONS with [`Handle::message`] and
 //!   [`Handle::options`], challenges answered.
+//! - SUBSCRIBE/NOTIFY (RFC 6665) with [`Handle::subscribe`] and
+//!   [`Handle::unsubscribe`]: the dialog made by the 2xx or by a NOTIFY
+//!   that overtakes it, NOTIFYs of other forks answered 481, refresh before
+//!   expiry, 423 and digest retries, `terminated` reasons honoured, timer N
+//!   (`r_subscribe`, `r_unsubscribe`, `i_notify` with [`Event::substate`]).
+//!   The logic is the sans-IO [`SubscriptionState`].
+//! - PUBLISH (RFC 3903) with [`Handle::publish`] and [`Handle::unpublish`]:
+//!   refresh and modification with `SIP-If-Match`, 412 answered by
+//!   publishing again, 423 and digest retries (`r_publish`,
+//!   `r_unpublish`). The logic is the sans-IO [`PublicationState`].
 //! - Incoming MESSAGE and OPTIONS outside a dialog are answered 200 OK and
 //!   reported (`i_message`, `i_options`); a request for a dialog we do not
-//!   have gets 481 from the transaction engine, ACK nothing, any other
-//!   method 405 with Allow (methods the transaction engine does not know
-//!   get its 501).
+//!   have gets 481 (from the user agent's task: a NOTIFY may come before
+//!   the 2xx of its SUBSCRIBE, in a dialog not known yet), as does a NOTIFY
+//!   outside a dialog that matches no subscription; ACK gets nothing, any
+//!   other method 405 with Allow (methods the transaction engine does not
+//!   know get its 501).
 //!
 //! `NUA_DEBUG=5` logs every command, event and state change.
 //!
@@ -79,19 +91,28 @@
 //! A MESSAGE: `alice.handle(uri)?.message("text/plain", "hello")?` gives an
 //! `r_message` event; the receiver gets `i_message` and answers 200 OK. A
 //! registration: `alice.handle("sip:alice@example.com")?.register(Some(600))?`
-//! with [`Config::credentials`] set, then `r_register` events.
+//! with [`Config::credentials`] set, then `r_register` events. A
+//! subscription: `alice.handle("sip:bob@example.com")?.subscribe("presence",
+//! Some("application/pidf+xml"), Some(600))?`, then `r_subscribe` and an
+//! `i_notify` (with [`Event::substate`]) for each NOTIFY; a publication:
+//! `publish("presence", "application/pidf+xml", pidf, Some(600))`, then
+//! `r_publish`.
 #![forbid(unsafe_code)]
 
 pub mod call;
 mod config;
 mod error;
 mod event;
+pub mod publish;
 pub mod register;
+pub mod subscribe;
 mod ua;
 
 pub use call::{Call, CallState};
 pub use config::{Config, Credentials, DEFAULT_RTP_PORT, default_media};
 pub use error::Error;
 pub use event::{Event, EventKind, HandleId};
+pub use publish::PublicationState;
 pub use register::{RegistrationState, refresh_delay};
+pub use subscribe::{SubState, SubscriptionState};
 pub use ua::{ACCEPT, ALLOW, Handle, Nua};

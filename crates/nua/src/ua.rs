@@ -22,6 +22,8 @@ use crate::call::{CALL_ALLOW, Call, CallEvent, CallOutput, CallParams, CallState
 use crate::register::{Action, RegistrationParams, RegistrationState};
 use crate::{Config, Error, Event, EventKind, HandleId};
 
+mod usage;
+
 /// Methods answered by the user agent, in its Allow header.
 pub const ALLOW: &str = CALL_ALLOW;
 /// Body types accepted in MESSAGE, in the Accept header of OPTIONS answers.
@@ -84,6 +86,25 @@ enum Command {
         id: HandleId,
         content_type: String,
         body: Bytes,
+    },
+    Subscribe {
+        id: HandleId,
+        event: String,
+        accept: Option<String>,
+        expires: Option<u32>,
+    },
+    Unsubscribe {
+        id: HandleId,
+    },
+    Publish {
+        id: HandleId,
+        event: String,
+        content_type: String,
+        body: Bytes,
+        expires: Option<u32>,
+    },
+    Unpublish {
+        id: HandleId,
     },
     Refer {
         id: HandleId,
@@ -158,6 +179,8 @@ enum Internal {
         output: CallOutput,
         targets: Result<Vec<Target>, String>,
     },
+    /// A subscription's or publication's request located or answered.
+    Usage(usage::UsageInternal),
 }
 
 /// A user agent: owns a transaction engine ([`Agent`]) on its transports
@@ -198,9 +221,11 @@ impl Nua {
         let nta_config = sofia_nta::Config {
             timers: config.timers,
             seed: config.seed,
-            // Requests of dialogs we do not know get 481 (sofia-sip's
-            // NTATAG_UA(1)); calls register theirs.
-            ua: true,
+            // The task answers requests of dialogs it does not know 481
+            // itself (`Task::incoming`): a NOTIFY may come before the 2xx
+            // of its SUBSCRIBE, with a tag no registered dialog has yet
+            // (RFC 6665 §4.1.2.4), and must reach the subscription.
+            ua: false,
             supported: ["timer", "replaces"]
                 .into_iter()
                 .chain(config.reliable_provisionals.then_some("100rel"))
@@ -234,6 +259,7 @@ impl Nua {
             dialogs: HashMap::new(),
             invites: HashMap::new(),
             timer_heap: BinaryHeap::new(),
+            usages: usage::Usages::default(),
         };
         tokio::spawn(task.run(commands_rx, engine, internal_rx));
         Ok((
@@ -513,6 +539,8 @@ struct Task {
     invites: HashMap<ServerId, HandleId>,
     /// When each handle wants its timers run (see [`Task::schedule`]).
     timer_heap: BinaryHeap<Reverse<(Instant, HandleId)>>,
+    /// Subscriptions and publications.
+    usages: usage::Usages,
 }
 
 fn host_port(addr: SocketAddr) -> String {
@@ -571,6 +599,7 @@ impl Task {
             phrase: phrase.to_string(),
             message,
             state: None,
+            substate: None,
         };
         // Nobody listening is not an error: the commands still run.
         let _ = self.events.send(event).await;
@@ -684,6 +713,7 @@ impl Task {
                 );
             }
             Command::Destroy { id } => {
+                self.usage_destroy(id);
                 if let Some(h) = self.handles.remove(&id)
                     && let Some(call) = h.call
                 {
@@ -762,6 +792,10 @@ impl Task {
                 let r = self.with_call(id, |c| c.info(&content_type, body));
                 self.after_call_command(id, EventKind::RInfo, r).await;
             }
+            cmd @ (Command::Subscribe { .. }
+            | Command::Unsubscribe { .. }
+            | Command::Publish { .. }
+            | Command::Unpublish { .. }) => self.usage_command(now, cmd).await,
             Command::Refer { id, target } => {
                 let r = self.with_call(id, |c| c.refer(&target));
                 self.after_call_command(id, EventKind::RRefer, r).await;
@@ -866,6 +900,7 @@ impl Task {
                 ClientEvent::Response(msg) => self.response(id, job, msg).await,
             },
             Internal::Call { id, purpose, ev } => self.call_event(id, purpose, ev).await,
+            Internal::Usage(u) => self.usage_internal(u).await,
             Internal::CallResolved {
                 id,
                 output,
@@ -1121,6 +1156,7 @@ impl Task {
                 let action = reg.handle_timeout(now);
                 self.apply(id, action).await;
             }
+            self.usage_timers(id, now).await;
             self.call_timers(id, now).await;
             self.schedule(id);
         }
@@ -1132,10 +1168,11 @@ impl Task {
     /// when stale entries outnumber the handles, so it stays bounded.
     fn schedule(&mut self, id: HandleId) {
         let linger = self.config.timers.t1x64();
+        let usage_at = self.usages.deadline(id);
         let Some(h) = self.handles.get_mut(&id) else {
             return;
         };
-        let Some(at) = h.deadline(linger) else {
+        let Some(at) = h.deadline(linger).into_iter().chain(usage_at).min() else {
             return;
         };
         if h.scheduled.is_some_and(|s| s <= at) {
@@ -1167,6 +1204,11 @@ impl Task {
         if msg.method() == Method::Ack {
             return;
         }
+        let req = match self.usage_request(req).await {
+            Ok(()) => return,
+            Err(req) => req,
+        };
+        let msg = &req.msg;
         let req = if msg.to_tag().is_some() {
             match self.in_dialog(req).await {
                 Ok(()) => return,
@@ -1435,6 +1477,7 @@ impl Task {
                 phrase: e.phrase,
                 message: e.message,
                 state: e.state,
+                substate: None,
             })
             .await;
     }
@@ -1618,6 +1661,7 @@ impl Task {
         if h.call_ended.is_some_and(|t| t + linger <= now) {
             if h.incoming {
                 self.handles.remove(&id);
+                self.usage_destroy(id);
             } else {
                 h.call = None;
                 h.call_ended = None;
