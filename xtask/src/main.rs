@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_calls;
 mod calls;
 mod fuzz;
 mod interop;
@@ -39,6 +40,7 @@ fn usage() -> String {
        bench parse [--iterations N]  sofia-rs vs sofia-sip C parse throughput\n  \
        bench tport  UDP receive+parse of sofia-tport vs bare recv_from\n  \
        bench nta [--count N] [--concurrency C]  stateful OPTIONS vs sofia-sip C nta\n  \
+       bench calls [--count N]  uas call capacity, CPU per call vs SIPp, memory\n  \
        fuzz [SECONDS]  run every fuzz target SECONDS each (default 30)\n"
         .to_string()
 }

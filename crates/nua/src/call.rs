@@ -37,7 +37,12 @@ use sofia_tport::Transport;
 use crate::EventKind;
 
 /// Methods a user agent with calls answers, in its Allow header.
-pub const CALL_ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, UPDATE";
+pub const CALL_ALLOW: &str =
+    "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, UPDATE, PRACK, REFER, NOTIFY";
+
+/// How long the implicit subscription of a REFER we accept lasts, in
+/// seconds, unless a final NOTIFY ends it first.
+const REFER_EXPIRES: u32 = 60;
 
 /// Challenges answered in a row for one request of a call.
 const MAX_AUTH_ROUNDS: u32 = 3;
@@ -105,6 +110,12 @@ pub enum Purpose {
     Update,
     /// An INFO.
     Info,
+    /// A PRACK (RFC 3262) of a reliable provisional response.
+    Prack,
+    /// A REFER (RFC 3515).
+    Refer,
+    /// A NOTIFY of the implicit subscription of a REFER we accepted.
+    Notify,
     /// The BYE ending a dialog we do not keep (a second fork's 2xx, or one
     /// that crossed our CANCEL); its response is not reported.
     Discard,
@@ -125,6 +136,17 @@ pub struct CallParams {
     pub listeners: Vec<(Transport, SocketAddr)>,
     /// The transaction timers (T1 and T2 pace 2xx retransmissions).
     pub timers: Timers,
+    /// Reliable provisional responses (RFC 3262): `100rel` in our
+    /// INVITEs' Supported, and our 1xx sent reliably when the INVITE
+    /// supports or requires it.
+    pub reliable_provisionals: bool,
+    /// The session interval our INVITEs ask for (RFC 4028
+    /// `Session-Expires`); `None` asks for none (a peer's request is still
+    /// honoured).
+    pub session_expires: Option<u32>,
+    /// The smallest session interval we accept (`Min-SE`, RFC 4028 §5;
+    /// at least 90).
+    pub min_se: u32,
 }
 
 /// What a call reports to the user.
@@ -204,11 +226,34 @@ struct Unacked {
     answer_in_ack: bool,
 }
 
+/// Our reliable provisional response (RFC 3262 §3), retransmitted until
+/// its PRACK comes.
+#[derive(Debug)]
+struct Reliable {
+    rseq: u32,
+    msg: Message,
+    next: Instant,
+    interval: Duration,
+    deadline: Instant,
+}
+
+/// The session timer of an established call (RFC 4028).
+#[derive(Debug, Clone, Copy)]
+struct SessionTimer {
+    /// The session interval in seconds.
+    interval: u32,
+    /// We refresh (else we expect the peer to).
+    we_refresh: bool,
+    /// When to refresh, or when the session has expired.
+    at: Instant,
+}
+
 /// A request kept to be sent again with credentials.
 #[derive(Debug, Clone)]
 struct Recipe {
     method: Method,
     body: Option<(String, Bytes)>,
+    extra: Vec<(HeaderName, String)>,
     rounds: u32,
 }
 
@@ -247,7 +292,36 @@ pub struct Call {
     glare_retry_at: Option<Instant>,
     bye_after_ack: bool,
     recipes: HashMap<Purpose, Recipe>,
+    /// The session interval of our next INVITE (raised by a 422).
+    session_expires: Option<u32>,
+    session: Option<SessionTimer>,
+    /// UAS: the INVITE supports or requires 100rel.
+    peer_100rel: bool,
+    next_rseq: u32,
+    reliable: Option<Reliable>,
+    /// Reliable provisional responses waiting for the one before to be
+    /// acknowledged (bounded).
+    reliable_queue: VecDeque<(u16, String)>,
+    /// UAC: the RSeq of the last reliable provisional response PRACKed.
+    last_rseq: Option<u32>,
+    /// The Allow header of the peer's INVITE or 2xx.
+    peer_allow: String,
+    /// Our REFER was accepted and its NOTIFYs are expected.
+    refer_subscribed: bool,
+    /// A REFER we accepted: its NOTIFYs are ours to send until a final
+    /// one.
+    refer_notifier: bool,
     outputs: VecDeque<CallOutput>,
+}
+
+/// Reliable provisional responses queued behind an unacknowledged one.
+const MAX_QUEUED_RELIABLE: usize = 4;
+
+/// True when `name` lists the option tag `tag` (Supported, Require).
+fn has_option(msg: &Message, name: HeaderName, tag: &str) -> bool {
+    msg.header_values(name)
+        .flatten()
+        .any(|v| v.trim().eq_ignore_ascii_case(tag))
 }
 
 fn has_sdp(msg: &Message) -> bool {
@@ -255,6 +329,19 @@ fn has_sdp(msg: &Message) -> bool {
         && msg
             .content_type()
             .is_some_and(|t| t.is("application", "sdp"))
+}
+
+/// The terms of a `Session-Expires`: the interval in seconds and whether
+/// `refresher=uac` (`None` without the parameter).
+type SessionTerms = (u32, Option<bool>);
+
+/// `Session-Expires` of a message.
+fn session_expires(msg: &Message) -> Option<SessionTerms> {
+    let se = msg.typed::<sofia_msg::headers::SessionExpires>()?.ok()?;
+    let refresher = se
+        .refresher()
+        .map(|r| r == sofia_msg::headers::Refresher::Uac);
+    Some((se.delta, refresher))
 }
 
 fn body_text(msg: &Message) -> &str {
@@ -301,6 +388,10 @@ impl Call {
         call_id: String,
     ) -> Call {
         let local_tag = ids.tag();
+        let session_expires = params.session_expires;
+        // RFC 3262 §3: the first RSeq is random, below 2^31 with room to
+        // count up.
+        let next_rseq = (ids.u64() % (1 << 30)) as u32 + 1;
         Call {
             role,
             state: CallState::Init,
@@ -326,6 +417,16 @@ impl Call {
             glare_retry_at: None,
             bye_after_ack: false,
             recipes: HashMap::new(),
+            session_expires,
+            session: None,
+            peer_100rel: false,
+            next_rseq,
+            reliable: None,
+            reliable_queue: VecDeque::new(),
+            last_rseq: None,
+            peer_allow: String::new(),
+            refer_subscribed: false,
+            refer_notifier: false,
             outputs: VecDeque::new(),
         }
     }
@@ -380,6 +481,34 @@ impl Call {
         let mut call = Call::new(Role::Uas, params, soa, auth, ids, call_id);
         call.invite_server = Some(server);
         call.cseq = invite.cseq().map_or(0, |c| c.0);
+        call.peer_allow = invite
+            .header_lines(HeaderName::Allow)
+            .collect::<Vec<_>>()
+            .join(",");
+        call.peer_100rel = has_option(&invite, HeaderName::Supported, "100rel")
+            || has_option(&invite, HeaderName::Require, "100rel");
+        if let Some((interval, _)) = session_expires(&invite)
+            && interval < call.params.min_se
+        {
+            // RFC 4028 §8.1.
+            call.invite = Some(invite.clone());
+            let min_se = call.params.min_se.to_string();
+            call.reply_with(
+                server,
+                &invite,
+                422,
+                "Session Interval Too Small",
+                None,
+                &[(HeaderName::MinSe, min_se)],
+            );
+            call.set_state(
+                CallState::Terminated,
+                422,
+                "Session Interval Too Small",
+                None,
+            );
+            return call;
+        }
         let refused = if !invite.body_bytes().is_empty() && !has_sdp(&invite) {
             Some((415, "Unsupported Media Type".to_string()))
         } else if has_sdp(&invite) {
@@ -482,10 +611,16 @@ impl Call {
                 u.next.min(u.deadline)
             }
         });
-        match (retransmit, self.glare_retry_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let provisional = self.reliable.as_ref().map(|r| r.next.min(r.deadline));
+        [
+            retransmit,
+            provisional,
+            self.glare_retry_at,
+            self.session.map(|t| t.at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn event(&mut self, kind: EventKind, status: u16, phrase: &str, message: Option<Message>) {
@@ -552,6 +687,67 @@ impl Call {
         format!("<{}>", self.params.contact)
     }
 
+    /// Our Supported header.
+    fn supported(&self) -> &'static str {
+        if self.params.reliable_provisionals {
+            "timer, replaces, 100rel"
+        } else {
+            "timer, replaces"
+        }
+    }
+
+    /// Session-Expires and Supported for a request of ours in a call with a
+    /// session timer: `refresher=uac` when we refresh.
+    fn session_headers(&self) -> Vec<(HeaderName, String)> {
+        match self.session {
+            Some(t) => vec![
+                (
+                    HeaderName::SessionExpires,
+                    format!(
+                        "{};refresher={}",
+                        t.interval,
+                        if t.we_refresh { "uac" } else { "uas" }
+                    ),
+                ),
+                (HeaderName::Supported, self.supported().to_string()),
+            ],
+            None => Vec::new(),
+        }
+    }
+
+    /// Arms the session timer after a 2xx that carries `Session-Expires`
+    /// (`we_requested`: the 2xx answers our request, so `refresher=uac`
+    /// means us). A 2xx without it ends the timer.
+    fn arm_session(&mut self, now: Instant, se: Option<SessionTerms>, we_requested: bool) {
+        self.session = se.map(|(interval, refresher_is_uac)| {
+            let uac_refreshes = refresher_is_uac.unwrap_or(true);
+            let we_refresh = uac_refreshes == we_requested;
+            let secs = u64::from(interval.max(1));
+            let at = if we_refresh {
+                now + Duration::from_secs(secs) / 2
+            } else {
+                // RFC 4028 §10: BYE before the interval runs out, by a third
+                // of it or 32 s, whichever is less.
+                now + Duration::from_secs(secs - (secs / 3).min(32))
+            };
+            SessionTimer {
+                interval,
+                we_refresh,
+                at,
+            }
+        });
+        if let Some(t) = self.session {
+            su_log!(
+                NUA,
+                5,
+                "nua: {}: session interval {} s, {} refresh",
+                self.call_id,
+                t.interval,
+                if t.we_refresh { "we" } else { "the peer will" }
+            );
+        }
+    }
+
     /// Builds and queues the dialog-creating INVITE (again, with
     /// credentials, after a challenge).
     fn send_invite(&mut self) {
@@ -570,7 +766,13 @@ impl Call {
             .header(HeaderName::CSeq, &format!("{} INVITE", self.cseq))
             .header(HeaderName::Contact, &self.contact())
             .header(HeaderName::Allow, CALL_ALLOW)
+            .header(HeaderName::Supported, self.supported())
             .header(HeaderName::UserAgent, &self.params.user_agent);
+        if let Some(se) = self.session_expires {
+            b = b
+                .header(HeaderName::SessionExpires, &se.to_string())
+                .header(HeaderName::MinSe, &self.params.min_se.to_string());
+        }
         let body = self.offer_body.clone().unwrap_or_default();
         for (name, value) in self.auth.authorize("INVITE", &uri, &body) {
             b = b.header(name, &value);
@@ -603,10 +805,11 @@ impl Call {
         purpose: Purpose,
         method: Method,
         body: Option<(String, Bytes)>,
+        extra: Vec<(HeaderName, String)>,
         rounds: u32,
     ) -> Option<u32> {
         let mut dialog = self.dialog.take()?;
-        let msg = self.in_dialog_request(&mut dialog, method, None, body.clone());
+        let msg = self.in_dialog_request(&mut dialog, method, None, body.clone(), &extra);
         let seq = dialog.local_seq;
         let (uri, routes) = dialog.request_target();
         self.dialog = Some(dialog);
@@ -616,6 +819,7 @@ impl Call {
             Recipe {
                 method,
                 body,
+                extra,
                 rounds,
             },
         );
@@ -635,10 +839,14 @@ impl Call {
         method: Method,
         ack_seq: Option<u32>,
         body: Option<(String, Bytes)>,
+        extra: &[(HeaderName, String)],
     ) -> Option<Message> {
         let (uri, routes) = dialog.request_target();
         let via = self.via(&next_hop(&uri, &routes));
         let mut b = dialog.request(method, &via, ack_seq);
+        for (name, value) in extra {
+            b = b.header(*name, value);
+        }
         if matches!(method, Method::Invite | Method::Update) {
             b = b
                 .header(HeaderName::Contact, &self.contact())
@@ -667,7 +875,7 @@ impl Call {
     /// 2xx carried an offer), remembering it for retransmissions.
     fn ack(&mut self, dialog: &mut Dialog, seq: u32, body: Option<Bytes>, keep: bool) {
         let body = body.map(|b| ("application/sdp".to_string(), b));
-        let Some(msg) = self.in_dialog_request(dialog, Method::Ack, Some(seq), body) else {
+        let Some(msg) = self.in_dialog_request(dialog, Method::Ack, Some(seq), body, &[]) else {
             return;
         };
         let (uri, routes) = dialog.request_target();
@@ -688,9 +896,25 @@ impl Call {
         phrase: &str,
         body: Option<Bytes>,
     ) -> Option<Message> {
+        self.reply_with(server, request, status, phrase, body, &[])
+    }
+
+    /// [`Call::reply`] with more headers.
+    fn reply_with(
+        &mut self,
+        server: ServerId,
+        request: &Message,
+        status: u16,
+        phrase: &str,
+        body: Option<Bytes>,
+        extra: &[(HeaderName, String)],
+    ) -> Option<Message> {
         let tag = self.local_tag.clone();
         let mut b = ResponseBuilder::reply_to(request, status, phrase, Some(&tag))
             .header(HeaderName::Server, &self.params.user_agent);
+        for (name, value) in extra {
+            b = b.header(*name, value);
+        }
         let dialog_creating = request.method() == Method::Invite && (101..300).contains(&status);
         if dialog_creating || (request.method() == Method::Update && status < 300) {
             b = b.header(HeaderName::Contact, &self.contact());
@@ -746,15 +970,30 @@ impl Call {
             return Err("no INVITE waiting for an answer");
         };
         if status < 200 {
-            let body = if status == 183 {
-                self.answer_body.clone()
+            if self.params.reliable_provisionals && self.peer_100rel {
+                if self.reliable.is_some() {
+                    // RFC 3262 §3: one unacknowledged reliable provisional
+                    // response at a time; the next waits for its PRACK.
+                    if self.reliable_queue.len() >= MAX_QUEUED_RELIABLE {
+                        return Err("too many provisional responses waiting for PRACK");
+                    }
+                    self.reliable_queue.push_back((status, phrase.to_string()));
+                    return Ok(());
+                }
+                self.send_reliable(now, server, &invite, status, phrase);
             } else {
-                None
-            };
-            self.reply(server, &invite, status, phrase, body);
+                let body = if status == 183 {
+                    self.answer_body.clone()
+                } else {
+                    None
+                };
+                self.reply(server, &invite, status, phrase, body);
+            }
             self.set_state(CallState::Early, status, phrase, None);
             return Ok(());
         }
+        self.reliable = None;
+        self.reliable_queue.clear();
         if status < 300 {
             let (body, answer_in_ack) = if self.offered {
                 (self.answer_body.clone(), false)
@@ -770,15 +1009,73 @@ impl Call {
                     }
                 }
             };
-            if let Some(msg) = self.reply(server, &invite, status, phrase, body) {
+            let (extra, se) = self.uas_session(&invite);
+            if let Some(msg) = self.reply_with(server, &invite, status, phrase, body, &extra) {
                 self.start_unacked(now, server, msg, &invite, answer_in_ack);
             }
+            self.arm_session(now, se, false);
             self.set_state(CallState::Completed, status, phrase, None);
             return Ok(());
         }
         self.reply(server, &invite, status, phrase, None);
         self.set_state(CallState::Terminated, status, phrase, None);
         Ok(())
+    }
+
+    /// The session timer of a 2xx to `request` (an INVITE, re-INVITE or
+    /// UPDATE with `Session-Expires`, RFC 4028 §9): the headers to add and
+    /// the timer's terms from the requester's side. Without a refresher
+    /// parameter, the requester refreshes when it supports `timer`, else
+    /// we do.
+    fn uas_session(&self, request: &Message) -> (Vec<(HeaderName, String)>, Option<SessionTerms>) {
+        let Some((interval, refresher)) = session_expires(request) else {
+            return (Vec::new(), None);
+        };
+        let uac_supports = has_option(request, HeaderName::Supported, "timer")
+            || has_option(request, HeaderName::Require, "timer");
+        let uac = refresher.unwrap_or(uac_supports);
+        let mut extra = vec![(
+            HeaderName::SessionExpires,
+            format!("{interval};refresher={}", if uac { "uac" } else { "uas" }),
+        )];
+        if uac_supports {
+            extra.push((HeaderName::Require, "timer".to_string()));
+        }
+        (extra, Some((interval, Some(uac))))
+    }
+
+    /// Sends a reliable provisional response (RFC 3262 §3): `Require:
+    /// 100rel`, the next RSeq, retransmitted from T1 doubling until its
+    /// PRACK.
+    fn send_reliable(
+        &mut self,
+        now: Instant,
+        server: ServerId,
+        invite: &Message,
+        status: u16,
+        phrase: &str,
+    ) {
+        let rseq = self.next_rseq;
+        self.next_rseq += 1;
+        let body = if status == 183 {
+            self.answer_body.clone()
+        } else {
+            None
+        };
+        let extra = [
+            (HeaderName::Require, "100rel".to_string()),
+            (HeaderName::RSeq, rseq.to_string()),
+        ];
+        if let Some(msg) = self.reply_with(server, invite, status, phrase, body, &extra) {
+            let t = self.params.timers;
+            self.reliable = Some(Reliable {
+                rseq,
+                msg,
+                next: now + t.t1,
+                interval: t.t1,
+                deadline: now + t.t1x64(),
+            });
+        }
     }
 
     fn start_unacked(
@@ -824,7 +1121,7 @@ impl Call {
         self.unacked = None;
         self.glare_retry_at = None;
         if self
-            .send_in_dialog(Purpose::Bye, Method::Bye, None, 0)
+            .send_in_dialog(Purpose::Bye, Method::Bye, None, Vec::new(), 0)
             .is_some()
         {
             self.set_state(CallState::Terminating, 0, "BYE sent", None);
@@ -876,7 +1173,8 @@ impl Call {
             "application/sdp".to_string(),
             Bytes::from(offer.to_string()),
         ));
-        match self.send_in_dialog(Purpose::ReInvite, Method::Invite, body, 0) {
+        let extra = self.session_headers();
+        match self.send_in_dialog(Purpose::ReInvite, Method::Invite, body, extra, 0) {
             Some(seq) => {
                 self.reinvite_seq = Some(seq);
                 Ok(())
@@ -909,7 +1207,13 @@ impl Call {
             Bytes::from(offer.to_string()),
         ));
         if self
-            .send_in_dialog(Purpose::Update, Method::Update, body, 0)
+            .send_in_dialog(
+                Purpose::Update,
+                Method::Update,
+                body,
+                self.session_headers(),
+                0,
+            )
             .is_none()
         {
             self.soa.rollback();
@@ -924,9 +1228,67 @@ impl Call {
             return Err("no dialog");
         }
         let body = (!body.is_empty()).then(|| (content_type.to_string(), body));
-        self.send_in_dialog(Purpose::Info, Method::Info, body, 0)
+        self.send_in_dialog(Purpose::Info, Method::Info, body, Vec::new(), 0)
             .map(|_| ())
             .ok_or("the INFO could not be built")
+    }
+
+    /// Asks the peer to call `target` (REFER, RFC 3515; an attended
+    /// transfer puts `?Replaces=...` in the URI): `Refer-To`,
+    /// `Referred-By`; the 202 gives `r_refer`, each NOTIFY of the implicit
+    /// subscription an `i_notify` with its `message/sipfrag` body.
+    pub fn refer(&mut self, target: &str) -> Result<(), &'static str> {
+        if self.state != CallState::Ready {
+            return Err("the call is not established");
+        }
+        if target.contains(['\r', '\n']) {
+            return Err("bad Refer-To");
+        }
+        let extra = vec![
+            (HeaderName::ReferTo, format!("<{target}>")),
+            (
+                HeaderName::ReferredBy,
+                format!("<{}>", self.params.local_uri),
+            ),
+        ];
+        // The first NOTIFY may overtake the 202 (RFC 3515 §2.4.4): the
+        // subscription counts from the REFER on.
+        self.refer_subscribed = true;
+        self.send_in_dialog(Purpose::Refer, Method::Refer, None, extra, 0)
+            .map(|_| ())
+            .ok_or("the REFER could not be built")
+    }
+
+    /// Reports the progress of the call placed for a REFER we accepted:
+    /// a NOTIFY with `SIP/2.0 <status> <phrase>` as `message/sipfrag`; a
+    /// final status ends the implicit subscription (RFC 3515 §2.4.5).
+    pub fn refer_notify(&mut self, status: u16, phrase: &str) -> Result<(), &'static str> {
+        if !self.refer_notifier {
+            return Err("no REFER accepted");
+        }
+        if phrase.contains(['\r', '\n']) {
+            return Err("bad phrase");
+        }
+        self.send_refer_notify(status, phrase);
+        Ok(())
+    }
+
+    fn send_refer_notify(&mut self, status: u16, phrase: &str) {
+        let state = if status >= 200 {
+            self.refer_notifier = false;
+            "terminated;reason=noresource".to_string()
+        } else {
+            format!("active;expires={REFER_EXPIRES}")
+        };
+        let body = Some((
+            "message/sipfrag;version=2.0".to_string(),
+            Bytes::from(format!("SIP/2.0 {status} {phrase}\r\n")),
+        ));
+        let extra = vec![
+            (HeaderName::Event, "refer".to_string()),
+            (HeaderName::SubscriptionState, state),
+        ];
+        self.send_in_dialog(Purpose::Notify, Method::Notify, body, extra, 0);
     }
 
     // ---- what comes from the network ----
@@ -953,14 +1315,41 @@ impl Call {
                         d.on_response(&msg);
                     }
                     self.take_answer(&msg);
+                    if self.state == CallState::Ready {
+                        self.arm_session(now, session_expires(&msg), true);
+                    }
                 } else {
                     self.soa.rollback();
+                    if matches!(status, 408 | 481) && self.state == CallState::Ready {
+                        self.event(EventKind::RUpdate, status, &phrase, Some(msg));
+                        self.send_bye();
+                        return;
+                    }
                 }
                 self.event(EventKind::RUpdate, status, &phrase, Some(msg));
             }
             Purpose::Info => {
                 let phrase = msg.reason().unwrap_or("").to_string();
                 self.event(EventKind::RInfo, status, &phrase, Some(msg));
+            }
+            Purpose::Prack => {
+                let phrase = msg.reason().unwrap_or("").to_string();
+                self.event(EventKind::RPrack, status, &phrase, Some(msg));
+            }
+            Purpose::Refer => {
+                let phrase = msg.reason().unwrap_or("").to_string();
+                if status >= 300 {
+                    self.refer_subscribed = false;
+                }
+                self.event(EventKind::RRefer, status, &phrase, Some(msg));
+            }
+            Purpose::Notify => {
+                let phrase = msg.reason().unwrap_or("").to_string();
+                if status >= 300 {
+                    // RFC 6665 §4.2.2: a failed NOTIFY ends the subscription.
+                    self.refer_notifier = false;
+                }
+                self.event(EventKind::RNotify, status, &phrase, Some(msg));
             }
         }
     }
@@ -982,7 +1371,13 @@ impl Call {
                 return false;
             }
         }
-        let seq = self.send_in_dialog(purpose, recipe.method, recipe.body, recipe.rounds + 1);
+        let seq = self.send_in_dialog(
+            purpose,
+            recipe.method,
+            recipe.body,
+            recipe.extra,
+            recipe.rounds + 1,
+        );
         if purpose == Purpose::ReInvite {
             self.reinvite_seq = seq;
         }
@@ -1006,6 +1401,57 @@ impl Call {
                 false
             }
         }
+    }
+
+    /// PRACKs a reliable provisional response (RFC 3262 §4) in its early
+    /// dialog, once per RSeq, in order; an offer in it is answered in the
+    /// PRACK.
+    fn prack(&mut self, msg: &Message) {
+        let Some(rseq) = msg
+            .typed::<sofia_msg::headers::RSeq>()
+            .and_then(Result::ok)
+            .map(|r| r.0)
+        else {
+            su_log!(
+                NUA,
+                3,
+                "nua: {}: 100rel response without RSeq",
+                self.call_id
+            );
+            return;
+        };
+        if self.last_rseq.is_some_and(|last| rseq <= last) {
+            // A retransmission, already PRACKed.
+            return;
+        }
+        if self
+            .dialog
+            .as_ref()
+            .is_none_or(|d| Some(d.id.remote_tag.as_str()) != msg.to_tag())
+        {
+            return;
+        }
+        self.last_rseq = Some(rseq);
+        let mut body = None;
+        if !self.offered && has_sdp(msg) && self.soa.state() == SoaState::NoSession {
+            match self.soa.process_offer(body_text(msg)) {
+                Ok(answer) => {
+                    body = Some((
+                        "application/sdp".to_string(),
+                        Bytes::from(answer.to_string()),
+                    ))
+                }
+                Err(e) => su_log!(NUA, 3, "nua: {}: offer in 1xx refused: {e}", self.call_id),
+            }
+        }
+        let rack = format!("{rseq} {} INVITE", self.cseq);
+        self.send_in_dialog(
+            Purpose::Prack,
+            Method::Prack,
+            body,
+            vec![(HeaderName::RAck, rack)],
+            0,
+        );
     }
 
     fn invite_response(&mut self, now: Instant, msg: Message) {
@@ -1041,6 +1487,9 @@ impl Call {
                     // response (RFC 3261 §13.2.1).
                     self.take_answer(&msg);
                 }
+                if status > 100 && has_option(&msg, HeaderName::Require, "100rel") {
+                    self.prack(&msg);
+                }
                 self.event(EventKind::RInvite, status, &phrase, Some(msg.clone()));
                 if status > 100 {
                     self.set_state(CallState::Proceeding, status, &phrase, Some(msg));
@@ -1051,6 +1500,24 @@ impl Call {
             200..=299 => self.invite_2xx(now, invite, msg),
             _ => {
                 if matches!(self.state, CallState::Terminated | CallState::Ready) {
+                    return;
+                }
+                if status == 422
+                    && !self.cancelled
+                    && let Some(min) = msg
+                        .typed::<sofia_msg::headers::MinSe>()
+                        .and_then(Result::ok)
+                        .map(|m| m.delta)
+                    && self.session_expires.is_none_or(|se| se < min)
+                {
+                    // RFC 4028 §7.4: ask again with the peer's Min-SE.
+                    self.session_expires = Some(min);
+                    self.params.min_se = self.params.min_se.max(min);
+                    if let Some(d) = self.dialog.take() {
+                        self.outputs.push_back(CallOutput::DialogRemoved(d.id));
+                    }
+                    self.event(EventKind::RInvite, status, &phrase, Some(msg));
+                    self.send_invite();
                     return;
                 }
                 if (status == 401 || status == 407)
@@ -1079,7 +1546,7 @@ impl Call {
         }
     }
 
-    fn invite_2xx(&mut self, _now: Instant, invite: Message, msg: Message) {
+    fn invite_2xx(&mut self, now: Instant, invite: Message, msg: Message) {
         let status = msg.status().unwrap_or(200);
         let phrase = msg.reason().unwrap_or("").to_string();
         let Some(tag) = msg.to_tag().map(str::to_string) else {
@@ -1120,7 +1587,7 @@ impl Call {
                 self.call_id
             );
             self.ack(&mut dialog, self.cseq, None, false);
-            if let Some(bye) = self.in_dialog_request(&mut dialog, Method::Bye, None, None) {
+            if let Some(bye) = self.in_dialog_request(&mut dialog, Method::Bye, None, None, &[]) {
                 let (uri, routes) = dialog.request_target();
                 self.outputs.push_back(CallOutput::Request {
                     purpose: Purpose::Discard,
@@ -1148,11 +1615,18 @@ impl Call {
                 .outputs
                 .push_back(CallOutput::DialogAdded(dialog.id.clone())),
         }
+        self.peer_allow = msg
+            .header_lines(HeaderName::Allow)
+            .collect::<Vec<_>>()
+            .join(",");
         self.set_state(CallState::Completing, status, &phrase, None);
         let mut ack_body = None;
         let mut media_ok = true;
         if self.offered {
             media_ok = self.take_answer(&msg);
+        } else if self.soa.state() == SoaState::Established {
+            // The offer came in a reliable provisional response and our
+            // PRACK answered it.
         } else if has_sdp(&msg) {
             match self.soa.process_offer(body_text(&msg)) {
                 Ok(answer) => ack_body = Some(Bytes::from(answer.to_string())),
@@ -1167,6 +1641,7 @@ impl Call {
         let seq = self.cseq;
         self.ack(&mut dialog, seq, ack_body, true);
         self.dialog = Some(dialog);
+        self.arm_session(now, session_expires(&msg), true);
         self.event(EventKind::RInvite, status, &phrase, Some(msg.clone()));
         if media_ok {
             self.set_state(CallState::Ready, status, &phrase, Some(msg));
@@ -1207,6 +1682,7 @@ impl Call {
                 self.ack(&mut dialog, s, None, true);
             }
             self.dialog = Some(dialog);
+            self.arm_session(now, session_expires(&msg), true);
             self.event(EventKind::RInvite, status, &phrase, Some(msg));
             if !ok {
                 self.event(EventKind::IError, 488, "Not Acceptable Here", None);
@@ -1266,6 +1742,15 @@ impl Call {
                 self.event(EventKind::RUpdate, status, phrase, None);
             }
             Purpose::Info => self.event(EventKind::RInfo, status, phrase, None),
+            Purpose::Prack => self.event(EventKind::RPrack, status, phrase, None),
+            Purpose::Refer => {
+                self.refer_subscribed = false;
+                self.event(EventKind::RRefer, status, phrase, None);
+            }
+            Purpose::Notify => {
+                self.refer_notifier = false;
+                self.event(EventKind::RNotify, status, phrase, None);
+            }
             Purpose::Discard => {}
         }
     }
@@ -1358,7 +1843,11 @@ impl Call {
                         }
                     }
                 }
-                self.reply(server, &req, 200, "OK", body);
+                let (extra, se) = self.uas_session(&req);
+                self.reply_with(server, &req, 200, "OK", body, &extra);
+                if self.state == CallState::Ready {
+                    self.arm_session(now, se, false);
+                }
                 self.event(EventKind::IUpdate, 200, "OK", Some(req));
             }
             Method::Info => {
@@ -1374,11 +1863,9 @@ impl Call {
                 self.event(EventKind::IOptions, 200, "OK", Some(req));
             }
             Method::Ack => self.handle_ack(now, req),
-            Method::Prack => {
-                // No reliable provisional responses are sent (RFC 3262 is
-                // not offered), so no PRACK can match one.
-                self.reply(server, &req, 481, "Call/Transaction Does Not Exist", None);
-            }
+            Method::Prack => self.incoming_prack(now, server, req),
+            Method::Refer => self.incoming_refer(server, req),
+            Method::Notify => self.incoming_notify(server, req),
             _ => {
                 self.reply(server, &req, 405, "Method Not Allowed", None);
             }
@@ -1425,10 +1912,97 @@ impl Call {
                 }
             }
         };
-        if let Some(ok) = self.reply(server, &req, 200, "OK", Some(body)) {
+        let (extra, se) = self.uas_session(&req);
+        if let Some(ok) = self.reply_with(server, &req, 200, "OK", Some(body), &extra) {
             self.start_unacked(now, server, ok, &req, answer_in_ack);
         }
+        self.arm_session(now, se, false);
         self.event(EventKind::IInvite, 200, "OK", Some(req));
+    }
+
+    /// A PRACK: 200 when its RAck names our unacknowledged reliable
+    /// provisional response (the next queued one goes out), else 481
+    /// (RFC 3262 §3).
+    fn incoming_prack(&mut self, now: Instant, server: ServerId, req: Message) {
+        let rack = req
+            .typed::<sofia_msg::headers::RAck>()
+            .and_then(Result::ok)
+            .map(|r| (r.rseq, r.cseq, r.method));
+        let matches = match (&self.reliable, rack) {
+            (Some(r), Some((rseq, cseq, Method::Invite))) => r.rseq == rseq && cseq == self.cseq,
+            _ => false,
+        };
+        if !matches {
+            self.reply(server, &req, 481, "Call/Transaction Does Not Exist", None);
+            return;
+        }
+        self.reliable = None;
+        let mut body = None;
+        if has_sdp(&req) && self.soa.state() == SoaState::OfferSent {
+            if self.soa.process_answer(body_text(&req)).is_err() {
+                self.soa.rollback();
+            }
+        } else if has_sdp(&req) {
+            match self.soa.process_offer(body_text(&req)) {
+                Ok(answer) => body = Some(Bytes::from(answer.to_string())),
+                Err(e) => {
+                    let (s, p) = e.sip_status();
+                    self.reply(server, &req, s, p, None);
+                    return;
+                }
+            }
+        }
+        self.reply(server, &req, 200, "OK", body);
+        self.event(EventKind::IPrack, 200, "OK", Some(req));
+        if let (Some((status, phrase)), Some(s), Some(invite)) = (
+            self.reliable_queue.pop_front(),
+            self.invite_server,
+            self.invite.clone(),
+        ) && matches!(self.state, CallState::Received | CallState::Early)
+        {
+            self.send_reliable(now, s, &invite, status, &phrase);
+        }
+    }
+
+    /// A REFER in the call (RFC 3515): 202 Accepted and a first NOTIFY
+    /// (`100 Trying`); the user places the new call and reports with
+    /// [`Call::refer_notify`]. 400 without exactly one Refer-To.
+    fn incoming_refer(&mut self, server: ServerId, req: Message) {
+        let refer_to = req.header_lines(HeaderName::ReferTo).count();
+        if refer_to != 1 {
+            self.reply(server, &req, 400, "Bad Refer-To Header", None);
+            return;
+        }
+        if self.state != CallState::Ready {
+            self.reply(server, &req, 491, "Request Pending", None);
+            return;
+        }
+        self.reply(server, &req, 202, "Accepted", None);
+        self.refer_notifier = true;
+        self.event(EventKind::IRefer, 202, "Accepted", Some(req));
+        self.send_refer_notify(100, "Trying");
+    }
+
+    /// A NOTIFY of the implicit subscription of our REFER: 200 and
+    /// `i_notify`; `terminated` ends it. Other NOTIFYs in a call get 481.
+    fn incoming_notify(&mut self, server: ServerId, req: Message) {
+        let refer_event = req
+            .typed::<sofia_msg::headers::Event>()
+            .and_then(Result::ok)
+            .is_some_and(|e| e.event_type.0.eq_ignore_ascii_case("refer"));
+        if !self.refer_subscribed || !refer_event {
+            self.reply(server, &req, 481, "Subscription Does Not Exist", None);
+            return;
+        }
+        let terminated = req
+            .typed::<sofia_msg::headers::SubscriptionState>()
+            .and_then(Result::ok)
+            .is_some_and(|s| s.state() == sofia_msg::headers::SubState::Terminated);
+        if terminated {
+            self.refer_subscribed = false;
+        }
+        self.reply(server, &req, 200, "OK", None);
+        self.event(EventKind::INotify, 200, "OK", Some(req));
     }
 
     /// 500 with a Retry-After of 0-10 s (RFC 3261 §14.2).
@@ -1442,6 +2016,49 @@ impl Call {
         {
             self.outputs.push_back(CallOutput::Respond { server, msg });
         }
+    }
+
+    /// Refreshes the session (RFC 4028 §7.3, §9): UPDATE without a body
+    /// when the peer allows UPDATE, else a re-INVITE with our current
+    /// description. Another refresh is tried at the next half-interval if
+    /// this one cannot go now (an offer is pending).
+    fn refresh_session(&mut self, now: Instant, t: SessionTimer) {
+        let half = Duration::from_secs(u64::from(t.interval.max(2)) / 2);
+        self.session = Some(SessionTimer {
+            at: now + half,
+            ..t
+        });
+        if self.state != CallState::Ready {
+            return;
+        }
+        let peer_updates = self.peer_allows_update();
+        let sent = if peer_updates {
+            self.send_in_dialog(
+                Purpose::Update,
+                Method::Update,
+                None,
+                self.session_headers(),
+                0,
+            )
+            .is_some()
+        } else {
+            self.reinvite(now).is_ok()
+        };
+        su_log!(
+            NUA,
+            5,
+            "nua: {}: session refresh by {}{}",
+            self.call_id,
+            if peer_updates { "UPDATE" } else { "re-INVITE" },
+            if sent { "" } else { " not sent" }
+        );
+    }
+
+    /// The peer listed UPDATE in the Allow of its INVITE or 2xx.
+    fn peer_allows_update(&self) -> bool {
+        self.peer_allow
+            .split(',')
+            .any(|m| m.trim().eq_ignore_ascii_case("UPDATE"))
     }
 
     /// Runs the timers that are due: 2xx retransmissions and their timeout
@@ -1463,6 +2080,43 @@ impl Call {
                 u.next = now + u.interval;
                 let (server, msg) = (u.server, u.msg.clone());
                 self.outputs.push_back(CallOutput::Respond { server, msg });
+            }
+        }
+        if let Some(r) = self.reliable.as_mut() {
+            if now >= r.deadline {
+                // RFC 3262 §3: no PRACK within 64*T1: reject the INVITE.
+                self.reliable = None;
+                self.reliable_queue.clear();
+                if let (Some(s), Some(invite)) = (self.invite_server, self.invite.clone())
+                    && matches!(self.state, CallState::Received | CallState::Early)
+                {
+                    self.reply(s, &invite, 504, "No PRACK", None);
+                    self.set_state(CallState::Terminated, 504, "No PRACK", None);
+                }
+            } else if now >= r.next {
+                r.interval *= 2;
+                r.next = now + r.interval;
+                let msg = r.msg.clone();
+                if let Some(server) = self.invite_server {
+                    self.outputs.push_back(CallOutput::Respond { server, msg });
+                }
+            }
+        }
+        if let Some(t) = self.session
+            && now >= t.at
+        {
+            if t.we_refresh {
+                self.refresh_session(now, t);
+            } else {
+                su_log!(
+                    NUA,
+                    3,
+                    "nua: {}: session expired without refresh",
+                    self.call_id
+                );
+                self.session = None;
+                self.event(EventKind::IError, 408, "Session Timer Expired", None);
+                self.send_bye();
             }
         }
         if self.glare_retry_at.is_some_and(|at| now >= at) {

@@ -88,6 +88,18 @@ pub struct Config {
     /// given here. Default ([`default_media`]): audio at the local address,
     /// port 40000, PCMU, PCMA, telephone-event.
     pub media: Option<Capabilities>,
+    /// Reliable provisional responses (RFC 3262, sofia-sip's
+    /// `NUTAG_EARLY_MEDIA`): `100rel` in our Supported, PRACK for reliable
+    /// 1xx, and our 1xx sent reliably to INVITEs that support it. Off by
+    /// default; an INVITE that requires 100rel then gets 420.
+    pub reliable_provisionals: bool,
+    /// The session interval our INVITEs ask for, in seconds (RFC 4028,
+    /// sofia-sip's `NUTAG_SESSION_TIMER`); `None` (the default) asks for
+    /// none. A peer's Session-Expires is honoured either way.
+    pub session_expires: Option<u32>,
+    /// The smallest session interval accepted (`NUTAG_MIN_SE`), default
+    /// 90 s, RFC 4028's minimum; a shorter one is answered 422.
+    pub min_se: u32,
 }
 
 impl Default for Config {
@@ -103,6 +115,9 @@ impl Default for Config {
             event_queue: 1024,
             seed: None,
             media: None,
+            reliable_provisionals: false,
+            session_expires: None,
+            min_se: 90,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The user agent: [`Nua`], its [`Handle`]s, and the background task that
 //! runs commands, transactions and refresh timers.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +13,7 @@ use sofia_iptsec::AuthClient;
 use sofia_msg::{HeaderName, Message, Method, RequestBuilder, ResponseBuilder, Scheme, Uri};
 use sofia_nta::dialog::DialogId;
 use sofia_nta::resolve::{Resolver, Target};
-use sofia_nta::{Agent, ClientEvent, ClientId, ServerId, ServerRequest};
+use sofia_nta::{Agent, AgentEvent, ClientEvent, ClientId, ServerId, ServerRequest};
 use sofia_su::{IdGenerator, su_log};
 use sofia_tport::{Tport, Transport};
 use tokio::sync::mpsc;
@@ -20,6 +21,8 @@ use tokio::sync::mpsc;
 use crate::call::{CALL_ALLOW, Call, CallEvent, CallOutput, CallParams, CallState, Purpose};
 use crate::register::{Action, RegistrationParams, RegistrationState};
 use crate::{Config, Error, Event, EventKind, HandleId};
+
+mod usage;
 
 /// Methods answered by the user agent, in its Allow header.
 pub const ALLOW: &str = CALL_ALLOW;
@@ -83,6 +86,34 @@ enum Command {
         id: HandleId,
         content_type: String,
         body: Bytes,
+    },
+    Subscribe {
+        id: HandleId,
+        event: String,
+        accept: Option<String>,
+        expires: Option<u32>,
+    },
+    Unsubscribe {
+        id: HandleId,
+    },
+    Publish {
+        id: HandleId,
+        event: String,
+        content_type: String,
+        body: Bytes,
+        expires: Option<u32>,
+    },
+    Unpublish {
+        id: HandleId,
+    },
+    Refer {
+        id: HandleId,
+        target: String,
+    },
+    ReferNotify {
+        id: HandleId,
+        status: u16,
+        phrase: String,
     },
     Shutdown,
 }
@@ -148,6 +179,8 @@ enum Internal {
         output: CallOutput,
         targets: Result<Vec<Target>, String>,
     },
+    /// A subscription's or publication's request located or answered.
+    Usage(usage::UsageInternal),
 }
 
 /// A user agent: owns a transaction engine ([`Agent`]) on its transports
@@ -188,12 +221,19 @@ impl Nua {
         let nta_config = sofia_nta::Config {
             timers: config.timers,
             seed: config.seed,
-            // Requests of dialogs we do not know get 481 (sofia-sip's
-            // NTATAG_UA(1)); calls register theirs.
-            ua: true,
+            // The task answers requests of dialogs it does not know 481
+            // itself (`Task::incoming`): a NOTIFY may come before the 2xx
+            // of its SUBSCRIBE, with a tag no registered dialog has yet
+            // (RFC 6665 §4.1.2.4), and must reach the subscription.
+            ua: false,
+            supported: ["timer", "replaces"]
+                .into_iter()
+                .chain(config.reliable_provisionals.then_some("100rel"))
+                .map(str::to_string)
+                .collect(),
             ..sofia_nta::Config::default()
         };
-        let (agent, requests, others) = Agent::new(tport, incoming, nta_config);
+        let (agent, engine) = Agent::new_ordered(tport, incoming, nta_config);
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (events_tx, events_rx) = mpsc::channel(config.event_queue.max(1));
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
@@ -218,8 +258,10 @@ impl Nua {
             next_id: next_id.clone(),
             dialogs: HashMap::new(),
             invites: HashMap::new(),
+            timer_heap: BinaryHeap::new(),
+            usages: usage::Usages::default(),
         };
-        tokio::spawn(task.run(commands_rx, requests, others, internal_rx));
+        tokio::spawn(task.run(commands_rx, engine, internal_rx));
         Ok((
             Nua {
                 commands,
@@ -409,6 +451,28 @@ impl Handle {
         })
     }
 
+    /// Transfers the call: a REFER asking the peer to call `target`
+    /// (RFC 3515). The 202 gives `r_refer`; the peer's NOTIFYs about the
+    /// new call give `i_notify` events with a `message/sipfrag` body
+    /// (`SIP/2.0 200 OK` when the transfer succeeded).
+    pub fn refer(&self, target: &str) -> Result<(), Error> {
+        self.send(Command::Refer {
+            id: self.id,
+            target: target.to_string(),
+        })
+    }
+
+    /// After an `i_refer`: reports how the call to the Refer-To target is
+    /// going (a NOTIFY with `SIP/2.0 <status> <phrase>`); a final status
+    /// ends the transfer's subscription.
+    pub fn refer_notify(&self, status: u16, phrase: &str) -> Result<(), Error> {
+        self.send(Command::ReferNotify {
+            id: self.id,
+            status,
+            phrase: phrase.to_string(),
+        })
+    }
+
     /// Forgets the handle (its registration stops refreshing, without
     /// unregistering).
     pub fn destroy(self) -> Result<(), Error> {
@@ -431,8 +495,31 @@ struct HandleState {
     call_ended: Option<Instant>,
     /// Made for an incoming call.
     incoming: bool,
+    /// The call this one replaces (RFC 3891): hung up once this one is
+    /// established.
+    replaces: Option<HandleId>,
     /// The client transaction of the call's INVITE, for CANCEL.
     invite_client: Option<ClientId>,
+    /// The wake-up in the timer heap that counts for this handle.
+    scheduled: Option<Instant>,
+}
+
+impl HandleState {
+    /// When the handle's next timer is due: its registration's refresh,
+    /// its call's timers, and forgetting an ended call 64·T1 after it
+    /// ended (`linger`).
+    fn deadline(&self, linger: std::time::Duration) -> Option<Instant> {
+        [
+            self.registration
+                .as_ref()
+                .and_then(RegistrationState::poll_timeout),
+            self.call.as_ref().and_then(Call::poll_timeout),
+            self.call_ended.map(|t| t + linger),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
 }
 
 /// The background task.
@@ -450,6 +537,10 @@ struct Task {
     dialogs: HashMap<DialogId, HandleId>,
     /// Incoming INVITEs' server transactions, for CANCEL.
     invites: HashMap<ServerId, HandleId>,
+    /// When each handle wants its timers run (see [`Task::schedule`]).
+    timer_heap: BinaryHeap<Reverse<(Instant, HandleId)>>,
+    /// Subscriptions and publications.
+    usages: usage::Usages,
 }
 
 fn host_port(addr: SocketAddr) -> String {
@@ -463,24 +554,11 @@ impl Task {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
-        mut requests: mpsc::UnboundedReceiver<ServerRequest>,
-        mut others: mpsc::UnboundedReceiver<sofia_nta::Event>,
+        mut engine: mpsc::UnboundedReceiver<AgentEvent>,
         mut internal: mpsc::UnboundedReceiver<Internal>,
     ) {
-        let linger = self.config.timers.t1x64();
         loop {
-            let next = self
-                .handles
-                .values()
-                .flat_map(|h| {
-                    [
-                        h.registration.as_ref().and_then(|r| r.poll_timeout()),
-                        h.call.as_ref().and_then(|c| c.poll_timeout()),
-                        h.call_ended.map(|t| t + linger),
-                    ]
-                })
-                .flatten()
-                .min();
+            let next = self.timer_heap.peek().map(|Reverse((at, _))| *at);
             let sleep = async {
                 match next {
                     Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
@@ -492,12 +570,10 @@ impl Task {
                     Some(Command::Shutdown) | None => break,
                     Some(cmd) => self.command(cmd).await,
                 },
-                req = requests.recv() => match req {
-                    Some(req) => self.incoming(req).await,
-                    None => break,
-                },
-                ev = others.recv() => match ev {
-                    Some(ev) => self.engine_event(ev).await,
+                // Requests, ACKs and CANCELs in the order they came.
+                ev = engine.recv() => match ev {
+                    Some(AgentEvent::Request(req)) => self.incoming(req).await,
+                    Some(AgentEvent::Event(ev)) => self.engine_event(ev).await,
                     None => break,
                 },
                 Some(msg) = internal.recv() => self.internal(msg).await,
@@ -523,6 +599,7 @@ impl Task {
             phrase: phrase.to_string(),
             message,
             state: None,
+            substate: None,
         };
         // Nobody listening is not an error: the commands still run.
         let _ = self.events.send(event).await;
@@ -570,6 +647,8 @@ impl Task {
                     call: None,
                     call_ended: None,
                     incoming: false,
+                    replaces: None,
+                    scheduled: None,
                     invite_client: None,
                 };
                 self.handles.insert(id, state);
@@ -634,6 +713,7 @@ impl Task {
                 );
             }
             Command::Destroy { id } => {
+                self.usage_destroy(id);
                 if let Some(h) = self.handles.remove(&id)
                     && let Some(call) = h.call
                 {
@@ -712,6 +792,18 @@ impl Task {
                 let r = self.with_call(id, |c| c.info(&content_type, body));
                 self.after_call_command(id, EventKind::RInfo, r).await;
             }
+            cmd @ (Command::Subscribe { .. }
+            | Command::Unsubscribe { .. }
+            | Command::Publish { .. }
+            | Command::Unpublish { .. }) => self.usage_command(now, cmd).await,
+            Command::Refer { id, target } => {
+                let r = self.with_call(id, |c| c.refer(&target));
+                self.after_call_command(id, EventKind::RRefer, r).await;
+            }
+            Command::ReferNotify { id, status, phrase } => {
+                let r = self.with_call(id, |c| c.refer_notify(status, &phrase));
+                self.after_call_command(id, EventKind::RNotify, r).await;
+            }
             Command::Shutdown => {}
         }
     }
@@ -770,6 +862,7 @@ impl Task {
         if action.send {
             self.resolve(id, Job::Register { cseq: None });
         }
+        self.schedule(id);
     }
 
     /// Locates the request's destination (RFC 3263) in a helper task; the
@@ -807,6 +900,7 @@ impl Task {
                 ClientEvent::Response(msg) => self.response(id, job, msg).await,
             },
             Internal::Call { id, purpose, ev } => self.call_event(id, purpose, ev).await,
+            Internal::Usage(u) => self.usage_internal(u).await,
             Internal::CallResolved {
                 id,
                 output,
@@ -994,6 +1088,7 @@ impl Task {
                 if action.send {
                     self.resolve(id, Job::Register { cseq: None });
                 }
+                self.schedule(id);
             }
             Job::Request { outgoing, rounds } => {
                 if status < 200 {
@@ -1031,27 +1126,66 @@ impl Task {
     /// are due.
     async fn timers(&mut self) {
         let now = Instant::now();
-        self.call_timers(now).await;
-        let due: Vec<HandleId> = self
-            .handles
-            .iter()
-            .filter(|(_, h)| {
-                h.registration
-                    .as_ref()
-                    .and_then(|r| r.poll_timeout())
-                    .is_some_and(|at| at <= now)
-            })
-            .map(|(id, _)| *id)
-            .collect();
+        let mut due = Vec::new();
+        while let Some(&Reverse((at, id))) = self.timer_heap.peek() {
+            if at > now {
+                break;
+            }
+            self.timer_heap.pop();
+            // Entries superseded by an earlier wake-up are stale.
+            if let Some(h) = self.handles.get_mut(&id)
+                && h.scheduled == Some(at)
+            {
+                h.scheduled = None;
+                due.push(id);
+            }
+        }
         for id in due {
-            if let Some(reg) = self
+            let reg_due = self
                 .handles
-                .get_mut(&id)
-                .and_then(|h| h.registration.as_mut())
+                .get(&id)
+                .and_then(|h| h.registration.as_ref())
+                .and_then(RegistrationState::poll_timeout)
+                .is_some_and(|at| at <= now);
+            if reg_due
+                && let Some(reg) = self
+                    .handles
+                    .get_mut(&id)
+                    .and_then(|h| h.registration.as_mut())
             {
                 let action = reg.handle_timeout(now);
                 self.apply(id, action).await;
             }
+            self.usage_timers(id, now).await;
+            self.call_timers(id, now).await;
+            self.schedule(id);
+        }
+    }
+
+    /// Puts the handle's next wake-up in the timer heap: one entry per
+    /// handle counts (`scheduled`); an earlier deadline supersedes it, a
+    /// later one is pushed when the current one fires. The heap is rebuilt
+    /// when stale entries outnumber the handles, so it stays bounded.
+    fn schedule(&mut self, id: HandleId) {
+        let linger = self.config.timers.t1x64();
+        let usage_at = self.usages.deadline(id);
+        let Some(h) = self.handles.get_mut(&id) else {
+            return;
+        };
+        let Some(at) = h.deadline(linger).into_iter().chain(usage_at).min() else {
+            return;
+        };
+        if h.scheduled.is_some_and(|s| s <= at) {
+            return;
+        }
+        h.scheduled = Some(at);
+        self.timer_heap.push(Reverse((at, id)));
+        if self.timer_heap.len() > 4 * self.handles.len() + 1024 {
+            self.timer_heap = self
+                .handles
+                .iter()
+                .filter_map(|(id, h)| h.scheduled.map(|at| Reverse((at, *id))))
+                .collect();
         }
     }
 
@@ -1070,6 +1204,11 @@ impl Task {
         if msg.method() == Method::Ack {
             return;
         }
+        let req = match self.usage_request(req).await {
+            Ok(()) => return,
+            Err(req) => req,
+        };
+        let msg = &req.msg;
         let req = if msg.to_tag().is_some() {
             match self.in_dialog(req).await {
                 Ok(()) => return,
@@ -1140,6 +1279,9 @@ impl Task {
             user_agent: self.config.user_agent.clone(),
             listeners: self.agent.tport().listeners(),
             timers: self.config.timers,
+            reliable_provisionals: self.config.reliable_provisionals,
+            session_expires: self.config.session_expires,
+            min_se: self.config.min_se.max(90),
         }
     }
 
@@ -1178,23 +1320,38 @@ impl Task {
         self.drive(id).await;
     }
 
-    /// Does everything the handle's call asks for.
+    /// Does everything the handle's call asks for (and, once a call that
+    /// replaces another is established, hangs up the other).
     async fn drive(&mut self, id: HandleId) {
-        while let Some(out) = self
-            .handles
-            .get_mut(&id)
-            .and_then(|h| h.call.as_mut())
-            .and_then(Call::poll_output)
-        {
-            self.call_output(id, out).await;
-        }
-        if let Some(h) = self.handles.get_mut(&id)
-            && h.call_ended.is_none()
-            && h.call
-                .as_ref()
-                .is_some_and(|c| c.state() == CallState::Terminated)
-        {
-            h.call_ended = Some(Instant::now());
+        let mut work = vec![id];
+        while let Some(id) = work.pop() {
+            while let Some(out) = self
+                .handles
+                .get_mut(&id)
+                .and_then(|h| h.call.as_mut())
+                .and_then(Call::poll_output)
+            {
+                self.call_output(id, out).await;
+            }
+            let Some(h) = self.handles.get_mut(&id) else {
+                continue;
+            };
+            let state = h.call.as_ref().map(Call::state);
+            if h.call_ended.is_none() && state == Some(CallState::Terminated) {
+                h.call_ended = Some(Instant::now());
+            }
+            self.schedule(id);
+            let Some(h) = self.handles.get_mut(&id) else {
+                continue;
+            };
+            if state == Some(CallState::Ready)
+                && let Some(old) = h.replaces.take()
+                && let Some(call) = self.handles.get_mut(&old).and_then(|h| h.call.as_mut())
+            {
+                su_log!(NUA, 5, "nua: {id} replaces {old}: hanging up {old}");
+                call.bye(Instant::now());
+                work.push(old);
+            }
         }
     }
 
@@ -1320,6 +1477,7 @@ impl Task {
                 phrase: e.phrase,
                 message: e.message,
                 state: e.state,
+                substate: None,
             })
             .await;
     }
@@ -1380,8 +1538,59 @@ impl Task {
         Ok(())
     }
 
+    /// The call an INVITE's `Replaces` names (RFC 3891 §3): its Call-ID,
+    /// `to-tag` our tag and `from-tag` the peer's; `Err` with the answer
+    /// when it cannot be replaced.
+    fn replaced_call(&self, msg: &Message) -> Result<Option<HandleId>, (u16, &'static str)> {
+        let Some(value) = msg.typed::<sofia_msg::headers::Replaces>() else {
+            return Ok(None);
+        };
+        let r = value.map_err(|_| (400, "Bad Replaces Header"))?;
+        let id = DialogId {
+            call_id: r.call_id.to_string(),
+            local_tag: r.to_tag().unwrap_or_default().to_string(),
+            remote_tag: r.from_tag().unwrap_or_default().to_string(),
+        };
+        let no_dialog = (481, "Call/Transaction Does Not Exist");
+        let handle = *self.dialogs.get(&id).ok_or(no_dialog)?;
+        let call = self
+            .handles
+            .get(&handle)
+            .and_then(|h| h.call.as_ref())
+            .ok_or(no_dialog)?;
+        match call.state() {
+            CallState::Ready | CallState::Completed | CallState::Completing => {
+                if r.early_only() {
+                    Err((486, "Busy Here"))
+                } else {
+                    Ok(Some(handle))
+                }
+            }
+            // An early dialog we placed can be replaced (call pickup);
+            // one we received cannot (§3).
+            CallState::Calling | CallState::Proceeding => Ok(Some(handle)),
+            _ => Err(no_dialog),
+        }
+    }
+
     /// A new incoming call: a handle of its own and an `i_invite`.
     async fn incoming_call(&mut self, req: ServerRequest) {
+        let replaces = match self.replaced_call(&req.msg) {
+            Ok(r) => r,
+            Err((status, phrase)) => {
+                su_log!(NUA, 5, "nua: INVITE with Replaces answered {status}");
+                let tag = self.agent.tag();
+                let resp = ResponseBuilder::reply_to(&req.msg, status, phrase, Some(&tag))
+                    .header(HeaderName::Server, &self.config.user_agent)
+                    .build();
+                if let Ok(resp) = resp
+                    && let Err(e) = self.agent.respond(req.server, resp)
+                {
+                    su_log!(NUA, 3, "nua: cannot answer: {e}");
+                }
+                return;
+            }
+        };
         let id = HandleId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let remote = req
             .msg
@@ -1411,6 +1620,8 @@ impl Task {
             call: Some(call),
             call_ended: None,
             incoming: true,
+            replaces,
+            scheduled: None,
             invite_client: None,
         };
         self.handles.insert(id, state);
@@ -1430,37 +1641,28 @@ impl Task {
         self.drive(id).await;
     }
 
-    /// Runs the calls' timers that are due and forgets calls that ended
-    /// 64·T1 ago (and the handles incoming calls made).
-    async fn call_timers(&mut self, now: Instant) {
+    /// Runs the handle's call timers that are due and forgets its call
+    /// 64·T1 after it ended (and the handle, when an incoming call made
+    /// it).
+    async fn call_timers(&mut self, id: HandleId, now: Instant) {
         let linger = self.config.timers.t1x64();
-        let due: Vec<HandleId> = self
-            .handles
-            .iter()
-            .filter(|(_, h)| {
-                h.call
-                    .as_ref()
-                    .and_then(Call::poll_timeout)
-                    .is_some_and(|at| at <= now)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            if let Some(call) = self.handles.get_mut(&id).and_then(|h| h.call.as_mut()) {
-                call.handle_timeout(now);
-            }
+        let Some(h) = self.handles.get_mut(&id) else {
+            return;
+        };
+        if let Some(call) = h.call.as_mut()
+            && call.poll_timeout().is_some_and(|at| at <= now)
+        {
+            call.handle_timeout(now);
             self.drive(id).await;
         }
-        let ended: Vec<(HandleId, bool)> = self
-            .handles
-            .iter()
-            .filter(|(_, h)| h.call_ended.is_some_and(|t| t + linger <= now))
-            .map(|(id, h)| (*id, h.incoming))
-            .collect();
-        for (id, incoming) in ended {
-            if incoming {
+        let Some(h) = self.handles.get_mut(&id) else {
+            return;
+        };
+        if h.call_ended.is_some_and(|t| t + linger <= now) {
+            if h.incoming {
                 self.handles.remove(&id);
-            } else if let Some(h) = self.handles.get_mut(&id) {
+                self.usage_destroy(id);
+            } else {
                 h.call = None;
                 h.call_ended = None;
                 h.invite_client = None;

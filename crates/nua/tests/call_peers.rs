@@ -328,3 +328,136 @@ async fn requests_of_unknown_dialogs_get_481_and_lower_cseq_500() {
         }
     }
 }
+
+/// A stateful forking proxy on the transaction engine: every INVITE goes to
+/// each of `targets` in parallel (our Via on top), every response comes
+/// back upstream without our Via (each 2xx of each fork), and a CANCEL is
+/// passed on to the branches.
+async fn forking_proxy(targets: Vec<std::net::SocketAddr>) -> std::net::SocketAddr {
+    let mut p = peer().await;
+    let addr = p.addr;
+    tokio::spawn(async move {
+        let mut branches: Vec<(sofia_nta::ServerId, Vec<sofia_nta::ClientId>)> = Vec::new();
+        loop {
+            tokio::select! {
+                req = p.requests.recv() => {
+                    let Some(req) = req else { break };
+                    if req.msg.method() != Method::Invite {
+                        continue;
+                    }
+                    let mut clients = Vec::new();
+                    for target in &targets {
+                        let via = p.agent.via(Transport::Udp).unwrap();
+                        let text = String::from_utf8(req.msg.as_bytes().to_vec()).unwrap();
+                        let (line, rest) = text.split_once("\r\n").unwrap();
+                        let forked = format!("{line}\r\nVia: {via}\r\n{rest}");
+                        let msg = Message::parse(bytes::Bytes::from(forked)).unwrap();
+                        let (client, mut rx) = p
+                            .agent
+                            .start(msg, Destination::new(Transport::Udp, *target))
+                            .unwrap();
+                        clients.push(client);
+                        let (agent, server) = (p.agent.clone(), req.server);
+                        tokio::spawn(async move {
+                            while let Some(ClientEvent::Response(r)) = rx.recv().await {
+                                if r.status() == Some(100) {
+                                    continue;
+                                }
+                                // Drop our own Via (the first one).
+                                let text = String::from_utf8(r.as_bytes().to_vec()).unwrap();
+                                let start = text.find("\r\nVia:").unwrap() + 2;
+                                let end = start + text[start..].find("\r\n").unwrap() + 2;
+                                let up = format!("{}{}", &text[..start], &text[end..]);
+                                let up = Message::parse(bytes::Bytes::from(up)).unwrap();
+                                let _ = agent.respond(server, up);
+                            }
+                        });
+                    }
+                    branches.push((req.server, clients));
+                }
+                ev = p.others.recv() => {
+                    let Some(ev) = ev else { break };
+                    if let NtaEvent::Cancelled { invite, .. } = ev {
+                        for (server, clients) in &branches {
+                            if *server == invite {
+                                for c in clients {
+                                    let _ = p.agent.cancel(*c);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_call_forked_by_a_proxy_keeps_the_first_answer_and_ends_the_other() {
+    let (bob1, mut b1) = Nua::new(Config::default()).await.unwrap();
+    let (bob2, mut b2) = Nua::new(Config::default()).await.unwrap();
+    let proxy = forking_proxy(vec![bob1.listeners()[0].1, bob2.listeners()[0].1]).await;
+    let (alice, mut events) = Nua::new(Config::default()).await.unwrap();
+    let call = alice.handle(&format!("sip:bob@{proxy}")).unwrap();
+    call.invite().unwrap();
+
+    // Both phones ring: two early dialogs reach Alice.
+    let ring = |events: &mut Receiver<Event>| {
+        let mut events = std::mem::replace(events, tokio::sync::mpsc::channel(1).1);
+        async move {
+            loop {
+                let ev = next(&mut events).await;
+                if ev.kind == EventKind::IInvite {
+                    return (ev.handle, events);
+                }
+            }
+        }
+    };
+    let (h1, e1) = ring(&mut b1).await;
+    b1 = e1;
+    let (h2, e2) = ring(&mut b2).await;
+    b2 = e2;
+    let (phone1, phone2) = (bob1.handle_of(h1), bob2.handle_of(h2));
+    phone1.respond(180, "Ringing").unwrap();
+    phone2.respond(180, "Ringing").unwrap();
+    let mut tags = std::collections::HashSet::new();
+    while tags.len() < 2 {
+        let ev = next(&mut events).await;
+        if ev.kind == EventKind::RInvite && ev.status == 180 {
+            tags.insert(ev.message.unwrap().to_tag().unwrap().to_string());
+        }
+    }
+
+    // Both answer: the first 2xx makes the call; the second is ACKed and
+    // ended with BYE (RFC 3261 §13.2.2.4).
+    phone1.respond(200, "OK").unwrap();
+    until_state(&mut events, CallState::Ready).await;
+    phone2.respond(200, "OK").unwrap();
+    let mut second = Vec::new();
+    loop {
+        let ev = next(&mut b2).await;
+        second.push(format!("{} {}", ev.kind, ev.status));
+        if ev.state == Some(CallState::Terminated) {
+            break;
+        }
+    }
+    assert_eq!(
+        second,
+        [
+            "i_state 100",
+            "i_state 180",
+            "i_state 200",
+            "i_ack 200",
+            "i_state 200",
+            "i_bye 200",
+            "i_state 200"
+        ]
+    );
+    // The kept call is established with phone 1 and ends normally.
+    until_state(&mut b1, CallState::Ready).await;
+    call.bye().unwrap();
+    until_state(&mut b1, CallState::Terminated).await;
+    let end = until_state(&mut events, CallState::Terminated).await;
+    assert_eq!(end.status, 200);
+}

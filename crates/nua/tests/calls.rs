@@ -483,3 +483,168 @@ async fn calls_complete_with_ten_percent_loss() {
     let lost = lost_a.load(Ordering::Relaxed) + lost_b.load(Ordering::Relaxed);
     assert!(lost >= 10, "only {lost} datagrams were lost");
 }
+
+#[tokio::test]
+async fn blind_transfer_by_refer_with_sipfrag_notifies() {
+    let ((alice, mut a_ev), (bob, mut b_ev), uri) = pair(Config::default()).await;
+    let (carol, mut c_ev) = Nua::new(Config::default()).await.unwrap();
+    let carol_uri = format!("sip:carol@{}", carol.listeners()[0].1);
+    let call = alice.handle(&uri).unwrap();
+    call.invite().unwrap();
+    let bob_call = incoming(&bob, &mut b_ev).await;
+    bob_call.respond(200, "OK").unwrap();
+    until(&mut a_ev, EventKind::IState, Some(CallState::Ready)).await;
+    until(&mut b_ev, EventKind::IState, Some(CallState::Ready)).await;
+
+    // Alice transfers Bob to Carol.
+    call.refer(&carol_uri).unwrap();
+    let (refer, _) = until(&mut b_ev, EventKind::IRefer, None).await;
+    let refer_to = refer.message.unwrap();
+    let target = refer_to.header(HeaderName::ReferTo).unwrap();
+    assert_eq!(target, format!("<{carol_uri}>"));
+    // The 202 and the first NOTIFY may come in either order.
+    let mut first = Vec::new();
+    while first.len() < 2 {
+        let ev = next(&mut a_ev).await;
+        match ev.kind {
+            EventKind::RRefer => first.push(format!("r_refer {}", ev.status)),
+            EventKind::INotify => first.push(format!(
+                "i_notify {}",
+                String::from_utf8_lossy(ev.message.unwrap().body_bytes()).trim_end()
+            )),
+            _ => {}
+        }
+    }
+    first.sort();
+    assert_eq!(first, ["i_notify SIP/2.0 100 Trying", "r_refer 202"]);
+
+    // Bob calls Carol and reports the outcome.
+    let to_carol = bob.handle(&carol_uri).unwrap();
+    to_carol.invite().unwrap();
+    let carol_call = incoming(&carol, &mut c_ev).await;
+    carol_call.respond(200, "OK").unwrap();
+    until(&mut b_ev, EventKind::IState, Some(CallState::Ready)).await;
+    bob_call.refer_notify(200, "OK").unwrap();
+    let (done, _) = until(&mut a_ev, EventKind::INotify, None).await;
+    let notify = done.message.unwrap();
+    assert_eq!(notify.body_bytes(), b"SIP/2.0 200 OK\r\n");
+    assert!(
+        notify
+            .header(HeaderName::SubscriptionState)
+            .unwrap()
+            .starts_with("terminated")
+    );
+    // The transfer is done: Alice hangs up.
+    call.bye().unwrap();
+    until(&mut b_ev, EventKind::IBye, None).await;
+    to_carol.bye().unwrap();
+    until(&mut c_ev, EventKind::IBye, None).await;
+}
+
+#[tokio::test]
+async fn an_invite_with_replaces_takes_over_the_call() {
+    let ((alice, mut a_ev), (bob, mut b_ev), uri) = pair(Config::default()).await;
+    let call = alice.handle(&uri).unwrap();
+    call.invite().unwrap();
+    let bob_call = incoming(&bob, &mut b_ev).await;
+    bob_call.respond(200, "OK").unwrap();
+    let (ok, _) = until(&mut a_ev, EventKind::RInvite, None).await;
+    let ok = ok.message.unwrap();
+    until(&mut b_ev, EventKind::IState, Some(CallState::Ready)).await;
+
+    // Carol (a bare transaction engine) replaces Alice in Bob's call.
+    let (tport, incoming_rx) =
+        sofia_tport::Tport::bind(sofia_tport::Config::new(["sip:127.0.0.1:0"]))
+            .await
+            .unwrap();
+    let carol_addr = tport.local_addr(sofia_tport::Transport::Udp).unwrap();
+    let (agent, _r, mut others) =
+        sofia_nta::Agent::new(tport, incoming_rx, sofia_nta::Config::default());
+    let replaces = format!(
+        "{};to-tag={};from-tag={}",
+        ok.call_id().unwrap(),
+        ok.to_tag().unwrap(),
+        ok.from_tag().unwrap()
+    );
+    let bob_addr: std::net::SocketAddr = uri.trim_start_matches("sip:bob@").parse().unwrap();
+    let invite = |replaces: &str, call_id: &str| {
+        sofia_msg::RequestBuilder::new(sofia_msg::Method::Invite, &uri)
+            .header(
+                HeaderName::Via,
+                &agent.via(sofia_tport::Transport::Udp).unwrap(),
+            )
+            .header(HeaderName::MaxForwards, "70")
+            .header(HeaderName::From, "<sip:carol@127.0.0.1>;tag=c1")
+            .header(HeaderName::To, &format!("<{uri}>"))
+            .header(HeaderName::CallId, call_id)
+            .header(HeaderName::CSeq, "1 INVITE")
+            .header(HeaderName::Contact, &format!("<sip:carol@{carol_addr}>"))
+            .header(HeaderName::Replaces, replaces)
+            .body(
+                "application/sdp",
+                "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                 m=audio 7000 RTP/AVP 0\r\n",
+            )
+            .build()
+            .unwrap()
+    };
+    // A Replaces naming no dialog: 481.
+    let mut rx = agent
+        .request(
+            invite("nosuch;to-tag=a;from-tag=b", "r1@127.0.0.1"),
+            sofia_tport::Destination::new(sofia_tport::Transport::Udp, bob_addr),
+        )
+        .unwrap();
+    loop {
+        match tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            sofia_nta::ClientEvent::Response(r) if r.status() >= Some(200) => {
+                assert_eq!(r.status(), Some(481));
+                break;
+            }
+            sofia_nta::ClientEvent::Response(_) => {}
+            sofia_nta::ClientEvent::Timeout => panic!("no answer"),
+        }
+    }
+    // Naming Alice's call: Bob answers the new call and hangs up on Alice.
+    let mut rx = agent
+        .request(
+            invite(&replaces, "r2@127.0.0.1"),
+            sofia_tport::Destination::new(sofia_tport::Transport::Udp, bob_addr),
+        )
+        .unwrap();
+    let (new_call, _) = until(&mut b_ev, EventKind::IInvite, None).await;
+    let new_call = bob.handle_of(new_call.handle);
+    new_call.respond(200, "OK").unwrap();
+    let ok = loop {
+        match tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            sofia_nta::ClientEvent::Response(r) if r.status() == Some(200) => break r,
+            sofia_nta::ClientEvent::Response(_) => {}
+            sofia_nta::ClientEvent::Timeout => panic!("no answer"),
+        }
+    };
+    let mut dialog =
+        sofia_nta::dialog::Dialog::from_uac(&invite(&replaces, "r2@127.0.0.1"), &ok).unwrap();
+    let ack = dialog
+        .request(
+            sofia_msg::Method::Ack,
+            &agent.via(sofia_tport::Transport::Udp).unwrap(),
+            Some(1),
+        )
+        .build()
+        .unwrap();
+    agent.send_stateless(
+        &ack,
+        sofia_tport::Destination::new(sofia_tport::Transport::Udp, bob_addr),
+    );
+    let (bye, _) = until(&mut a_ev, EventKind::IBye, None).await;
+    assert_eq!(bye.status, 200);
+    drop((others.try_recv(), bob_call));
+}

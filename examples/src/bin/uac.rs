@@ -130,7 +130,7 @@ async fn one_call(args: Args) -> Result<(), Failure> {
         tokio::select! {
             ev = events.recv() => {
                 let Some(ev) = ev else { break Err(Failure::Call) };
-                println!("{ev}");
+                sofia_examples::say!("{ev}");
                 match (ev.kind, ev.state) {
                     (EventKind::IState, Some(CallState::Ready)) if !answered => {
                         answered = true;
@@ -246,11 +246,11 @@ async fn load(args: Args) -> Result<(), Failure> {
     }
     let elapsed = begin.elapsed().as_secs_f64();
     setup_times.sort();
-    println!(
+    sofia_examples::say!(
         "calls: {completed} completed, {failed} failed, {:.0} calls/s",
         (completed + failed) as f64 / elapsed.max(1e-9)
     );
-    println!(
+    sofia_examples::say!(
         "setup p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
         percentile(&setup_times, 0.5),
         percentile(&setup_times, 0.99),

@@ -90,7 +90,7 @@ async fn run(args: Args) -> Result<(), String> {
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
                 if args.verbose {
-                    println!("{ev}");
+                    sofia_examples::say!("{ev}");
                 }
                 match ev.kind {
                     EventKind::IInvite if ev.status == 100 => {
@@ -124,7 +124,7 @@ async fn run(args: Args) -> Result<(), String> {
             _ = sigterm.recv() => break,
         }
     }
-    println!("calls: {answered} answered, {rejected} rejected, {completed} completed");
+    sofia_examples::say!("calls: {answered} answered, {rejected} rejected, {completed} completed");
     nua.shutdown();
     Ok(())
 }
