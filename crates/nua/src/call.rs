@@ -366,7 +366,7 @@ fn next_hop(uri: &str, routes: &[String]) -> String {
 
 /// The transport RFC 3263 picks for a URI without DNS: its `transport`
 /// parameter, TLS for `sips:`, else UDP.
-fn transport_of(uri: &str) -> Transport {
+pub(crate) fn transport_of(uri: &str) -> Transport {
     match Uri::parse(uri) {
         Ok(u) => match u.transport().and_then(Transport::from_name) {
             Some(Transport::Tcp) if u.scheme() == Scheme::Sips => Transport::Tls,
