@@ -10,4 +10,6 @@
 //! deliberate difference from FreeSWITCH.
 #![forbid(unsafe_code)]
 
+pub mod acl;
 pub mod config;
+pub mod directory;

@@ -4,6 +4,7 @@
 mod error;
 pub mod preprocess;
 pub mod source;
+pub(crate) mod xml;
 
 pub use error::{ConfigError, Location, Warning};
 pub use preprocess::{Expanded, Preprocessor, SourceMap, Vars};
