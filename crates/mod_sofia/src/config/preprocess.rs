@@ -415,10 +415,15 @@ impl<'s> Preprocessor<'s> {
             });
         }
         let target = Path::new(data);
+        let base = path.parent().unwrap_or(Path::new(""));
         let full = if target.is_absolute() {
             normalize(target)
+        } else if is_glob(data) {
+            // The including file's directory is literal text in the pattern.
+            let escaped = glob::Pattern::escape(&base.to_string_lossy());
+            normalize(&Path::new(&escaped).join(target))
         } else {
-            normalize(&path.parent().unwrap_or(Path::new("")).join(target))
+            normalize(&base.join(target))
         };
         let files = if is_glob(data) {
             self.source
