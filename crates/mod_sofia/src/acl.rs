@@ -368,10 +368,10 @@ impl LocalNetworks {
             if mask.leading_ones() + mask.trailing_zeros() != 32 || dest.is_loopback() {
                 continue;
             }
-            if let Some(c) = Cidr::new(IpAddr::V4(dest), mask.leading_ones() as u8) {
-                if !networks.contains(&c) {
-                    networks.push(c);
-                }
+            if let Some(c) = Cidr::new(IpAddr::V4(dest), mask.leading_ones() as u8)
+                && !networks.contains(&c)
+            {
+                networks.push(c);
             }
         }
         for line in if_inet6.lines() {
@@ -388,10 +388,10 @@ impl LocalNetworks {
             if addr.is_loopback() {
                 continue;
             }
-            if let Some(c) = Cidr::new(IpAddr::V6(addr), plen) {
-                if !networks.contains(&c) {
-                    networks.push(c);
-                }
+            if let Some(c) = Cidr::new(IpAddr::V6(addr), plen)
+                && !networks.contains(&c)
+            {
+                networks.push(c);
             }
         }
         LocalNetworks { networks }
@@ -508,10 +508,10 @@ impl AclSet {
     /// True when every list `spec` names exists.
     pub fn knows(&self, spec: &AclSpec) -> Result<(), String> {
         for e in &spec.entries {
-            if let AclEntry::List(n) = e {
-                if self.get(n).is_none() {
-                    return Err(n.clone());
-                }
+            if let AclEntry::List(n) = e
+                && self.get(n).is_none()
+            {
+                return Err(n.clone());
             }
         }
         Ok(())

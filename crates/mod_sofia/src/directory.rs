@@ -269,6 +269,14 @@ fn pairs(
     Ok(out)
 }
 
+/// A user element with its group's name, parameters and variables.
+type FoundUser<'a, 'i> = (
+    Option<String>,
+    Vec<(String, String)>,
+    Vec<(String, String)>,
+    roxmltree::Node<'a, 'i>,
+);
+
 fn parse_domain(
     expanded: &Expanded,
     d: roxmltree::Node<'_, '_>,
@@ -306,12 +314,7 @@ fn parse_domain(
     };
     let mut first_at: BTreeMap<String, Location> = BTreeMap::new();
     // (group name, group params, group variables, user node)
-    let mut found: Vec<(
-        Option<String>,
-        Vec<(String, String)>,
-        Vec<(String, String)>,
-        roxmltree::Node<'_, '_>,
-    )> = Vec::new();
+    let mut found: Vec<FoundUser<'_, '_>> = Vec::new();
     for u in xml::children(d, "user") {
         found.push((None, Vec::new(), Vec::new(), u));
     }

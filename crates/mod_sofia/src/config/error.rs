@@ -1,23 +1,24 @@
 //! Configuration errors and warnings, each naming the file and line.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A place in a configuration file: the file as named when it was read
 /// (an included file by its resolved path) and a 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Location {
     /// The file.
-    pub file: PathBuf,
+    pub file: Arc<Path>,
     /// The line, from 1.
     pub line: u32,
 }
 
 impl Location {
     /// A location.
-    pub fn new(file: impl Into<PathBuf>, line: u32) -> Location {
+    pub fn new(file: impl AsRef<Path>, line: u32) -> Location {
         Location {
-            file: file.into(),
+            file: Arc::from(file.as_ref()),
             line,
         }
     }
@@ -139,8 +140,8 @@ pub enum ConfigError {
     AddressInUse {
         /// Where the second profile sets the port.
         at: Location,
-        /// `sip-port`, `tls-sip-port` or `sip-ip`.
-        param: String,
+        /// `sip-port` or `tls-sip-port`.
+        param: &'static str,
         /// The second profile.
         profile: String,
         /// The address and port.

@@ -215,7 +215,7 @@ pub fn load_from(
     });
     if let Some(v) = vars_file {
         let e = pp.process_file(&v)?;
-        files.extend(e.map.files().iter().cloned());
+        files.extend(e.map.files().iter().map(|f| f.to_path_buf()));
     }
 
     let mut directory = Directory::new();
@@ -236,7 +236,7 @@ pub fn load_from(
     for f in dir_files {
         let e = pp.process_file(&f)?;
         warnings.extend(directory.load_xml(&e)?);
-        files.extend(e.map.files().iter().cloned());
+        files.extend(e.map.files().iter().map(|f| f.to_path_buf()));
     }
 
     let local = options
@@ -255,11 +255,11 @@ pub fn load_from(
     if let Some(a) = acl_file {
         let e = pp.process_file(&a)?;
         warnings.extend(acls.load_xml(&e, &directory)?);
-        files.extend(e.map.files().iter().cloned());
+        files.extend(e.map.files().iter().map(|f| f.to_path_buf()));
     }
 
     let e = pp.process_file(&path)?;
-    files.extend(e.map.files().iter().cloned());
+    files.extend(e.map.files().iter().map(|f| f.to_path_buf()));
     let guess_ip = pp
         .var("local_ip_v4")
         .and_then(|v| v.parse::<IpAddr>().ok())

@@ -25,6 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::error::{ConfigError, Location};
 use super::source::{ConfigSource, is_glob, normalize};
@@ -56,7 +57,7 @@ impl Expanded {
 /// Maps lines of preprocessed text back to files and lines.
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
-    files: Vec<PathBuf>,
+    files: Vec<Arc<Path>>,
     lines: Vec<(u32, u32)>,
 }
 
@@ -67,23 +68,27 @@ impl SourceMap {
         let idx = (line.max(1) - 1) as usize;
         let entry = self.lines.get(idx).or_else(|| self.lines.last());
         match entry {
-            Some(&(f, l)) => {
-                Location::new(self.files.get(f as usize).cloned().unwrap_or_default(), l)
-            }
-            None => Location::new(PathBuf::new(), 0),
+            Some(&(f, l)) => match self.files.get(f as usize) {
+                Some(file) => Location {
+                    file: file.clone(),
+                    line: l,
+                },
+                None => Location::new("", l),
+            },
+            None => Location::new("", 0),
         }
     }
 
     /// Every file read, in the order first read.
-    pub fn files(&self) -> &[PathBuf] {
+    pub fn files(&self) -> &[Arc<Path>] {
         &self.files
     }
 
     fn file_index(&mut self, path: &Path) -> u32 {
-        if let Some(i) = self.files.iter().position(|p| p == path) {
+        if let Some(i) = self.files.iter().position(|p| &**p == path) {
             return i as u32;
         }
-        self.files.push(path.to_path_buf());
+        self.files.push(Arc::from(path));
         (self.files.len() - 1) as u32
     }
 }

@@ -62,7 +62,7 @@ impl SofiaConfig {
 }
 
 /// `<global_settings>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GlobalSettings {
     /// `log-level`: the sofia-sip debug level 0-9 for every module
     /// (default 0).
@@ -71,16 +71,6 @@ pub struct GlobalSettings {
     pub params: Vec<Param>,
     /// FreeSWITCH parameters accepted and not acted on.
     pub not_acted: Vec<Param>,
-}
-
-impl Default for GlobalSettings {
-    fn default() -> GlobalSettings {
-        GlobalSettings {
-            log_level: 0,
-            params: Vec::new(),
-            not_acted: Vec::new(),
-        }
-    }
 }
 
 /// `multiple-registrations`: how many bindings an address of record keeps.
@@ -508,12 +498,13 @@ fn sip_prefixed(v: &str) -> String {
 fn acl_value(p: &Param, inbound: bool) -> Result<AclSpec, ConfigError> {
     let mut v = p.value.trim();
     // apply-inbound-acl accepts list:pass-context:fail-context.
-    if inbound && !v.contains('/') {
-        if let Some((list, _contexts)) = v.split_once(':') {
-            if list.parse::<IpAddr>().is_err() && v.parse::<IpAddr>().is_err() {
-                v = list;
-            }
-        }
+    if inbound
+        && !v.contains('/')
+        && let Some((list, _contexts)) = v.split_once(':')
+        && list.parse::<IpAddr>().is_err()
+        && v.parse::<IpAddr>().is_err()
+    {
+        v = list;
     }
     v.parse::<AclSpec>()
         .map_err(|e| bad(p, format!("bad ACL ({e})")))
@@ -621,16 +612,17 @@ fn overlaps(a: IpAddr, b: IpAddr) -> bool {
 fn check_bindings(earlier: &[ProfileConfig], p: &ProfileConfig) -> Result<(), ConfigError> {
     let mine = p.bindings();
     // Within one profile: sip-port and tls-sip-port must differ.
-    if let [(_, ip, a), (param, _, b)] = mine.as_slice() {
-        if a == b && *a != 0 {
-            return Err(ConfigError::AddressInUse {
-                at: p.param_location(param),
-                param: param.to_string(),
-                profile: p.name.clone(),
-                addr: sockaddr(*ip, *a),
-                other: p.name.clone(),
-            });
-        }
+    if let [(_, ip, a), (param, _, b)] = mine.as_slice()
+        && a == b
+        && *a != 0
+    {
+        return Err(ConfigError::AddressInUse {
+            at: p.param_location(param),
+            param,
+            profile: p.name.clone(),
+            addr: sockaddr(*ip, *a),
+            other: p.name.clone(),
+        });
     }
     for other in earlier {
         for (param, ip, port) in &mine {
@@ -641,7 +633,7 @@ fn check_bindings(earlier: &[ProfileConfig], p: &ProfileConfig) -> Result<(), Co
                 if oport == *port && overlaps(*ip, oip) {
                     return Err(ConfigError::AddressInUse {
                         at: p.param_location(param),
-                        param: param.to_string(),
+                        param,
                         profile: p.name.clone(),
                         addr: sockaddr(*ip, *port),
                         other: other.name.clone(),
@@ -909,13 +901,14 @@ fn apply_setting(
             format!("unknown parameter in profile '{}', ignored", pr.name),
         )),
     }
-    if let (Some(min), Some(max)) = (pr.sip_force_expires_min, pr.sip_force_expires_max) {
-        if min > max && (name == "sip-force-expires-min" || name == "sip-force-expires-max") {
-            return Err(bad(
-                p,
-                format!("sip-force-expires-min ({min}) is above sip-force-expires-max ({max})"),
-            ));
-        }
+    if let (Some(min), Some(max)) = (pr.sip_force_expires_min, pr.sip_force_expires_max)
+        && min > max
+        && (name == "sip-force-expires-min" || name == "sip-force-expires-max")
+    {
+        return Err(bad(
+            p,
+            format!("sip-force-expires-min ({min}) is above sip-force-expires-max ({max})"),
+        ));
     }
     Ok(())
 }
