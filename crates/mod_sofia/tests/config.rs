@@ -435,3 +435,26 @@ fn acl_file_with_domain_nodes() {
     assert!(c.acls.allows(reg, ip("2001:db8::7")));
     assert!(!c.acls.allows(reg, ip("2001:db9::7")));
 }
+
+#[test]
+fn docs_list_every_parameter_not_acted_on() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/mod_sofia.md"
+    ))
+    .unwrap_or_default();
+    assert!(doc.contains("## Configuration"));
+    use mod_sofia::config::params::{
+        NOT_ACTED_GATEWAY_PARAMS, NOT_ACTED_GLOBAL_PARAMS, NOT_ACTED_PROFILE_PARAMS,
+    };
+    for name in NOT_ACTED_PROFILE_PARAMS
+        .iter()
+        .chain(NOT_ACTED_GLOBAL_PARAMS)
+        .chain(NOT_ACTED_GATEWAY_PARAMS)
+    {
+        assert!(
+            doc.contains(&format!("`{name}`")),
+            "docs/mod_sofia.md does not list {name}"
+        );
+    }
+}
