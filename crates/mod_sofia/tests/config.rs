@@ -169,6 +169,14 @@ fn vars_globs_and_nested_includes() {
 #[test]
 fn each_error_names_file_line_and_parameter() {
     let cases: Vec<(&str, String)> = vec![
+        (
+            "<param name=\"sip-ip\" value=\"aaaaaaaaéé\"/>",
+            "conf/sip_profiles/p.xml:3: parameter 'sip-ip': not an IP address".into(),
+        ),
+        (
+            "<param name=\"ext-sip-ip\" value=\"stun\"/>",
+            "conf/sip_profiles/p.xml:3: parameter 'ext-sip-ip': not an IP address".into(),
+        ),
         ("<param name=\"sip-port\" value=\"70000\"/>", "conf/sip_profiles/p.xml:3: parameter 'sip-port': bad port (expected 1-65535 or auto) '70000'".into()),
         ("<param name=\"sip-port\" value=\"0\"/>", "parameter 'sip-port': bad port".into()),
         ("<param name=\"auth-calls\" value=\"maybe\"/>", "conf/sip_profiles/p.xml:3: parameter 'auth-calls': bad boolean".into()),

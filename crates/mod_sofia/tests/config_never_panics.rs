@@ -41,11 +41,48 @@ fn fragment() -> impl Strategy<Value = String> {
             v.replace(['"', '<', '&'], "")
         )),
         "[ -~]{0,16}".prop_map(|s| s),
+        (known_param(), "\\PC{0,14}").prop_map(|(n, v)| format!(
+            "<param name=\"{n}\" value=\"{}\"/>",
+            v.replace(['"', '<', '&'], "")
+        )),
         "[ -~]{0,12}".prop_map(|s| format!(
             "<user id=\"1\" cidr=\"{}\"/>",
             s.replace(['"', '<', '&'], "")
         )),
     ]
+}
+
+/// Parameter names the parsers act on, to reach their value parsers.
+fn known_param() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "sip-ip",
+        "sip-port",
+        "ext-sip-ip",
+        "ext-sip-port",
+        "tls",
+        "tls-sip-port",
+        "challenge-realm",
+        "nonce-ttl",
+        "multiple-registrations",
+        "sip-force-expires",
+        "sip-force-expires-min",
+        "sip-force-expires-max",
+        "apply-register-acl",
+        "apply-inbound-acl",
+        "user-agent-string",
+        "username",
+        "password",
+        "proxy",
+        "register",
+        "register-transport",
+        "expire-seconds",
+        "retry-seconds",
+        "ping",
+        "ping-min",
+        "ping-max",
+        "register-proxy",
+        "log-level",
+    ])
 }
 
 fn document() -> impl Strategy<Value = String> {

@@ -211,6 +211,7 @@ impl<'s> Preprocessor<'s> {
         out: &mut Out,
     ) -> Result<(), ConfigError> {
         let file = out.map.file_index(path);
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut in_comment = false;
         for (i, raw) in text.lines().enumerate() {
             let line_no = u32::try_from(i + 1).unwrap_or(u32::MAX);

@@ -750,7 +750,9 @@ fn ip_param(p: &Param, guess: IpAddr, warnings: &mut Vec<Warning>) -> Result<IpA
     if v.eq_ignore_ascii_case("auto") {
         return Ok(guess);
     }
-    if v.len() >= 10 && v[..10].eq_ignore_ascii_case("interface:") {
+    if v.get(..10)
+        .is_some_and(|h| h.eq_ignore_ascii_case("interface:"))
+    {
         return Err(bad(
             p,
             "interface names are not supported (give the address)",
