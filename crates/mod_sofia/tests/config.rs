@@ -466,3 +466,240 @@ fn docs_list_every_parameter_not_acted_on() {
         );
     }
 }
+
+/// Every parameter name of FreeSWITCH's vanilla `internal.xml` and
+/// `external.xml` (commented ones too).
+const VANILLA_PARAMS: &[&str] = &[
+    "rtp-digit-delay",
+    "media-option",
+    "user-agent-string",
+    "debug",
+    "shutdown-on-fail",
+    "sip-trace",
+    "sip-capture",
+    "presence-proto-lookup",
+    "liberal-dtmf",
+    "watchdog-enabled",
+    "watchdog-step-timeout",
+    "watchdog-event-timeout",
+    "log-auth-failures",
+    "forward-unsolicited-mwi-notify",
+    "context",
+    "rfc2833-pt",
+    "sip-port",
+    "dialplan",
+    "dtmf-duration",
+    "inbound-codec-prefs",
+    "outbound-codec-prefs",
+    "rtp-timer-name",
+    "rtp-ip",
+    "sip-ip",
+    "hold-music",
+    "apply-nat-acl",
+    "cid-in-1xx",
+    "extended-info-parsing",
+    "aggressive-nat-detection",
+    "enable-100rel",
+    "disable-srv503",
+    "enable-compact-headers",
+    "enable-timer",
+    "minimum-session-expires",
+    "apply-inbound-acl",
+    "local-network-acl",
+    "apply-register-acl",
+    "dtmf-type",
+    "send-message-query-on-register",
+    "send-presence-on-register",
+    "caller-id-type",
+    "record-path",
+    "record-template",
+    "manage-presence",
+    "presence-probe-on-register",
+    "manage-shared-appearance",
+    "dbname",
+    "presence-hosts",
+    "presence-privacy",
+    "bitpacking",
+    "max-proceeding",
+    "max-recv-requests-per-second",
+    "session-timeout",
+    "multiple-registrations",
+    "inbound-codec-negotiation",
+    "bind-params",
+    "unregister-on-options-fail",
+    "all-reg-options-ping",
+    "nat-options-ping",
+    "sip-options-respond-503-on-busy",
+    "sip-messages-respond-200-ok",
+    "sip-subscribe-respond-200-ok",
+    "tls",
+    "tls-only",
+    "tls-bind-params",
+    "tls-sip-port",
+    "tls-cert-dir",
+    "tls-passphrase",
+    "tls-verify-date",
+    "tls-verify-policy",
+    "tls-verify-depth",
+    "tls-verify-in-subjects",
+    "tls-version",
+    "tls-ciphers",
+    "tls-orq-connect-timeout",
+    "rtp-autoflush-during-bridge",
+    "rtp-rewrite-timestamps",
+    "pass-rfc2833",
+    "odbc-dsn",
+    "db-spin-up-wait-ms",
+    "inbound-bypass-media",
+    "inbound-proxy-media",
+    "inbound-late-negotiation",
+    "accept-blind-reg",
+    "accept-blind-auth",
+    "suppress-cng",
+    "nonce-ttl",
+    "disable-transcoding",
+    "manual-redirect",
+    "disable-transfer",
+    "disable-register",
+    "NDLB-broken-auth-hash",
+    "NDLB-received-in-nat-reg-contact",
+    "auth-calls",
+    "auth-subscriptions",
+    "inbound-reg-force-matching-username",
+    "auth-all-packets",
+    "ext-rtp-ip",
+    "ext-sip-ip",
+    "rtp-timeout-sec",
+    "rtp-hold-timeout-sec",
+    "vad",
+    "alias",
+    "force-register-domain",
+    "force-subscription-domain",
+    "force-register-db-domain",
+    "ws-binding",
+    "wss-binding",
+    "delete-subs-on-register",
+    "inbound-reg-in-new-thread",
+    "rtcp-audio-interval-msec",
+    "rtcp-video-interval-msec",
+    "force-subscription-expires",
+    "sip-subscription-max-deviation",
+    "enable-3pcc",
+    "NDLB-force-rport",
+    "challenge-realm",
+    "disable-rtp-auto-adjust",
+    "inbound-use-callid-as-uuid",
+    "outbound-use-uuid-as-callid",
+    "rtp-autofix-timing",
+    "pass-callee-id",
+    "auto-rtp-bugs",
+    "disable-srv",
+    "disable-naptr",
+    "timer-T1",
+    "timer-T1X64",
+    "timer-T2",
+    "timer-T4",
+    "auto-jitterbuffer-msec",
+    "renegotiate-codec-on-hold",
+    "auto-invite-100",
+    "parse-all-invite-headers",
+    "enable-rfc-5626",
+];
+
+fn vanilla_value(name: &str) -> &'static str {
+    match name {
+        "sip-ip" | "ext-sip-ip" | "rtp-ip" | "ext-rtp-ip" => "127.0.0.1",
+        "sip-port" => "5062",
+        "tls-sip-port" => "5063",
+        "apply-inbound-acl" | "apply-register-acl" | "apply-nat-acl" | "local-network-acl" => {
+            "loopback.auto"
+        }
+        "multiple-registrations" => "contact",
+        "challenge-realm" => "auto_from",
+        "nonce-ttl" | "watchdog-step-timeout" | "watchdog-event-timeout" => "60",
+        "user-agent-string" => "Vanilla",
+        "force-register-domain" | "force-register-db-domain" => "$${domain}",
+        _ => "false",
+    }
+}
+
+/// A FreeSWITCH-layout tree on disk: conf/vars.xml,
+/// conf/autoload_configs/{sofia,acl}.conf.xml, conf/sip_profiles/*.xml,
+/// conf/directory/default.xml with default/*.xml.
+#[test]
+fn freeswitch_tree_on_disk_with_every_vanilla_parameter() {
+    let root = std::env::temp_dir().join(format!("mod_sofia-config-{}", std::process::id()));
+    let conf = root.join("conf");
+    let write = |rel: &str, text: &str| {
+        let p = conf.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "vars.xml",
+        "<include>\n  <X-PRE-PROCESS cmd=\"set\" data=\"domain=example.test\"/>\n  <X-PRE-PROCESS cmd=\"set\" data=\"default_password=s3cret\"/>\n</include>\n",
+    );
+    write("autoload_configs/sofia.conf.xml", SOFIA);
+    write(
+        "autoload_configs/acl.conf.xml",
+        "<configuration name=\"acl.conf\"><network-lists>\n<list name=\"domains\" default=\"deny\"><node type=\"allow\" domain=\"$${domain}\"/></list>\n</network-lists></configuration>",
+    );
+    let settings: String = VANILLA_PARAMS
+        .iter()
+        .map(|n| format!("    <param name=\"{n}\" value=\"{}\"/>\n", vanilla_value(n)))
+        .collect();
+    write(
+        "sip_profiles/internal.xml",
+        &format!(
+            "<profile name=\"internal\">\n  <gateways>\n    <X-PRE-PROCESS cmd=\"include\" data=\"internal/*.xml\"/>\n  </gateways>\n  <settings>\n{settings}  </settings>\n</profile>\n"
+        ),
+    );
+    write(
+        "sip_profiles/internal/carrier.xml",
+        "<include>\n  <gateway name=\"carrier\">\n    <param name=\"username\" value=\"u\"/>\n    <param name=\"password\" value=\"p\"/>\n  </gateway>\n</include>\n",
+    );
+    write(
+        "directory/default.xml",
+        "<include>\n  <domain name=\"$${domain}\">\n    <groups><group name=\"default\"><users>\n      <X-PRE-PROCESS cmd=\"include\" data=\"default/*.xml\"/>\n    </users></group></groups>\n  </domain>\n</include>\n",
+    );
+    write(
+        "directory/default/1000.xml",
+        "<include>\n  <user id=\"1000\" cidr=\"127.0.0.2/32\">\n    <params><param name=\"password\" value=\"$${default_password}\"/></params>\n  </user>\n</include>\n",
+    );
+    let loaded = mod_sofia::config::load(&conf.join("autoload_configs/sofia.conf.xml"), &options());
+    let _ = std::fs::remove_dir_all(&root);
+    let c = loaded.unwrap();
+    assert!(
+        c.warnings.is_empty(),
+        "{:?}",
+        c.warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    );
+    let p = c.sofia.profile("internal").unwrap();
+    assert_eq!(p.sip_port, 5062);
+    assert_eq!(p.user_agent.as_deref(), Some("Vanilla"));
+    assert_eq!(p.force_register_domain.as_deref(), Some("example.test"));
+    assert_eq!(p.params.len(), VANILLA_PARAMS.len());
+    assert_eq!(p.gateways.len(), 1);
+    assert_eq!(p.gateways[0].at.line, 2);
+    assert!(
+        p.gateways[0]
+            .at
+            .file
+            .ends_with("conf/sip_profiles/internal/carrier.xml")
+    );
+    assert_eq!(
+        c.directory.lookup("1000", "example.test"),
+        Some(Secret::Password("s3cret".into()))
+    );
+    let domains = "domains".parse::<AclSpec>().unwrap();
+    assert_eq!(
+        c.acls.check(&domains, ip("127.0.0.2")).token,
+        Some("1000@example.test")
+    );
+    assert_eq!(c.files.len(), 7, "{:?}", c.files);
+}

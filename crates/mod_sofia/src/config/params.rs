@@ -58,6 +58,7 @@ pub const NOT_ACTED_PROFILE_PARAMS: &[&str] = &[
     "db-spin-up-wait-ms",
     "dbname",
     "debug",
+    "delete-subs-on-register",
     "dialplan",
     "disable-hold",
     "disable-naptr",
