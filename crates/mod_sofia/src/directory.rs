@@ -528,7 +528,7 @@ mod tests {
         .unwrap_err();
         assert!(
             e.to_string()
-                .starts_with("dir.xml:2: parameter 'cidr': bad CIDR"),
+                .starts_with("dir.xml:2: parameter 'cidr' = '1.2.3/8': bad CIDR"),
             "{e}"
         );
         let e =

@@ -32,7 +32,8 @@ impl fmt::Display for Location {
 
 /// Why a configuration cannot be used. Every variant that concerns a file's
 /// content names the file and line; those about a parameter name it too.
-/// The text is `FILE:LINE: parameter 'NAME': WHAT`.
+/// The text is `FILE:LINE: WHAT`; for a bad value
+/// `FILE:LINE: parameter 'NAME' = 'VALUE': WHAT`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A file could not be read.
@@ -102,7 +103,7 @@ pub enum ConfigError {
         message: String,
     },
     /// A parameter has a value that cannot be used.
-    #[error("{at}: parameter '{param}': {what} '{value}'")]
+    #[error("{at}: parameter '{param}' = '{value}': {what}")]
     BadValue {
         /// Where the parameter is.
         at: Location,
