@@ -786,6 +786,31 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// The decision is the last of the longest matching nodes, else the default.
+        #[test]
+        fn decision_matches_a_reference(
+            default_allow: bool,
+            nodes in proptest::collection::vec((proptest::bool::ANY, 0u32..256, 0u8..=32), 0..12),
+            probe in 0u32..256,
+        ) {
+            // Addresses 10.0.0.X and blocks around them, so nodes overlap often.
+            let mut acl = Acl::new("p", default_allow);
+            for (allow, host, prefix) in &nodes {
+                let c = Cidr::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | host)), 24 + prefix % 9)
+                    .unwrap_or_else(|| cidr("10.0.0.0/24"));
+                acl.push(AclNode { allow: *allow, cidr: c, token: None });
+            }
+            let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | probe));
+            let matching: Vec<&AclNode> = acl.nodes().iter().filter(|n| n.cidr.contains(ip)).collect();
+            let want = match matching.iter().map(|n| n.cidr.prefix()).max() {
+                Some(best) => matching.iter().rev().find(|n| n.cidr.prefix() == best).is_some_and(|n| n.allow),
+                None => default_allow,
+            };
+            proptest::prop_assert_eq!(acl.allows(ip), want);
+        }
+    }
+
     #[test]
     fn proc_parsing() {
         let route = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
