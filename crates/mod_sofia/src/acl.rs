@@ -552,6 +552,28 @@ impl AclSet {
         self.check(spec, ip).allowed
     }
 
+    /// The decision of several parameter values (a profile's repeated
+    /// `apply-register-acl` or `apply-inbound-acl`): the first that allows
+    /// `ip` decides; `None` when there are none (no ACL applies).
+    pub fn check_any<'a>(
+        &self,
+        specs: impl IntoIterator<Item = &'a AclSpec>,
+        ip: IpAddr,
+    ) -> Option<AclVerdict<'_>> {
+        let mut any = false;
+        for spec in specs {
+            any = true;
+            let v = self.check(spec, ip);
+            if v.allowed {
+                return Some(v);
+            }
+        }
+        any.then_some(AclVerdict {
+            allowed: false,
+            token: None,
+        })
+    }
+
     /// Adds the lists of a preprocessed `acl.conf.xml`
     /// (`<configuration name="acl.conf"><network-lists><list name=".." default="allow|deny">`
     /// with `<node type="allow|deny" cidr=".."/>`, `<node ... host=".." mask=".."/>`
