@@ -133,6 +133,8 @@ impl fmt::Display for BadCidr {
     }
 }
 
+impl std::error::Error for BadCidr {}
+
 impl FromStr for Cidr {
     type Err = BadCidr;
 
