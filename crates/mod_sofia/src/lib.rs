@@ -9,3 +9,7 @@
 //! `docs/mod_sofia.md` lists what it does, command by command, and every
 //! deliberate difference from FreeSWITCH.
 #![forbid(unsafe_code)]
+
+pub mod acl;
+pub mod config;
+pub mod directory;
