@@ -9,3 +9,8 @@
 //! `docs/mod_sofia.md` lists what it does, command by command, and every
 //! deliberate difference from FreeSWITCH.
 #![forbid(unsafe_code)]
+
+pub mod commands;
+pub mod control;
+pub mod events;
+pub mod watchdog;

@@ -1,0 +1,544 @@
+//! The daemon's control surfaces: the console on standard input, the Unix
+//! control socket, and the client that `sofia -x "<api line>"` uses.
+//!
+//! [`run_daemon`] (or [`Daemon::run`]) serves API lines against a
+//! [`SofiaState`] until SIGINT or SIGTERM (or [`ShutdownHandle::shutdown`]):
+//!
+//! * **Console.** Lines read from standard input are API lines
+//!   (`sofia status`, `sofia_contact 1000@example.com`, ...); each reply is
+//!   printed on standard output. `events on` / `events off` start and stop
+//!   printing the [event bus](crate::events) in FreeSWITCH's plain format;
+//!   `shutdown` stops the daemon. At the end of standard input (or when it
+//!   is not readable, as under a supervisor with `/dev/null`), the console
+//!   stops reading and the daemon keeps running.
+//! * **Socket.** `<data-dir>/sofia.sock`, mode 0600, created at start (a
+//!   stale one left by a daemon that died is replaced; one a live daemon
+//!   answers on is an error), removed at exit. A client connects, sends one
+//!   line (at most [`MAX_LINE`] bytes, within [`IO_TIMEOUT`]), and gets the
+//!   reply: a status line `+OK` or `-ERR`, then the reply text; then the
+//!   daemon closes the connection. At most [`DaemonOptions::max_connections`]
+//!   are served at once; one more gets `-ERR too many connections`.
+//! * **Client.** [`request`] sends one line and returns the [`Reply`].
+//!
+//! The [watchdog](crate::watchdog) runs on its own thread: when it sees a
+//! stall, it removes the socket and ends the process with
+//! [`EXIT_WATCHDOG`].
+
+use std::io::{BufRead, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::commands::{self, ApiCommand, Reply, SofiaState};
+use crate::events::EventBus;
+use crate::watchdog::Watchdog;
+use sofia_nta::resolve::Resolver;
+
+/// The control socket's file name in the data directory.
+pub const SOCKET_NAME: &str = "sofia.sock";
+/// The longest request line accepted on the socket, in bytes.
+pub const MAX_LINE: usize = 4096;
+/// How long a socket client has to send its line, and to read the reply.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// The exit status of a process the watchdog ends.
+pub const EXIT_WATCHDOG: i32 = 3;
+
+/// An error of the control surfaces.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A daemon already answers on the socket.
+    #[error("another sofia daemon is running (it answers on {0})")]
+    AlreadyRunning(PathBuf),
+    /// The socket could not be created.
+    #[error("cannot listen on {path}: {source}")]
+    Listen {
+        /// The socket path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// An error of [`request`].
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing answers on the socket (no daemon, or not this data dir).
+    #[error("no sofia daemon answers on {path}: {source}")]
+    NoDaemon {
+        /// The socket path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The daemon did not answer properly.
+    #[error("bad answer from the daemon on {path}: {reason}")]
+    BadAnswer {
+        /// The socket path.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// The directory of the control socket (and of the database). Created
+    /// with mode 0700 when missing.
+    pub data_dir: PathBuf,
+    /// Whether to read API lines from standard input.
+    pub console: bool,
+    /// How many socket clients are served at once.
+    pub max_connections: usize,
+    /// The watchdog (its configuration says whether it is on).
+    pub watchdog: Watchdog,
+    /// How often the watchdog checks, and how often the daemon's own loop
+    /// ticks the step heartbeat.
+    pub watchdog_interval: Duration,
+}
+
+impl DaemonOptions {
+    /// Options with a console, 16 connections and a watchdog that is off.
+    pub fn new(data_dir: impl Into<PathBuf>) -> DaemonOptions {
+        DaemonOptions {
+            data_dir: data_dir.into(),
+            console: true,
+            max_connections: 16,
+            watchdog: Watchdog::new(Default::default(), Instant::now()),
+            watchdog_interval: Duration::from_millis(500),
+        }
+    }
+
+    /// `<data_dir>/sofia.sock`.
+    pub fn socket_path(&self) -> PathBuf {
+        self.data_dir.join(SOCKET_NAME)
+    }
+}
+
+/// Asks a running daemon to stop.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    tx: Arc<watch::Sender<bool>>,
+}
+
+impl ShutdownHandle {
+    /// Stops the daemon (its [`Daemon::run`] returns).
+    pub fn shutdown(&self) {
+        self.tx.send_replace(true);
+    }
+}
+
+/// A daemon serving API lines against a state. Build it, take what the
+/// engine needs ([`Daemon::events`], [`Daemon::shutdown_handle`], the
+/// watchdog's heartbeat from the options), then [`Daemon::run`] it.
+pub struct Daemon<S> {
+    state: Arc<Mutex<S>>,
+    options: DaemonOptions,
+    events: EventBus,
+    shutdown_tx: Arc<watch::Sender<bool>>,
+}
+
+impl<S: SofiaState + Send + 'static> Daemon<S> {
+    /// A daemon over `state`.
+    pub fn new(state: S, options: DaemonOptions) -> Daemon<S> {
+        let (tx, _) = watch::channel(false);
+        Daemon {
+            state: Arc::new(Mutex::new(state)),
+            options,
+            events: EventBus::default(),
+            shutdown_tx: Arc::new(tx),
+        }
+    }
+
+    /// The event bus the console prints from; the engine publishes on it.
+    pub fn events(&self) -> EventBus {
+        self.events.clone()
+    }
+
+    /// The state, shared with the command handlers.
+    pub fn state(&self) -> Arc<Mutex<S>> {
+        Arc::clone(&self.state)
+    }
+
+    /// A handle that stops the daemon.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            tx: Arc::clone(&self.shutdown_tx),
+        }
+    }
+
+    /// Serves until SIGINT, SIGTERM or [`ShutdownHandle::shutdown`], then
+    /// removes the socket.
+    pub async fn run(self) -> Result<(), ControlError> {
+        let socket_path = self.options.socket_path();
+        prepare_data_dir(&self.options.data_dir)?;
+        let listener = bind_socket(&socket_path).await?;
+        let _guard = SocketGuard(socket_path.clone());
+
+        let resolver = Resolver::system().ok().map(Arc::new);
+        let server = Server {
+            state: Arc::clone(&self.state),
+            resolver,
+        };
+        let mut shutdown_rx = self.shutdown_tx.subscribe();
+
+        spawn_watchdog(&self.options, socket_path.clone());
+        let heartbeat = self.options.watchdog.heartbeat();
+        let interval = self.options.watchdog_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            loop {
+                tick.tick().await;
+                heartbeat.step();
+            }
+        });
+
+        if self.options.console {
+            spawn_console(server.clone(), self.events.clone(), self.shutdown_handle());
+        }
+
+        let limit = Arc::new(Semaphore::new(self.options.max_connections.max(1)));
+        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(ControlError::Signals)?;
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map_err(ControlError::Signals)?;
+        loop {
+            tokio::select! {
+                _ = sigterm.recv() => break,
+                _ = sigint.recv() => break,
+                changed = shutdown_rx.changed() => {
+                    if changed.is_err() || *shutdown_rx.borrow() {
+                        break;
+                    }
+                }
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    match Arc::clone(&limit).try_acquire_owned() {
+                        Ok(permit) => {
+                            let server = server.clone();
+                            tokio::spawn(async move {
+                                server.serve(stream).await;
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => {
+                            tokio::spawn(refuse(stream));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs a daemon over `state` with `options` (see [`Daemon`]).
+pub async fn run_daemon<S: SofiaState + Send + 'static>(
+    state: S,
+    options: DaemonOptions,
+) -> Result<(), ControlError> {
+    Daemon::new(state, options).run().await
+}
+
+/// Removes the socket file when dropped.
+struct SocketGuard(PathBuf);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn prepare_data_dir(dir: &Path) -> Result<(), ControlError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| ControlError::DataDir {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+async fn bind_socket(path: &Path) -> Result<UnixListener, ControlError> {
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(ControlError::AlreadyRunning(path.to_path_buf()));
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    let listen_err = |source| ControlError::Listen {
+        path: path.to_path_buf(),
+        source,
+    };
+    let listener = UnixListener::bind(path).map_err(listen_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(listen_err)?;
+    Ok(listener)
+}
+
+fn spawn_watchdog(options: &DaemonOptions, socket_path: PathBuf) {
+    let dog = options.watchdog.clone();
+    let interval = options.watchdog_interval;
+    let spawned = std::thread::Builder::new()
+        .name("sofia-watchdog".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                if let Some(stall) = dog.check(Instant::now()) {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "sofia: watchdog: {stall}; exiting with status {EXIT_WATCHDOG}"
+                    );
+                    let _ = std::fs::remove_file(&socket_path);
+                    std::process::exit(EXIT_WATCHDOG);
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        let _ = writeln!(std::io::stderr(), "sofia: cannot start the watchdog: {e}");
+    }
+}
+
+async fn refuse(mut stream: UnixStream) {
+    let _ = tokio::time::timeout(
+        IO_TIMEOUT,
+        stream.write_all(b"-ERR\n-ERR too many connections\n"),
+    )
+    .await;
+}
+
+/// What the console and the socket share: the state and the resolver.
+struct Server<S> {
+    state: Arc<Mutex<S>>,
+    resolver: Option<Arc<Resolver>>,
+}
+
+impl<S> Clone for Server<S> {
+    fn clone(&self) -> Self {
+        Server {
+            state: Arc::clone(&self.state),
+            resolver: self.resolver.clone(),
+        }
+    }
+}
+
+impl<S: SofiaState + Send + 'static> Server<S> {
+    /// Runs one API line. The state is locked only for commands that need
+    /// it; `sofia_dig` resolves without holding it.
+    async fn execute(&self, line: &str) -> Reply {
+        let command = ApiCommand::parse(line);
+        if let ApiCommand::Dig(args) = &command {
+            if let Some(resolver) = &self.resolver {
+                return commands::dig(args, resolver).await;
+            }
+        }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        commands::run(&command, &mut *state)
+    }
+
+    async fn serve(&self, mut stream: UnixStream) {
+        let line = match tokio::time::timeout(IO_TIMEOUT, read_line(&mut stream)).await {
+            Ok(Ok(line)) => line,
+            Ok(Err(reason)) => {
+                let _ = stream
+                    .write_all(format!("-ERR\n-ERR {reason}\n").as_bytes())
+                    .await;
+                return;
+            }
+            Err(_) => return,
+        };
+        let reply = self.execute(&line).await;
+        let mut out = Vec::with_capacity(reply.text.len() + 6);
+        out.extend_from_slice(if reply.ok { b"+OK\n" } else { b"-ERR\n" });
+        out.extend_from_slice(reply.text.as_bytes());
+        let _ = tokio::time::timeout(IO_TIMEOUT, async {
+            let _ = stream.write_all(&out).await;
+            let _ = stream.shutdown().await;
+        })
+        .await;
+    }
+}
+
+/// Reads up to a newline or the end of the stream, at most [`MAX_LINE`]
+/// bytes, as UTF-8.
+async fn read_line(stream: &mut UnixStream) -> Result<String, &'static str> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 512];
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(|_| "read error")?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            buf.truncate(pos);
+            break;
+        }
+        if buf.len() > MAX_LINE {
+            return Err("line too long");
+        }
+    }
+    if buf.len() > MAX_LINE {
+        return Err("line too long");
+    }
+    String::from_utf8(buf).map_err(|_| "line is not UTF-8")
+}
+
+fn print_out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    if !text.ends_with('\n') {
+        let _ = out.write_all(b"\n");
+    }
+    let _ = out.flush();
+}
+
+fn spawn_console<S: SofiaState + Send + 'static>(
+    server: Server<S>,
+    events: EventBus,
+    shutdown: ShutdownHandle,
+) {
+    let (tx, mut rx) = mpsc::channel::<Option<String>>(16);
+    let reader = std::thread::Builder::new()
+        .name("sofia-console".into())
+        .spawn(move || {
+            let stdin = std::io::stdin();
+            let mut lines = stdin.lock();
+            let mut buf = String::new();
+            loop {
+                buf.clear();
+                // A line of any length is read, but only MAX_LINE bytes kept.
+                match (&mut lines).take(MAX_LINE as u64 + 1).read_line(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if !buf.ends_with('\n') && buf.len() > MAX_LINE {
+                            let mut rest = Vec::new();
+                            if lines.read_until(b'\n', &mut rest).is_err() {
+                                break;
+                            }
+                            if tx.blocking_send(None).is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                        if tx.blocking_send(Some(buf.trim().to_string())).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    if let Err(e) = reader {
+        let _ = writeln!(std::io::stderr(), "sofia: cannot start the console: {e}");
+        return;
+    }
+    tokio::spawn(async move {
+        let mut printer: Option<tokio::task::JoinHandle<()>> = None;
+        while let Some(line) = rx.recv().await {
+            let Some(line) = line else {
+                print_out("-ERR line too long\n");
+                continue;
+            };
+            if line.is_empty() {
+                continue;
+            }
+            match line.as_str() {
+                "events on" => {
+                    if printer.is_none() {
+                        let mut sub = events.subscribe();
+                        printer = Some(tokio::spawn(async move {
+                            let mut reported = 0;
+                            while let Some(event) = sub.recv().await {
+                                if sub.lost() > reported {
+                                    print_out(&format!(
+                                        "-ERR {} events lost\n",
+                                        sub.lost() - reported
+                                    ));
+                                    reported = sub.lost();
+                                }
+                                print_out(&event.to_plain());
+                            }
+                        }));
+                    }
+                    print_out("+OK events on\n");
+                }
+                "events off" => {
+                    if let Some(task) = printer.take() {
+                        task.abort();
+                    }
+                    print_out("+OK events off\n");
+                }
+                "shutdown" => {
+                    print_out("+OK shutting down\n");
+                    shutdown.shutdown();
+                    break;
+                }
+                _ => {
+                    let reply = server.execute(&line).await;
+                    print_out(&reply.text);
+                }
+            }
+        }
+    });
+}
+
+/// Sends one API line to the daemon listening on `socket` and returns its
+/// reply. Blocking; needs no async runtime.
+pub fn request(socket: &Path, line: &str) -> Result<Reply, ClientError> {
+    let no_daemon = |source| ClientError::NoDaemon {
+        path: socket.to_path_buf(),
+        source,
+    };
+    let bad = |reason: String| ClientError::BadAnswer {
+        path: socket.to_path_buf(),
+        reason,
+    };
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(no_daemon)?;
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT * 3))
+        .map_err(|e| bad(e.to_string()))?;
+    stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| bad(e.to_string()))?;
+    let mut line = line.replace(['\r', '\n'], " ");
+    line.push('\n');
+    stream
+        .write_all(line.as_bytes())
+        .map_err(|e| bad(e.to_string()))?;
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .map_err(|e| bad(e.to_string()))?;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (status, text) = answer
+        .split_once('\n')
+        .ok_or_else(|| bad("no status line".into()))?;
+    let ok = match status {
+        "+OK" => true,
+        "-ERR" => false,
+        other => return Err(bad(format!("unknown status {other:?}"))),
+    };
+    Ok(Reply {
+        text: text.to_string(),
+        ok,
+    })
+}
