@@ -2045,10 +2045,7 @@ pub async fn dig(args: &DigArgs, resolver: &Resolver) -> Reply {
 
 fn uri_text(s: &str) -> String {
     let lower = s.to_ascii_lowercase();
-    if lower.starts_with("sip:")
-        || lower.starts_with("sips:")
-        || s.contains(':') && !s.contains('.') && !s.contains('[')
-    {
+    if lower.starts_with("sip:") || lower.starts_with("sips:") {
         s.to_string()
     } else {
         format!("sip:{s}")
