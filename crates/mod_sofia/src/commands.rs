@@ -440,7 +440,7 @@ impl RegFilter {
                 domain,
                 user_agent,
             } => {
-                row.sip_user.to_ascii_uppercase() == user.to_ascii_uppercase()
+                row.sip_user.eq_ignore_ascii_case(user)
                     && (row.sip_host == *domain || like(&row.presence_hosts, domain))
                     && user_agent
                         .as_ref()
@@ -1190,26 +1190,22 @@ fn status<S: SofiaState + ?Sized>(q: &StatusQuery, state: &S) -> Reply {
     let mut out = String::new();
     match q {
         StatusQuery::Summary => {
-            let _ = writeln!(
-                out,
-                "{:>25}\t{}\t  {:>40}\t{}",
-                "Name", "   Type", "Data", "State"
-            );
+            let _ = writeln!(out, "{:>25}\t   Type\t  {:>40}\tState", "Name", "Data");
             let _ = writeln!(out, "{SEPARATOR}");
             let (mut c, mut ac) = (0usize, 0usize);
             for p in state.profiles().iter().filter(|p| p.running) {
                 if !p.tls_only || p.tls.is_none() {
                     let _ = writeln!(
                         out,
-                        "{:>25}\t{}\t  {:>40}\tRUNNING ({})",
-                        p.name, "profile", p.url, p.inuse
+                        "{:>25}\tprofile\t  {:>40}\tRUNNING ({})",
+                        p.name, p.url, p.inuse
                     );
                 }
                 if let Some((tls_url, _)) = &p.tls {
                     let _ = writeln!(
                         out,
-                        "{:>25}\t{}\t  {:>40}\tRUNNING ({}) (TLS)",
-                        p.name, "profile", tls_url, p.inuse
+                        "{:>25}\tprofile\t  {:>40}\tRUNNING ({}) (TLS)",
+                        p.name, tls_url, p.inuse
                     );
                 }
                 c += 1;
@@ -1217,9 +1213,8 @@ fn status<S: SofiaState + ?Sized>(q: &StatusQuery, state: &S) -> Reply {
                     let key = format!("{}::{}", p.name, gw.name);
                     let _ = writeln!(
                         out,
-                        "{:>25}\t{}\t  {:>40}\t{}{}",
+                        "{:>25}\tgateway\t  {:>40}\t{}{}",
                         key,
-                        "gateway",
                         gw.register_to,
                         gw.state.as_str(),
                         retry_text(gw)
@@ -1227,11 +1222,7 @@ fn status<S: SofiaState + ?Sized>(q: &StatusQuery, state: &S) -> Reply {
                 }
                 for alias in &p.aliases {
                     ac += 1;
-                    let _ = writeln!(
-                        out,
-                        "{:>25}\t{}\t  {:>40}\t{}",
-                        alias, "  alias", p.name, "ALIASED"
-                    );
+                    let _ = writeln!(out, "{:>25}\t  alias\t  {:>40}\tALIASED", alias, p.name);
                 }
             }
             let _ = writeln!(out, "{SEPARATOR}");
@@ -1246,13 +1237,8 @@ fn status<S: SofiaState + ?Sized>(q: &StatusQuery, state: &S) -> Reply {
         StatusQuery::Gateways => {
             let _ = writeln!(
                 out,
-                "{:>25}\t{:>32}\t{}\t{:>9}\t{}\t{}",
-                "Profile::Gateway-Name",
-                "    Data    ",
-                "State",
-                "Ping Time",
-                "IB Calls(F/T)",
-                "OB Calls(F/T)"
+                "{:>25}\t{:>32}\tState\t{:>9}\tIB Calls(F/T)\tOB Calls(F/T)",
+                "Profile::Gateway-Name", "    Data    ", "Ping Time"
             );
             let _ = writeln!(out, "{SEPARATOR}");
             let (mut c, mut ibf, mut ib, mut obf, mut ob) = (0usize, 0u32, 0u32, 0u32, 0u32);
@@ -1858,10 +1844,10 @@ pub fn url_from_contact(contact: &str) -> &str {
         }
     }
     buf = buf.trim_start_matches(' ');
-    if let Some(start) = buf.find('<') {
-        if let Some(len) = buf[start + 1..].find('>') {
-            return &buf[start + 1..start + 1 + len];
-        }
+    if let Some(start) = buf.find('<')
+        && let Some(len) = buf[start + 1..].find('>')
+    {
+        return &buf[start + 1..start + 1 + len];
     }
     buf
 }
@@ -1930,10 +1916,11 @@ fn sofia_contact<S: SofiaState + ?Sized>(arg: &str, state: &S) -> Reply {
         if domain.is_empty() {
             domain = p.name.clone();
         }
-        if let (Some(dn), Some(given)) = (&p.domain_name, profile_name) {
-            if !dn.is_empty() && given == p.name {
-                domain = dn.clone();
-            }
+        if let (Some(dn), Some(given)) = (&p.domain_name, profile_name)
+            && !dn.is_empty()
+            && given == p.name
+        {
+            domain = dn.clone();
         }
         let filter = RegFilter::Contact {
             user: user.to_string(),

@@ -346,10 +346,10 @@ impl<S: SofiaState + Send + 'static> Server<S> {
     /// it; `sofia_dig` resolves without holding it.
     async fn execute(&self, line: &str) -> Reply {
         let command = ApiCommand::parse(line);
-        if let ApiCommand::Dig(args) = &command {
-            if let Some(resolver) = &self.resolver {
-                return commands::dig(args, resolver).await;
-            }
+        if let ApiCommand::Dig(args) = &command
+            && let Some(resolver) = &self.resolver
+        {
+            return commands::dig(args, resolver).await;
         }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         commands::run(&command, &mut *state)

@@ -125,11 +125,11 @@ fn main() -> ExitCode {
         };
     }
 
-    if let Some(path) = &cli.config {
-        if let Err(e) = check_config(path) {
-            eprintln!("sofia: cannot load configuration: {e}");
-            return ExitCode::from(1);
-        }
+    if let Some(path) = &cli.config
+        && let Err(e) = check_config(path)
+    {
+        eprintln!("sofia: cannot load configuration: {e}");
+        return ExitCode::from(1);
     }
     sofia_su::log::init_tracing();
     let watchdog = Watchdog::new(
