@@ -362,6 +362,21 @@ impl<S: SofiaState + Send + 'static> Server<S> {
                 let _ = stream
                     .write_all(format!("-ERR\n-ERR {reason}\n").as_bytes())
                     .await;
+                let _ = stream.shutdown().await;
+                // Read what the client still sends (a bounded amount, for a
+                // bounded time) so that closing does not reset the
+                // connection before the client has read the reply.
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    let mut sink = [0u8; 4096];
+                    let mut left = 64 * 1024usize;
+                    while left > 0 {
+                        match stream.read(&mut sink).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => left = left.saturating_sub(n),
+                        }
+                    }
+                })
+                .await;
                 return;
             }
             Err(_) => return,

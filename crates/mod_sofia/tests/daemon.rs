@@ -320,3 +320,45 @@ fn bad_config_file_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot load configuration"));
 }
+
+#[test]
+fn socket_limits_line_length_and_connections() {
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+
+    let dir = TempDir::new("limits");
+    let mut daemon = Daemon::start(&dir.0, &["--no-console"], Stdio::null());
+    wait_for_socket(&dir);
+
+    let mut long = UnixStream::connect(dir.socket()).expect("connect");
+    let mut line = vec![b'a'; 5000];
+    line.push(b'\n');
+    long.write_all(&line).expect("write");
+    let mut answer = String::new();
+    long.read_to_string(&mut answer).expect("read");
+    assert_eq!(answer, "-ERR\n-ERR line too long\n");
+
+    // Sixteen clients that say nothing hold every slot; the next is refused.
+    let idle: Vec<UnixStream> = (0..16)
+        .map(|_| UnixStream::connect(dir.socket()).expect("connect"))
+        .collect();
+    let mut extra = UnixStream::connect(dir.socket()).expect("connect");
+    extra.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut answer = String::new();
+    extra.read_to_string(&mut answer).expect("read");
+    assert_eq!(answer, "-ERR\n-ERR too many connections\n");
+    drop(idle);
+
+    // Slots free again once the idle clients go.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let out = client(&dir, "sofia status");
+        if out.status.code() == Some(0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no slot came free");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success());
+}
