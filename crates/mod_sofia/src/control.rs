@@ -418,8 +418,11 @@ async fn read_line(stream: &mut UnixStream) -> Result<String, &'static str> {
     String::from_utf8(buf).map_err(|_| "line is not UTF-8")
 }
 
-fn print_out(text: &str) {
-    let mut out = std::io::stdout().lock();
+/// Where the console prints: standard output, or any writer.
+type ConsoleOut = Arc<Mutex<dyn Write + Send>>;
+
+fn print_out(out: &ConsoleOut, text: &str) {
+    let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
     let _ = out.write_all(text.as_bytes());
     if !text.ends_with('\n') {
         let _ = out.write_all(b"\n");
@@ -427,93 +430,124 @@ fn print_out(text: &str) {
     let _ = out.flush();
 }
 
+/// Reads console lines from `input` until its end (or an error) and sends
+/// them, trimmed; a line longer than [`MAX_LINE`] is skipped without being
+/// kept in memory and sent as `None`.
+fn read_console_lines(mut input: impl BufRead, tx: mpsc::Sender<Option<String>>) {
+    let mut line: Vec<u8> = Vec::new();
+    let mut too_long = false;
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok([]) | Err(_) => break,
+            Ok(chunk) => chunk,
+        };
+        let (part, end) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(pos) => (&chunk[..pos], Some(pos + 1)),
+            None => (chunk, None),
+        };
+        if !too_long {
+            if line.len() + part.len() > MAX_LINE {
+                too_long = true;
+                line.clear();
+            } else {
+                line.extend_from_slice(part);
+            }
+        }
+        let used = end.unwrap_or(chunk.len());
+        input.consume(used);
+        if end.is_some() {
+            let item = if too_long {
+                None
+            } else {
+                Some(String::from_utf8_lossy(&line).trim().to_string())
+            };
+            if tx.blocking_send(item).is_err() {
+                return;
+            }
+            line.clear();
+            too_long = false;
+        }
+    }
+    if !line.is_empty() && !too_long {
+        let _ = tx.blocking_send(Some(String::from_utf8_lossy(&line).trim().to_string()));
+    }
+}
+
 fn spawn_console<S: SofiaState + Send + 'static>(
     server: Server<S>,
     events: EventBus,
     shutdown: ShutdownHandle,
 ) {
-    let (tx, mut rx) = mpsc::channel::<Option<String>>(16);
+    let (tx, rx) = mpsc::channel::<Option<String>>(16);
     let reader = std::thread::Builder::new()
         .name("sofia-console".into())
-        .spawn(move || {
-            let stdin = std::io::stdin();
-            let mut lines = stdin.lock();
-            let mut buf = String::new();
-            loop {
-                buf.clear();
-                // A line of any length is read, but only MAX_LINE bytes kept.
-                match (&mut lines).take(MAX_LINE as u64 + 1).read_line(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        if !buf.ends_with('\n') && buf.len() > MAX_LINE {
-                            let mut rest = Vec::new();
-                            if lines.read_until(b'\n', &mut rest).is_err() {
-                                break;
-                            }
-                            if tx.blocking_send(None).is_err() {
-                                break;
-                            }
-                            continue;
-                        }
-                        if tx.blocking_send(Some(buf.trim().to_string())).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        });
+        .spawn(move || read_console_lines(std::io::stdin().lock(), tx));
     if let Err(e) = reader {
         let _ = writeln!(std::io::stderr(), "sofia: cannot start the console: {e}");
         return;
     }
-    tokio::spawn(async move {
-        let mut printer: Option<tokio::task::JoinHandle<()>> = None;
-        while let Some(line) = rx.recv().await {
-            let Some(line) = line else {
-                print_out("-ERR line too long\n");
-                continue;
-            };
-            if line.is_empty() {
-                continue;
-            }
-            match line.as_str() {
-                "events on" => {
-                    if printer.is_none() {
-                        let mut sub = events.subscribe();
-                        printer = Some(tokio::spawn(async move {
-                            let mut reported = 0;
-                            while let Some(event) = sub.recv().await {
-                                if sub.lost() > reported {
-                                    print_out(&format!(
-                                        "-ERR {} events lost\n",
-                                        sub.lost() - reported
-                                    ));
-                                    reported = sub.lost();
-                                }
-                                print_out(&event.to_plain());
+    let out: ConsoleOut = Arc::new(Mutex::new(std::io::stdout()));
+    tokio::spawn(console_task(server, events, shutdown, rx, out));
+}
+
+/// Runs the console's lines: API lines, `events on|off`, `shutdown`.
+async fn console_task<S: SofiaState + Send + 'static>(
+    server: Server<S>,
+    events: EventBus,
+    shutdown: ShutdownHandle,
+    mut rx: mpsc::Receiver<Option<String>>,
+    out: ConsoleOut,
+) {
+    let mut printer: Option<tokio::task::JoinHandle<()>> = None;
+    while let Some(line) = rx.recv().await {
+        let Some(line) = line else {
+            print_out(&out, "-ERR line too long\n");
+            continue;
+        };
+        if line.is_empty() {
+            continue;
+        }
+        match line.as_str() {
+            "events on" => {
+                if printer.is_none() {
+                    let mut sub = events.subscribe();
+                    let out = Arc::clone(&out);
+                    printer = Some(tokio::spawn(async move {
+                        let mut reported = 0;
+                        while let Some(event) = sub.recv().await {
+                            if sub.lost() > reported {
+                                print_out(
+                                    &out,
+                                    &format!("-ERR {} events lost\n", sub.lost() - reported),
+                                );
+                                reported = sub.lost();
                             }
-                        }));
-                    }
-                    print_out("+OK events on\n");
+                            print_out(&out, &event.to_plain());
+                        }
+                    }));
                 }
-                "events off" => {
-                    if let Some(task) = printer.take() {
-                        task.abort();
-                    }
-                    print_out("+OK events off\n");
+                print_out(&out, "+OK events on\n");
+            }
+            "events off" => {
+                if let Some(task) = printer.take() {
+                    task.abort();
                 }
-                "shutdown" => {
-                    print_out("+OK shutting down\n");
-                    shutdown.shutdown();
-                    break;
-                }
-                _ => {
-                    let reply = server.execute(&line).await;
-                    print_out(&reply.text);
-                }
+                print_out(&out, "+OK events off\n");
+            }
+            "shutdown" => {
+                print_out(&out, "+OK shutting down\n");
+                shutdown.shutdown();
+                break;
+            }
+            _ => {
+                let reply = server.execute(&line).await;
+                print_out(&out, &reply.text);
             }
         }
-    });
+    }
+    if let Some(task) = printer.take() {
+        task.abort();
+    }
 }
 
 /// Sends one API line to the daemon listening on `socket` and returns its
@@ -556,4 +590,104 @@ pub fn request(socket: &Path, line: &str) -> Result<Reply, ClientError> {
         text: text.to_string(),
         ok,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::NoProfiles;
+    use crate::events::Event;
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Capture {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+        }
+
+        async fn wait_for(&self, needle: &str) -> String {
+            for _ in 0..500 {
+                let text = self.text();
+                if text.contains(needle) {
+                    return text;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("{needle:?} never printed; got {:?}", self.text());
+        }
+    }
+
+    #[test]
+    fn console_lines_are_bounded_and_trimmed() {
+        let mut input = Vec::new();
+        input.extend_from_slice(b"  sofia status  \n");
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        input.extend_from_slice(b"\nlast line");
+        let (tx, mut rx) = mpsc::channel(16);
+        read_console_lines(std::io::BufReader::with_capacity(64, &input[..]), tx);
+        assert_eq!(rx.try_recv().ok(), Some(Some("sofia status".to_string())));
+        assert_eq!(rx.try_recv().ok(), Some(None));
+        assert_eq!(rx.try_recv().ok(), Some(Some("last line".to_string())));
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn console_prints_replies_and_events() {
+        let server = Server {
+            state: Arc::new(Mutex::new(NoProfiles)),
+            resolver: None,
+        };
+        let events = EventBus::new(8);
+        let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
+        let shutdown = ShutdownHandle {
+            tx: Arc::new(shutdown_tx),
+        };
+        let (tx, rx) = mpsc::channel(16);
+        let capture = Capture::default();
+        let out: ConsoleOut = Arc::new(Mutex::new(capture.clone()));
+        let task = tokio::spawn(console_task(server, events.clone(), shutdown, rx, out));
+
+        let send = |line: &str| tx.try_send(Some(line.to_string())).expect("send");
+        send("sofia profile internal siptrace on");
+        capture.wait_for("Invalid Profile [internal]\n").await;
+        send("events on");
+        capture.wait_for("+OK events on\n").await;
+        events.publish(
+            Event::new("CUSTOM")
+                .with("Event-Subclass", "sofia::register")
+                .with("from-user", "1000"),
+        );
+        capture
+            .wait_for(
+                "Event-Subclass: sofia%3A%3Aregister\nEvent-Name: CUSTOM\nfrom-user: 1000\n\n",
+            )
+            .await;
+        send("events off");
+        capture.wait_for("+OK events off\n").await;
+        events.publish(Event::new("CUSTOM").with("from-user", "1001"));
+        send("sofia_count_reg 1000");
+        let text = capture.wait_for("-1\n").await;
+        assert!(!text.contains("1001"));
+        tx.try_send(None).expect("send");
+        capture.wait_for("-ERR line too long\n").await;
+        send("shutdown");
+        capture.wait_for("+OK shutting down\n").await;
+        shutdown_rx.changed().await.expect("shutdown signalled");
+        assert!(*shutdown_rx.borrow());
+        task.await.expect("console task ends");
+    }
 }
