@@ -1459,8 +1459,9 @@ fn unix_now(t: SystemTime) -> i64 {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS` of a Unix time, in UTC.
-pub fn format_time(secs: i64) -> String {
+/// A Unix time as UTC calendar fields: year, month (1-12), day (1-31),
+/// hour, minute, second, and the weekday (0 Sunday .. 6 Saturday).
+pub fn civil_time(secs: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Howard Hinnant's civil-from-days.
@@ -1473,12 +1474,15 @@ pub fn format_time(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    // 1970-01-01 was a Thursday.
+    let weekday = (days + 4).rem_euclid(7);
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60, weekday)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` of a Unix time, in UTC.
+pub fn format_time(secs: i64) -> String {
+    let (y, m, d, hh, mm, ss, _) = civil_time(secs);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}")
 }
 
 fn expiry(row: &RegistrationRow, now: i64) -> (String, i64) {

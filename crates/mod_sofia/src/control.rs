@@ -27,6 +27,7 @@
 use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -198,19 +199,28 @@ impl<S: SofiaState + Send + 'static> Daemon<S> {
         };
         let mut shutdown_rx = self.shutdown_tx.subscribe();
 
-        spawn_watchdog(&self.options, socket_path.clone());
+        // Everything started here stops when `run` returns.
+        let mut running = Running::default();
+        spawn_watchdog(
+            &self.options,
+            socket_path.clone(),
+            Arc::clone(&running.stop),
+        );
         let heartbeat = self.options.watchdog.heartbeat();
         let interval = self.options.watchdog_interval;
-        tokio::spawn(async move {
+        running.tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
             loop {
                 tick.tick().await;
                 heartbeat.step();
             }
-        });
+        }));
 
-        if self.options.console {
-            spawn_console(server.clone(), self.events.clone(), self.shutdown_handle());
+        if self.options.console
+            && let Some(task) =
+                spawn_console(server.clone(), self.events.clone(), self.shutdown_handle())
+        {
+            running.tasks.push(task);
         }
 
         let limit = Arc::new(Semaphore::new(self.options.max_connections.max(1)));
@@ -256,6 +266,22 @@ pub async fn run_daemon<S: SofiaState + Send + 'static>(
     Daemon::new(state, options).run().await
 }
 
+/// The helpers of a running daemon: stopped when dropped.
+#[derive(Default)]
+struct Running {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
 /// Removes the socket file when dropped.
 struct SocketGuard(PathBuf);
 
@@ -295,7 +321,7 @@ async fn bind_socket(path: &Path) -> Result<UnixListener, ControlError> {
     Ok(listener)
 }
 
-fn spawn_watchdog(options: &DaemonOptions, socket_path: PathBuf) {
+fn spawn_watchdog(options: &DaemonOptions, socket_path: PathBuf, stop: Arc<AtomicBool>) {
     let dog = options.watchdog.clone();
     let interval = options.watchdog_interval;
     let spawned = std::thread::Builder::new()
@@ -303,6 +329,9 @@ fn spawn_watchdog(options: &DaemonOptions, socket_path: PathBuf) {
         .spawn(move || {
             loop {
                 std::thread::sleep(interval);
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
                 if let Some(stall) = dog.check(Instant::now()) {
                     let _ = writeln!(
                         std::io::stderr(),
@@ -477,17 +506,19 @@ fn spawn_console<S: SofiaState + Send + 'static>(
     server: Server<S>,
     events: EventBus,
     shutdown: ShutdownHandle,
-) {
+) -> Option<tokio::task::JoinHandle<()>> {
     let (tx, rx) = mpsc::channel::<Option<String>>(16);
     let reader = std::thread::Builder::new()
         .name("sofia-console".into())
         .spawn(move || read_console_lines(std::io::stdin().lock(), tx));
     if let Err(e) = reader {
         let _ = writeln!(std::io::stderr(), "sofia: cannot start the console: {e}");
-        return;
+        return None;
     }
     let out: ConsoleOut = Arc::new(Mutex::new(std::io::stdout()));
-    tokio::spawn(console_task(server, events, shutdown, rx, out));
+    Some(tokio::spawn(console_task(
+        server, events, shutdown, rx, out,
+    )))
 }
 
 /// Runs the console's lines: API lines, `events on|off`, `shutdown`.
@@ -629,6 +660,51 @@ mod tests {
             }
             panic!("{needle:?} never printed; got {:?}", self.text());
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded_daemon_serves_and_stops_its_helpers() {
+        let dir = std::env::temp_dir().join(format!("sofia-control-{}", std::process::id()));
+        let mut options = DaemonOptions::new(&dir);
+        options.console = false;
+        options.watchdog_interval = Duration::from_millis(20);
+        options.watchdog = Watchdog::new(
+            crate::watchdog::WatchdogConfig {
+                enabled: true,
+                step_timeout: Duration::from_millis(200),
+                event_timeout: Duration::ZERO,
+            },
+            Instant::now(),
+        );
+        let socket = options.socket_path();
+        let daemon = Daemon::new(NoProfiles, options);
+        let stop = daemon.shutdown_handle();
+        let run = tokio::spawn(daemon.run());
+        let reply = tokio::task::spawn_blocking(move || {
+            for _ in 0..500 {
+                if let Ok(reply) = request(&socket, "sofia status profile internal") {
+                    return Some(reply);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            None
+        })
+        .await
+        .expect("client thread");
+        assert_eq!(
+            reply,
+            Some(Reply {
+                text: "Invalid Profile!\n".into(),
+                ok: false
+            })
+        );
+        stop.shutdown();
+        run.await.expect("run task").expect("run");
+        assert!(!dir.join(SOCKET_NAME).exists());
+        // The heartbeat has stopped with the daemon; so has the watchdog,
+        // which would otherwise end this process.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

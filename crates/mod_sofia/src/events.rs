@@ -29,7 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
 
-use crate::commands::{format_time, url_encode};
+use crate::commands::{civil_time, format_time, url_encode};
 
 /// `sofia::register`: a registration was accepted.
 pub const REGISTER: &str = "sofia::register";
@@ -69,7 +69,8 @@ impl Event {
     }
 
     /// A `CUSTOM` event of a subclass (`sofia::register`), stamped with
-    /// `Event-Date-GMT` and `Event-Date-Timestamp` (microseconds) of now.
+    /// `Event-Date-Local` (in UTC), `Event-Date-GMT` and
+    /// `Event-Date-Timestamp` (microseconds) of now.
     pub fn custom(subclass: impl Into<String>) -> Event {
         Event::custom_at(subclass, SystemTime::now())
     }
@@ -79,9 +80,11 @@ impl Event {
         let micros = at
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        let secs = micros.div_euclid(1_000_000);
         Event::new("CUSTOM")
             .with("Event-Subclass", subclass)
-            .with("Event-Date-GMT", format_time(micros.div_euclid(1_000_000)))
+            .with("Event-Date-Local", format_time(secs))
+            .with("Event-Date-GMT", http_date(secs))
             .with("Event-Date-Timestamp", micros.to_string())
     }
 
@@ -127,6 +130,18 @@ impl Event {
         out.push('\n');
         out
     }
+}
+
+/// `Tue, 14 Nov 2023 22:13:20 GMT`: the form of FreeSWITCH's `Event-Date-GMT`.
+pub fn http_date(secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (y, m, d, hh, mm, ss, wd) = civil_time(secs);
+    let day = usize::try_from(wd).map_or("Sun", |i| DAYS[i % 7]);
+    let month = usize::try_from(m - 1).map_or("Jan", |i| MONTHS[i % 12]);
+    format!("{day}, {d:02} {month} {y:04} {hh:02}:{mm:02}:{ss:02} GMT")
 }
 
 /// A bounded broadcast bus of [`Event`]s. Cloning gives another handle on
@@ -227,12 +242,20 @@ mod tests {
             ev.to_plain(),
             "Event-Subclass: sofia%3A%3Aregister\n\
              Event-Name: CUSTOM\n\
-             Event-Date-GMT: 2023-11-14%2022%3A13%3A20\n\
+             Event-Date-Local: 2023-11-14%2022%3A13%3A20\n\
+             Event-Date-GMT: Tue,%2014%20Nov%202023%2022%3A13%3A20%20GMT\n\
              Event-Date-Timestamp: 1700000000123456\n\
              profile-name: internal\n\
              contact: %221000%22%20%3Csip%3A1000%40192.0.2.7%3A5060%3E\n\
              user-agent: Zoiper%205.0\n\n"
         );
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(http_date(-1), "Wed, 31 Dec 1969 23:59:59 GMT");
     }
 
     #[test]
