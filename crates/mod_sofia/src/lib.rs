@@ -11,5 +11,9 @@
 #![forbid(unsafe_code)]
 
 pub mod acl;
+pub mod commands;
 pub mod config;
+pub mod control;
 pub mod directory;
+pub mod events;
+pub mod watchdog;
