@@ -51,6 +51,8 @@
 
 mod notifier;
 pub mod package;
+mod server;
 
 pub use notifier::{Config, Decision, Error, Notifier, Notify, SubId, SubState, SubscriptionInfo};
 pub use package::{MessageSummary, Package, Presence};
+pub use server::{EVENT_QUEUE, Server, ServerEvent};
