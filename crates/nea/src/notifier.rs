@@ -662,7 +662,10 @@ impl Notifier {
             None => package.initial_body(&s.info.entity),
         };
         let s = self.subs.get_mut(&id)?;
-        let left = s.expires_at.saturating_duration_since(now).as_secs();
+        // Seconds left, rounded up: a NOTIFY built a moment after the
+        // SUBSCRIBE still says the whole duration granted.
+        let left = s.expires_at.saturating_duration_since(now);
+        let left = left.as_secs() + u64::from(left.subsec_nanos() > 0);
         let (state, last) = match s.terminate {
             Some(ending) => (ending.state(), true),
             None => match s.info.state {
