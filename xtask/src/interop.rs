@@ -275,6 +275,8 @@ fn build_examples() -> Result<PathBuf> {
         "sip-options",
         "--bin",
         "sip-registrar",
+        "--bin",
+        "presence-server",
     ]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -287,6 +289,8 @@ fn build_examples() -> Result<PathBuf> {
 struct Responder {
     child: std::process::Child,
     port: u16,
+    /// The rest of its standard output.
+    out: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
 }
 
 impl Responder {
@@ -294,13 +298,15 @@ impl Responder {
         Responder::program(bin, "sip-responder", &["--status", &status.to_string()])
     }
 
-    /// Starts `program --bind sip:127.0.0.1:0 ARGS` and reads its port from
-    /// its first line, `listening on udp/127.0.0.1:PORT`.
+    /// Starts `program --bind sip:127.0.0.1:0 ARGS` (its standard input a
+    /// pipe) and reads its port from its first line, `listening on
+    /// udp/127.0.0.1:PORT`.
     fn program(bin: &Path, program: &str, args: &[&str]) -> Result<Responder> {
         use std::io::BufRead;
         let mut child = Command::new(bin.join(program))
             .args(["--bind", "sip:127.0.0.1:0"])
             .args(args)
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -316,7 +322,31 @@ impl Responder {
             .next()
             .and_then(|p| p.trim().parse::<u16>().ok())
             .ok_or_else(|| format!("unexpected {program} output {first:?}"))?;
-        Ok(Responder { child, port })
+        Ok(Responder {
+            child,
+            port,
+            out: lines,
+        })
+    }
+
+    /// Writes a line to its standard input.
+    fn say(&mut self, line: &str) -> Result {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().ok_or("no stdin")?;
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("cannot write to the program: {e}"))
+    }
+
+    /// Reads its standard output up to a line that starts with `prefix`.
+    fn wait_for(&mut self, prefix: &str) -> Result<String> {
+        for line in self.out.by_ref() {
+            let line = line.map_err(|e| format!("reading the program's output: {e}"))?;
+            if line.starts_with(prefix) {
+                return Ok(line);
+            }
+        }
+        Err(format!("the program ended before printing {prefix:?}"))
     }
 }
 
@@ -611,5 +641,61 @@ pub fn sipp_register_auth_against_registrar() -> Result {
             ok.trim()
         );
     }
+    Ok(())
+}
+
+/// SIPp subscribes to `presence-server`'s presence of alice, set `open` on
+/// its standard input first (`xtask/sipp/subscribe_presence.xml`): 200, the
+/// immediate NOTIFY (Event, `Subscription-State: active;expires=N`, PIDF
+/// saying open) answered 200, unsubscribe with `Expires: 0`, 200 and the
+/// final `terminated` NOTIFY answered 200; over UDP and TCP, every call
+/// successful. Then SIGTERM: the server ends and says so.
+pub fn sipp_subscribe_against_presence_server() -> Result {
+    let bin = build_examples()?;
+    let mut server = Responder::program(&bin, "presence-server", &[])?;
+    server.wait_for("listening on tcp/")?;
+    server.say("alice open back soon")?;
+    let line = server.wait_for("alice: ")?;
+    if line != "alice: open, 0 notified" {
+        return Err(format!("presence-server: unexpected output {line:?}"));
+    }
+    let target = format!("127.0.0.1:{}", server.port);
+    let scenario = workspace_root().join("xtask/sipp/subscribe_presence.xml");
+    for (name, transport) in [("UDP", "u1"), ("TCP", "t1")] {
+        let port = free_port(transport == "u1")?;
+        let mut cmd = Command::new("timeout");
+        cmd.args(["60", "sipp", "-sf"])
+            .arg(&scenario)
+            .args(["-t", transport, "-m", "20", "-r", "20", "-timeout", "30s"])
+            .args(["-nostdin", "-i", "127.0.0.1", "-p"])
+            .arg(port.to_string())
+            .arg(&target);
+        let out = run_checked(&mut cmd, &format!("sipp SUBSCRIBE over {name}"))?;
+        let ok = out
+            .lines()
+            .find(|l| l.contains("Successful call"))
+            .unwrap_or("")
+            .to_string();
+        println!(
+            "interop: sipp SUBSCRIBE/NOTIFY over {name} against presence-server: {}",
+            ok.trim()
+        );
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .map_err(|e| format!("cannot run kill: {e}"))?;
+    if !kill.success() {
+        return Err("kill -TERM presence-server failed".into());
+    }
+    let stopped = server.wait_for("stopped")?;
+    let status = server
+        .child
+        .wait()
+        .map_err(|e| format!("presence-server: {e}"))?;
+    if !status.success() {
+        return Err(format!("presence-server ended with {status}"));
+    }
+    println!("interop: presence-server on SIGTERM: {stopped}");
     Ok(())
 }

@@ -3,8 +3,9 @@
 //! - `ci`: format check, clippy with `-D warnings`, docs with `-D warnings`,
 //!   the workspace tests, then the interop suite. This is the README's test
 //!   command and what `.ci/run` calls.
-//! - `interop`: the suites against real peers on 127.0.0.1, installing the
-//!   Debian packages they need when missing.
+//! - `interop [NAME]`: the suites against real peers on 127.0.0.1,
+//!   installing the Debian packages they need when missing; with NAME, only
+//!   the suites whose names contain it (`cargo xtask interop presence`).
 //! - `peers [PACKAGE...]`: shows which real peers are installed; with names,
 //!   installs those (`cargo xtask peers sip-tester tshark`).
 //! - `bench parse [--iterations N]`: sofia-rs vs sofia-sip C parse
@@ -31,7 +32,7 @@ fn usage() -> String {
     "usage: cargo xtask <command>\n\
      commands:\n  \
        ci        fmt check, clippy -D warnings, doc -D warnings, tests, interop\n  \
-       interop   suites against real peers (installs Debian packages when root)\n  \
+       interop [NAME]  suites against real peers (installs Debian packages when\n                 root); with NAME, those whose names contain it\n  \
        peers [PACKAGE...]  show installed peers; install the named ones\n  \
        bench parse [--iterations N]  sofia-rs vs sofia-sip C parse throughput\n  \
        bench tport  UDP receive+parse of sofia-tport vs bare recv_from\n  \
@@ -44,7 +45,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some("interop") => interop(),
+        Some("interop") => interop(args.get(1).map(String::as_str)),
         Some("peers") => peers_cmd(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
@@ -104,7 +105,7 @@ fn ci() -> Result {
         .args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-Dwarnings"))?;
     run(cargo().args(["test", "--workspace"]))?;
-    interop()
+    interop(None)
 }
 
 fn peers_cmd(names: &[String]) -> Result {
@@ -175,16 +176,38 @@ const SUITES: &[Suite] = &[
         }],
         run: interop::sipp_register_auth_against_registrar,
     },
+    Suite {
+        name: "SIPp SUBSCRIBE/NOTIFY against presence-server",
+        needs: &[peers::Package {
+            name: "sip-tester",
+            probe: peers::Probe::Program("sipp"),
+        }],
+        run: interop::sipp_subscribe_against_presence_server,
+    },
 ];
 
-fn interop() -> Result {
-    let needs: Vec<peers::Package> = SUITES
+/// Runs the interop suites whose names contain `filter` (every suite
+/// without one).
+fn interop(filter: Option<&str>) -> Result {
+    let suites: Vec<&Suite> = SUITES
+        .iter()
+        .filter(|s| filter.is_none_or(|f| s.name.contains(f)))
+        .collect();
+    if suites.is_empty() {
+        let names: Vec<&str> = SUITES.iter().map(|s| s.name).collect();
+        return Err(format!(
+            "no interop suite matches {:?}; suites:\n  {}",
+            filter.unwrap_or(""),
+            names.join("\n  ")
+        ));
+    }
+    let needs: Vec<peers::Package> = suites
         .iter()
         .flat_map(|s| s.needs.iter().copied())
         .collect();
     peers::ensure(&needs)?;
     let mut failed = Vec::new();
-    for suite in SUITES {
+    for suite in &suites {
         println!("interop: {} ...", suite.name);
         match (suite.run)() {
             Ok(()) => println!("interop: {} ok", suite.name),
@@ -194,7 +217,7 @@ fn interop() -> Result {
             }
         }
     }
-    let passed = SUITES.len() - failed.len();
+    let passed = suites.len() - failed.len();
     println!("interop: {passed} passed, {} failed", failed.len());
     if failed.is_empty() {
         Ok(())
