@@ -43,7 +43,12 @@ impl Program {
         let first = lines.recv_timeout(WAIT).unwrap();
         assert!(first.starts_with("listening on udp/127.0.0.1:"), "{first}");
         let port = first.rsplit(':').next().unwrap().parse().unwrap();
-        assert!(lines.recv_timeout(WAIT).unwrap().starts_with("listening on tcp/"));
+        assert!(
+            lines
+                .recv_timeout(WAIT)
+                .unwrap()
+                .starts_with("listening on tcp/")
+        );
         Program { child, port, lines }
     }
 

@@ -14,9 +14,10 @@ use tokio::time::timeout;
 const WAIT: Duration = Duration::from_secs(5);
 
 async fn bind() -> (Tport, mpsc::Receiver<sofia_tport::Incoming>, SocketAddr) {
-    let (tport, incoming) = Tport::bind(sofia_tport::Config::new(["sip:127.0.0.1:0;transport=udp"]))
-        .await
-        .unwrap();
+    let (tport, incoming) =
+        Tport::bind(sofia_tport::Config::new(["sip:127.0.0.1:0;transport=udp"]))
+            .await
+            .unwrap();
     let addr = tport.local_addr(Transport::Udp).unwrap();
     (tport, incoming, addr)
 }
@@ -228,7 +229,10 @@ async fn subscribe_change_refresh_unsubscribe() {
     assert_eq!(n, 1);
     let (state, body) = bob.notify(200).await;
     assert!(state.starts_with("active;expires="), "{state}");
-    assert!(body.contains("<basic>open</basic></status><note>at work</note>"), "{body}");
+    assert!(
+        body.contains("<basic>open</basic></status><note>at work</note>"),
+        "{body}"
+    );
 
     // A refresh: 200 and a NOTIFY with the new expiry.
     let r = bob.subscribe("alice", "presence", Some(300)).await;
@@ -248,7 +252,10 @@ async fn subscribe_change_refresh_unsubscribe() {
     while let Ok(Some(e)) = timeout(Duration::from_millis(300), events.recv()).await {
         seen.push(e);
     }
-    assert!(seen.contains(&ServerEvent::Ended { sub: info.id }), "{seen:?}");
+    assert!(
+        seen.contains(&ServerEvent::Ended { sub: info.id }),
+        "{seen:?}"
+    );
     assert!(seen.contains(&ServerEvent::Notified {
         sub: info.id,
         state: "terminated".into(),
@@ -267,9 +274,7 @@ async fn every_subscriber_gets_the_change() {
     for who in ["bob", "carol", "dave"] {
         let mut s = Subscriber::new(addr, who).await;
         assert_eq!(
-            s.subscribe("1000", "message-summary", None)
-                .await
-                .status(),
+            s.subscribe("1000", "message-summary", None).await.status(),
             Some(200)
         );
         assert!(s.notify(200).await.1.starts_with("Messages-Waiting: no"));
@@ -319,7 +324,10 @@ async fn pending_then_approved_or_rejected() {
 
     let mut carol = Subscriber::new(addr, "carol").await;
     assert_eq!(
-        carol.subscribe("alice", "presence", Some(600)).await.status(),
+        carol
+            .subscribe("alice", "presence", Some(600))
+            .await
+            .status(),
         Some(202)
     );
     carol.notify(200).await;
@@ -386,8 +394,13 @@ async fn notify_answered_481_ends_the_subscription() {
         seen.push(e);
     }
     assert!(
-        seen.iter()
-            .any(|e| matches!(e, ServerEvent::Notified { status: Some(481), .. })),
+        seen.iter().any(|e| matches!(
+            e,
+            ServerEvent::Notified {
+                status: Some(481),
+                ..
+            }
+        )),
         "{seen:?}"
     );
     assert!(seen.iter().any(|e| matches!(e, ServerEvent::Ended { .. })));
@@ -432,12 +445,18 @@ impl Raw {
     }
 
     async fn send(&self, text: &str) {
-        self.sock.send_to(text.as_bytes(), self.server).await.unwrap();
+        self.sock
+            .send_to(text.as_bytes(), self.server)
+            .await
+            .unwrap();
     }
 
     async fn recv(&self) -> Option<Message> {
         let mut buf = vec![0u8; 65536];
-        let (n, _) = timeout(WAIT, self.sock.recv_from(&mut buf)).await.ok()?.ok()?;
+        let (n, _) = timeout(WAIT, self.sock.recv_from(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
         Message::parse(bytes::Bytes::copy_from_slice(&buf[..n])).ok()
     }
 }
@@ -463,7 +482,9 @@ async fn retransmitted_or_merged_subscribe_makes_one_subscription() {
         match (m.method(), m.status()) {
             (Method::Notify, _) => {
                 notifies += 1;
-                let ok = ResponseBuilder::reply_to(&m, 200, "OK", None).build().unwrap();
+                let ok = ResponseBuilder::reply_to(&m, 200, "OK", None)
+                    .build()
+                    .unwrap();
                 raw.sock.send_to(&ok.to_bytes(), addr).await.unwrap();
             }
             (_, Some(200)) => oks.push(m.to_tag().unwrap().to_string()),

@@ -229,7 +229,12 @@ fn apply(server: &Server, host: &str, update: Update) {
         Update::Messages { user, new, old } => {
             let account = format!("sip:{user}@{host}");
             let body = MessageSummary::body(&account, new, old);
-            ("message-summary", user, body, format!("{new}/{old} messages"))
+            (
+                "message-summary",
+                user,
+                body,
+                format!("{new}/{old} messages"),
+            )
         }
     };
     match server.set_state(event, &user, body) {
