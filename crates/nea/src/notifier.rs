@@ -151,6 +151,9 @@ struct Subscription {
     notify_after: Instant,
     /// A final NOTIFY with this ending is owed.
     terminate: Option<Ending>,
+    /// A NOTIFY awaits its outcome: the next one waits for it, so that
+    /// NOTIFYs arrive in CSeq order (sofia-sip's one outstanding NOTIFY).
+    notifying: bool,
 }
 
 /// A NOTIFY to send.
@@ -508,6 +511,7 @@ impl Notifier {
                 notify_after: now,
                 // A fetch (Expires: 0) gets one NOTIFY and ends.
                 terminate: (expires == 0).then_some(Ending::Timeout),
+                notifying: false,
             },
         );
         self.owe(id);
@@ -611,7 +615,9 @@ impl Notifier {
 
     /// The next NOTIFY that may go now, built with the Via `via()` gives; the
     /// caller sends it in a client transaction and passes its outcome to
-    /// [`handle_notify_result`](Notifier::handle_notify_result).
+    /// [`handle_notify_result`](Notifier::handle_notify_result). A
+    /// subscription has one NOTIFY outstanding at a time: the next waits for
+    /// that outcome, and goes with the state of then.
     pub fn poll_notify(&mut self, now: Instant, mut via: impl FnMut() -> String) -> Option<Notify> {
         self.poll_notify_with(now, |_| via())
     }
@@ -630,7 +636,9 @@ impl Notifier {
             let Some(s) = self.subs.get(&id) else {
                 continue;
             };
-            if !s.dirty {
+            if !s.dirty || s.notifying {
+                // Nothing owed, or owed once the outstanding NOTIFY's
+                // outcome comes.
                 continue;
             }
             if s.terminate.is_none() && now < s.notify_after {
@@ -698,6 +706,7 @@ impl Notifier {
             b = b.body(&content_type, body);
         }
         s.dirty = false;
+        s.notifying = true;
         s.notify_after = now + interval;
         su_log!(NEA, 5, "nea: {:?} NOTIFY {}", id, state);
         let built = b.build();
@@ -723,10 +732,20 @@ impl Notifier {
 
     /// The outcome of a NOTIFY: a final status, or `None` for a timeout.
     /// 481, 408, a timeout and other failures end the subscription
-    /// (RFC 6665 §4.2.2); returns true when it ended one.
+    /// (RFC 6665 §4.2.2); returns true when it ended one. After a 2xx the
+    /// subscription's next NOTIFY may go.
     pub fn handle_notify_result(&mut self, sub: SubId, status: Option<u16>) -> bool {
         match status {
-            Some(100..=299) => false,
+            Some(100..=199) => false,
+            Some(200..=299) => {
+                if let Some(s) = self.subs.get_mut(&sub) {
+                    s.notifying = false;
+                    if s.dirty {
+                        self.owe(sub);
+                    }
+                }
+                false
+            }
             _ => {
                 let ended = self.remove(sub);
                 if ended {
@@ -762,7 +781,7 @@ impl Notifier {
             .owed
             .iter()
             .filter_map(|id| self.subs.get(id))
-            .filter(|s| s.dirty && s.terminate.is_none())
+            .filter(|s| s.dirty && !s.notifying && s.terminate.is_none())
             .map(|s| s.notify_after);
         let expiries = self
             .subs

@@ -46,10 +46,12 @@ fn via() -> String {
     "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKn".into()
 }
 
-/// Every NOTIFY that may go at `now`: (subscriber Call-ID, state, body).
+/// Every NOTIFY that may go at `now`, each answered 200: (subscriber
+/// Call-ID, state, body).
 fn notifies(n: &mut Notifier, now: Instant) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     while let Some(nt) = n.poll_notify(now, via) {
+        assert!(!n.handle_notify_result(nt.sub, Some(200)));
         let r = &nt.request;
         assert_eq!(r.method(), Method::Notify);
         out.push((
@@ -494,4 +496,54 @@ fn resources_without_host_and_entity_uris() {
         n.state("message-summary", "alice"),
         Some(MessageSummary::body("sip:alice@example.com", 1, 0).as_str())
     );
+}
+
+#[test]
+fn one_notify_outstanding_per_subscription() {
+    let t0 = Instant::now();
+    let mut n = notifier(Config::default());
+    n.handle_subscribe(
+        t0,
+        &subscribe("bob", "presence", Some(600), None, 1),
+        "n1",
+        |_| Decision::Accept,
+    )
+    .unwrap();
+    let first = n.poll_notify(t0, via).unwrap();
+    // A change while the first NOTIFY awaits its answer: nothing goes, and
+    // no timer fires for it (only the expiry remains).
+    n.set_state("presence", "alice@example.com", "one".into())
+        .unwrap();
+    n.set_state("presence", "alice@example.com", "two".into())
+        .unwrap();
+    let t1 = t0 + Duration::from_secs(5);
+    assert!(n.poll_notify(t1, via).is_none());
+    assert_eq!(n.poll_timeout(), Some(t0 + Duration::from_secs(600)));
+    // A provisional answer changes nothing; the 200 lets the next one go,
+    // with the latest state and the next CSeq.
+    assert!(!n.handle_notify_result(first.sub, Some(100)));
+    assert!(n.poll_notify(t1, via).is_none());
+    assert!(!n.handle_notify_result(first.sub, Some(200)));
+    let next = n.poll_notify(t1, via).unwrap();
+    assert_eq!(next.request.body_bytes(), b"two");
+    let seq = |m: &Message| m.cseq().unwrap().0;
+    assert_eq!(seq(&next.request), seq(&first.request) + 1);
+    assert!(n.poll_notify(t1, via).is_none());
+    // An unsubscribe while it is outstanding: the final NOTIFY waits too.
+    n.handle_subscribe(
+        t1,
+        &subscribe("bob", "presence", Some(0), Some("n1"), 2),
+        "x",
+        |_| Decision::Accept,
+    )
+    .unwrap();
+    assert!(n.poll_notify(t1, via).is_none());
+    n.handle_notify_result(next.sub, Some(200));
+    let last = n.poll_notify(t1, via).unwrap();
+    assert!(last.last);
+    assert_eq!(
+        last.request.header(HeaderName::SubscriptionState),
+        Some("terminated")
+    );
+    assert!(n.is_empty());
 }

@@ -533,3 +533,31 @@ async fn shutdown_terminates_every_subscription() {
     assert_eq!(r.status(), Some(503));
     assert_eq!(r.header(HeaderName::RetryAfter), Some("30"));
 }
+
+#[tokio::test]
+async fn serve_answers_other_methods_405() {
+    let (tport, incoming, addr) = bind().await;
+    let (agent, requests, _others) = Agent::new(tport, incoming, sofia_nta::Config::default());
+    let mut notifier = Notifier::new(fast());
+    notifier.add_package(Box::new(Presence));
+    let server = Server::new(agent, notifier);
+    let s = server.clone();
+    tokio::spawn(async move { s.serve(requests).await });
+    let mut bob = Subscriber::new(addr, "bob").await;
+    let options = RequestBuilder::new(Method::Options, &format!("sip:{addr}"))
+        .header(HeaderName::Via, &bob.agent.via(Transport::Udp).unwrap())
+        .header(HeaderName::From, "<sip:bob@127.0.0.1>;tag=o1")
+        .header(HeaderName::To, "<sip:nea@127.0.0.1>")
+        .header(HeaderName::CallId, "options-2")
+        .header(HeaderName::CSeq, "1 OPTIONS")
+        .build()
+        .unwrap();
+    let r = bob.send(options).await;
+    assert_eq!(r.status(), Some(405));
+    assert_eq!(r.header(HeaderName::Allow), Some("SUBSCRIBE"));
+    assert_eq!(
+        bob.subscribe("alice", "presence", Some(60)).await.status(),
+        Some(200)
+    );
+    assert_eq!(bob.notify(200).await.0, "active;expires=60");
+}
