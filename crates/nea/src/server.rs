@@ -169,7 +169,8 @@ impl Server {
 
     /// Sets the hook asked about each new subscription: accept, hold as
     /// pending ([`Server::approve`], [`Server::reject`] later), or refuse
-    /// with 403.
+    /// with 403. It runs with the server's lock held: it must not call this
+    /// `Server` (record the id and approve later instead).
     pub fn set_authorizer(
         &self,
         authorize: impl FnMut(&SubscriptionInfo) -> Decision + Send + 'static,
