@@ -289,8 +289,8 @@ fn build_examples() -> Result<PathBuf> {
 struct Responder {
     child: std::process::Child,
     port: u16,
-    /// The rest of its standard output.
-    out: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    /// Its standard output, line by line (read by a thread).
+    out: std::sync::mpsc::Receiver<String>,
 }
 
 impl Responder {
@@ -312,21 +312,24 @@ impl Responder {
             .spawn()
             .map_err(|e| format!("cannot start {program}: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let first = lines
-            .next()
-            .and_then(|l| l.ok())
-            .ok_or_else(|| format!("{program} printed nothing"))?;
+        let (tx, out) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = out
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .map_err(|_| format!("{program} printed nothing"))?;
         let port = first
             .rsplit(':')
             .next()
             .and_then(|p| p.trim().parse::<u16>().ok())
             .ok_or_else(|| format!("unexpected {program} output {first:?}"))?;
-        Ok(Responder {
-            child,
-            port,
-            out: lines,
-        })
+        Ok(Responder { child, port, out })
     }
 
     /// Writes a line to its standard input.
@@ -338,15 +341,23 @@ impl Responder {
             .map_err(|e| format!("cannot write to the program: {e}"))
     }
 
-    /// Reads its standard output up to a line that starts with `prefix`.
+    /// Reads its standard output up to a line that starts with `prefix`,
+    /// for at most 20 s.
     fn wait_for(&mut self, prefix: &str) -> Result<String> {
-        for line in self.out.by_ref() {
-            let line = line.map_err(|e| format!("reading the program's output: {e}"))?;
-            if line.starts_with(prefix) {
-                return Ok(line);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.out.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return Ok(line),
+                Ok(_) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(format!("the program did not print {prefix:?} in 20 s"));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(format!("the program ended before printing {prefix:?}"));
+                }
             }
         }
-        Err(format!("the program ended before printing {prefix:?}"))
     }
 }
 
@@ -649,7 +660,10 @@ pub fn sipp_register_auth_against_registrar() -> Result {
 /// immediate NOTIFY (Event, `Subscription-State: active;expires=N`, PIDF
 /// saying open) answered 200, unsubscribe with `Expires: 0`, 200 and the
 /// final `terminated` NOTIFY answered 200; over UDP and TCP, every call
-/// successful. Then SIGTERM: the server ends and says so.
+/// successful. Then one more subscription (`subscribe_presence_shutdown.xml`)
+/// gets the NOTIFY of a state change written to the server's standard input,
+/// and on SIGTERM the final `terminated;reason=deactivated` NOTIFY; the
+/// server exits 0.
 pub fn sipp_subscribe_against_presence_server() -> Result {
     let bin = build_examples()?;
     let mut server = Responder::program(&bin, "presence-server", &[])?;
@@ -681,14 +695,70 @@ pub fn sipp_subscribe_against_presence_server() -> Result {
             ok.trim()
         );
     }
-    let kill = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .map_err(|e| format!("cannot run kill: {e}"))?;
-    if !kill.success() {
-        return Err("kill -TERM presence-server failed".into());
+    // One more subscription, kept: a state change reaches it, then SIGTERM
+    // ends it with a final NOTIFY (`subscribe_presence_shutdown.xml`).
+    let scenario = workspace_root().join("xtask/sipp/subscribe_presence_shutdown.xml");
+    let port = free_port(true)?;
+    let sipp = Command::new("timeout")
+        .args(["60", "sipp", "-sf"])
+        .arg(&scenario)
+        .args([
+            "-m",
+            "1",
+            "-timeout",
+            "30s",
+            "-nostdin",
+            "-i",
+            "127.0.0.1",
+            "-p",
+        ])
+        .arg(port.to_string())
+        .arg(&target)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start sipp: {e}"))?;
+    // Its output is collected as it comes (a full pipe would stop it).
+    let sipp = std::thread::spawn(move || sipp.wait_with_output());
+    let steps = (|| -> Result<String> {
+        // The 40 earlier calls came and went; this is the 41st.
+        server.wait_for("subscribed #41 ")?;
+        server.say("alice closed gone home")?;
+        let line = server.wait_for("alice: ")?;
+        if line != "alice: closed, 1 notified" {
+            return Err(format!("presence-server: unexpected output {line:?}"));
+        }
+        // The change NOTIFY goes once the throttle allows (1 s after the
+        // first) and is answered before SIGTERM's final NOTIFY.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let kill = Command::new("kill")
+            .args(["-TERM", &server.child.id().to_string()])
+            .status()
+            .map_err(|e| format!("cannot run kill: {e}"))?;
+        if !kill.success() {
+            return Err("kill -TERM presence-server failed".into());
+        }
+        server.wait_for("stopped")
+    })();
+    let out = sipp
+        .join()
+        .map_err(|_| "sipp's reader failed".to_string())?
+        .map_err(|e| format!("sipp: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stopped = steps?;
+    if !out.status.success() {
+        return Err(format!(
+            "sipp SUBSCRIBE until shutdown failed with {}:\n{text}",
+            out.status
+        ));
     }
-    let stopped = server.wait_for("stopped")?;
+    if stopped != "stopped, 1 subscriptions terminated" {
+        return Err(format!("presence-server: unexpected output {stopped:?}"));
+    }
     let status = server
         .child
         .wait()
@@ -696,6 +766,14 @@ pub fn sipp_subscribe_against_presence_server() -> Result {
     if !status.success() {
         return Err(format!("presence-server ended with {status}"));
     }
-    println!("interop: presence-server on SIGTERM: {stopped}");
+    let ok = text
+        .lines()
+        .find(|l| l.contains("Successful call"))
+        .unwrap_or("")
+        .to_string();
+    println!(
+        "interop: sipp SUBSCRIBE, state change, SIGTERM's final NOTIFY: {}; presence-server: {stopped}",
+        ok.trim()
+    );
     Ok(())
 }
