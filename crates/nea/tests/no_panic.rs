@@ -27,20 +27,19 @@ fn header_value() -> impl Strategy<Value = String> {
 
 /// One SUBSCRIBE's variable parts: Request-URI, Event, Expires, Contact,
 /// From tag, To tag, Call-ID, CSeq, Record-Route.
-#[allow(clippy::type_complexity)]
-fn subscribe() -> impl Strategy<
-    Value = (
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        u8,
-        u32,
-        Option<String>,
-    ),
-> {
+type Parts = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    u8,
+    u32,
+    Option<String>,
+);
+
+fn subscribe() -> impl Strategy<Value = Parts> {
     (
         prop_oneof![
             Just("sip:alice@example.com".to_string()),
@@ -60,17 +59,7 @@ fn subscribe() -> impl Strategy<
 }
 
 fn build(
-    (uri, event, expires, contact, from_tag, to_tag, call, cseq, rr): (
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        u8,
-        u32,
-        Option<String>,
-    ),
+    (uri, event, expires, contact, from_tag, to_tag, call, cseq, rr): Parts,
 ) -> Option<Message> {
     let mut text = format!(
         "SUBSCRIBE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKp\r\n\
