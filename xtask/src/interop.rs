@@ -509,49 +509,90 @@ pub fn sip_options_against_sipp() -> Result {
     Ok(())
 }
 
+/// A tshark capture on the loopback interface of the UDP traffic of one
+/// port, for a number of seconds.
+struct Capture {
+    child: std::process::Child,
+    drain: std::thread::JoinHandle<()>,
+    pcap: PathBuf,
+}
+
+impl Capture {
+    /// Starts capturing into `file` (in the work directory) and returns once
+    /// tshark listens.
+    fn start(file: &str, port: u16, seconds: u32) -> Result<Capture> {
+        let pcap = work_dir()?.join(file);
+        let _ = std::fs::remove_file(&pcap);
+        let mut child = Command::new("tshark")
+            .args(["-n", "-q", "-i", "lo", "-f"])
+            .arg(format!("udp port {port}"))
+            .args(["-a", &format!("duration:{seconds}"), "-w"])
+            .arg(&pcap)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start tshark: {e}"))?;
+        // tshark says "Capture started" once dumpcap listens ("Capturing on"
+        // comes earlier); its standard error is read to the end (a closed
+        // pipe would end the capture early).
+        let stderr = child.stderr.take().ok_or("tshark has no stderr")?;
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let drain = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(|l| l.ok())
+            {
+                if line.contains("Capturing on") || line.contains("Capture started") {
+                    let _ = started_tx.send(line.contains("Capture started"));
+                }
+            }
+        });
+        if started_rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .is_err()
+        {
+            let _ = child.kill();
+            return Err("tshark did not start capturing on lo".into());
+        }
+        // Wait for "Capture started" where tshark prints it, at most 1.5 s.
+        let _ = started_rx.recv_timeout(std::time::Duration::from_millis(1500));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Ok(Capture { child, drain, pcap })
+    }
+
+    /// Waits for the end of the capture and dissects it: per frame, the
+    /// SIP method, status code, malformed flag and highest expert severity.
+    fn finish(mut self) -> Result<Vec<Vec<String>>> {
+        let status = self.child.wait().map_err(|e| format!("tshark: {e}"))?;
+        let _ = self.drain.join();
+        if !status.success() {
+            return Err(format!("tshark capture failed with {status}"));
+        }
+        let out = Command::new("tshark")
+            .arg("-n")
+            .arg("-r")
+            .arg(&self.pcap)
+            .args(["-T", "fields", "-E", "separator=|", "-E", "occurrence=f"])
+            .args(["-e", "sip.Method", "-e", "sip.Status-Code"])
+            .args(["-e", "_ws.malformed", "-e", "_ws.expert.severity"])
+            .output()
+            .map_err(|e| format!("cannot run tshark: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text
+            .lines()
+            .map(|l| l.split('|').map(str::to_string).collect())
+            .collect())
+    }
+}
+
 /// tshark, capturing on the loopback interface, decodes what `sip-options`
 /// and `sip-responder` send (requests, 200s and 100 Trying) as SIP without a
 /// malformed frame or an expert warning.
 pub fn tshark_decodes_nta_traffic() -> Result {
     let bin = build_examples()?;
     let responder = Responder::start(&bin, 200)?;
-    let pcap = work_dir()?.join("sofia-nta-live.pcap");
-    let _ = std::fs::remove_file(&pcap);
-    let mut capture = Command::new("tshark")
-        .args(["-n", "-q", "-i", "lo", "-f"])
-        .arg(format!("udp port {}", responder.port))
-        .args(["-a", "duration:6", "-w"])
-        .arg(&pcap)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start tshark: {e}"))?;
-    // tshark says "Capture started" once dumpcap listens ("Capturing on"
-    // comes earlier); its standard error is read to the end (a closed pipe
-    // would end the capture early).
-    let stderr = capture.stderr.take().ok_or("tshark has no stderr")?;
-    let (started_tx, started_rx) = std::sync::mpsc::channel();
-    let drain = std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(|l| l.ok())
-        {
-            if line.contains("Capturing on") || line.contains("Capture started") {
-                let _ = started_tx.send(line.contains("Capture started"));
-            }
-        }
-    });
-    if started_rx
-        .recv_timeout(std::time::Duration::from_secs(5))
-        .is_err()
-    {
-        let _ = capture.kill();
-        return Err("tshark did not start capturing on lo".into());
-    }
-    // Wait for "Capture started" where tshark prints it, at most 1.5 s.
-    let _ = started_rx.recv_timeout(std::time::Duration::from_millis(1500));
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let capture = Capture::start("sofia-nta-live.pcap", responder.port, 6)?;
     let uri = format!("sip:127.0.0.1:{}", responder.port);
     for _ in 0..3 {
         run_checked(
@@ -559,26 +600,11 @@ pub fn tshark_decodes_nta_traffic() -> Result {
             "sip-options",
         )?;
     }
-    let status = capture.wait().map_err(|e| format!("tshark: {e}"))?;
-    let _ = drain.join();
-    if !status.success() {
-        return Err(format!("tshark capture failed with {status}"));
-    }
-    let out = Command::new("tshark")
-        .arg("-n")
-        .arg("-r")
-        .arg(&pcap)
-        .args(["-T", "fields", "-E", "separator=|", "-E", "occurrence=f"])
-        .args(["-e", "sip.Method", "-e", "sip.Status-Code"])
-        .args(["-e", "_ws.malformed", "-e", "_ws.expert.severity"])
-        .output()
-        .map_err(|e| format!("cannot run tshark: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('|').collect()).collect();
+    let rows = capture.finish()?;
     let mut requests = 0;
     let mut responses = 0;
     for row in &rows {
-        let field = |i: usize| row.get(i).copied().unwrap_or("");
+        let field = |i: usize| row.get(i).map(String::as_str).unwrap_or("");
         if !field(2).is_empty() {
             return Err(format!("tshark reports a malformed frame: {row:?}"));
         }
@@ -675,6 +701,8 @@ pub fn sipp_subscribe_against_presence_server() -> Result {
     }
     let target = format!("127.0.0.1:{}", server.port);
     let scenario = workspace_root().join("xtask/sipp/subscribe_presence.xml");
+    // tshark captures the UDP run: what the server sends must dissect.
+    let mut capture = Some(Capture::start("sofia-nea-live.pcap", server.port, 6)?);
     for (name, transport) in [("UDP", "u1"), ("TCP", "t1")] {
         let port = free_port(transport == "u1")?;
         let mut cmd = Command::new("timeout");
@@ -694,6 +722,36 @@ pub fn sipp_subscribe_against_presence_server() -> Result {
             "interop: sipp SUBSCRIBE/NOTIFY over {name} against presence-server: {}",
             ok.trim()
         );
+        if let Some(capture) = capture.take() {
+            let (mut subscribes, mut notifies, mut oks) = (0, 0, 0);
+            for row in capture.finish()? {
+                let field = |i: usize| row.get(i).map(String::as_str).unwrap_or("");
+                if !field(2).is_empty() {
+                    return Err(format!("tshark reports a malformed frame: {row:?}"));
+                }
+                if field(3).parse::<u64>().is_ok_and(|s| s >= PI_WARN) {
+                    return Err(format!("tshark expert warning: {row:?}"));
+                }
+                match (field(0), field(1)) {
+                    ("SUBSCRIBE", _) => subscribes += 1,
+                    ("NOTIFY", _) => notifies += 1,
+                    (_, "200") => oks += 1,
+                    _ => return Err(format!("tshark did not decode a frame as SIP: {row:?}")),
+                }
+            }
+            // 20 calls: 2 SUBSCRIBEs, 2 NOTIFYs and 4 200s each (more with
+            // retransmissions).
+            if subscribes < 40 || notifies < 40 || oks < 80 {
+                return Err(format!(
+                    "tshark saw {subscribes} SUBSCRIBE, {notifies} NOTIFY, {oks} 200; \
+                     expected at least 40, 40, 80"
+                ));
+            }
+            println!(
+                "interop: tshark decoded {subscribes} SUBSCRIBE, {notifies} NOTIFY and {oks} 200 OK \
+                 on lo, none malformed"
+            );
+        }
     }
     // One more subscription, kept: a state change reaches it, then SIGTERM
     // ends it with a final NOTIFY (`subscribe_presence_shutdown.xml`).

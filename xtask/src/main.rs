@@ -178,10 +178,16 @@ const SUITES: &[Suite] = &[
     },
     Suite {
         name: "SIPp SUBSCRIBE/NOTIFY against presence-server",
-        needs: &[peers::Package {
-            name: "sip-tester",
-            probe: peers::Probe::Program("sipp"),
-        }],
+        needs: &[
+            peers::Package {
+                name: "sip-tester",
+                probe: peers::Probe::Program("sipp"),
+            },
+            peers::Package {
+                name: "tshark",
+                probe: peers::Probe::Program("tshark"),
+            },
+        ],
         run: interop::sipp_subscribe_against_presence_server,
     },
 ];
