@@ -26,6 +26,16 @@ pub async fn first_target(uri: &str) -> Result<(Transport, SocketAddr, String), 
     Ok((first.transport, first.addr, host))
 }
 
+/// Prints a line on standard output, ignoring a closed pipe (a reader
+/// such as `head` that stopped reading must not stop the program).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// A single-threaded tokio runtime, or the error to print.
 pub fn runtime(program: &str) -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()

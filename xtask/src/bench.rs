@@ -40,7 +40,9 @@ fn usage() -> String {
          tport  UDP receive+parse of sofia-tport vs a bare recv_from loop\n  \
          nta    stateful OPTIONS: sip-responder vs sofia-sip C nta, driven by sip-load \
          and SIPp (N transactions per saturation run, default {DEFAULT_SATURATION_COUNT}; \
-         C in flight, default {DEFAULT_CONCURRENCY})"
+         C in flight, default {DEFAULT_CONCURRENCY})\n  \
+         calls  uas call capacity with uac --load, CPU per call against SIPp's uas, \
+         SIPp uac rates, memory of 10,000 calls ([--count N])"
     )
 }
 
@@ -50,6 +52,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         Some("parse") => parse(parse_options(&args[1..])?),
         Some("tport") => tport(),
         Some("nta") => nta(nta_options(&args[1..])?),
+        Some("calls") => crate::bench_calls::calls(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{}", usage());
             Ok(())
@@ -81,7 +84,7 @@ fn parse_options(args: &[String]) -> Result<u64> {
 
 /// The cargo target directory: `CARGO_TARGET_DIR` (relative to the workspace
 /// root, where xtask runs cargo) or `target/`.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     let root = workspace_root();
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => root.join(dir),
@@ -127,7 +130,7 @@ fn build_rust(target: &Path) -> Result<PathBuf> {
 }
 
 /// Builds an example program in release mode; returns the binary.
-fn build_example(target: &Path, name: &str) -> Result<PathBuf> {
+pub(crate) fn build_example(target: &Path, name: &str) -> Result<PathBuf> {
     run_cmd(cargo().args(["build", "--release", "-p", "sofia-examples", "--bin", name]))?;
     Ok(target
         .join("release")
@@ -339,7 +342,7 @@ impl Engine {
 }
 
 /// A child process, killed (and reaped) when dropped.
-struct Guard(Child);
+pub(crate) struct Guard(pub(crate) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -505,7 +508,7 @@ fn server_core_busy() -> u64 {
 
 /// A port free on 127.0.0.1 for both UDP and TCP (bound and released; good
 /// enough on a quiet loopback).
-fn free_udp_tcp_port() -> Result<u16> {
+pub(crate) fn free_udp_tcp_port() -> Result<u16> {
     for _ in 0..20 {
         let udp = std::net::UdpSocket::bind("127.0.0.1:0")
             .map_err(|e| format!("cannot bind a UDP socket: {e}"))?;
@@ -523,7 +526,7 @@ fn free_udp_tcp_port() -> Result<u16> {
 /// Runs a program with its standard output in `out` and its standard error
 /// discarded, for at most `limit` (then kills it); returns its exit status,
 /// its standard output and how long it ran.
-fn run_bounded(
+pub(crate) fn run_bounded(
     cmd: &mut Command,
     out: &Path,
     limit: Duration,
@@ -791,7 +794,7 @@ impl NtaBench {
 }
 
 /// Clock ticks per second of `/proc/PID/stat`'s CPU times.
-fn clock_ticks() -> f64 {
+pub(crate) fn clock_ticks() -> f64 {
     output(Command::new("getconf").arg("CLK_TCK"))
         .ok()
         .and_then(|t| t.trim().parse::<f64>().ok())
@@ -810,7 +813,7 @@ fn wait_for_timer_j() {
 }
 
 /// Megabytes, for the report.
-fn mb(bytes: u64) -> f64 {
+pub(crate) fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1_048_576.0
 }
 

@@ -251,7 +251,7 @@ pub fn tshark_dissects_written_messages() -> Result {
 }
 
 /// A free local port (bound and released; good enough on a quiet loopback).
-fn free_port(udp: bool) -> Result<u16> {
+pub(crate) fn free_port(udp: bool) -> Result<u16> {
     let port = if udp {
         std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr())
     } else {
@@ -263,7 +263,7 @@ fn free_port(udp: bool) -> Result<u16> {
 
 /// Builds the example programs the suites run; returns the directory of the
 /// binaries.
-fn build_examples() -> Result<PathBuf> {
+pub(crate) fn build_examples() -> Result<PathBuf> {
     crate::run(crate::cargo().args([
         "build",
         "-q",
@@ -276,6 +276,10 @@ fn build_examples() -> Result<PathBuf> {
         "--bin",
         "sip-registrar",
         "--bin",
+        "uac",
+        "--bin",
+        "uas",
+        "--bin",
         "presence-server",
     ]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -286,9 +290,9 @@ fn build_examples() -> Result<PathBuf> {
 
 /// A running `sip-responder` (or another server program of the examples),
 /// killed when dropped.
-struct Responder {
+pub(crate) struct Responder {
     child: std::process::Child,
-    port: u16,
+    pub(crate) port: u16,
     /// Its standard output, line by line (read by a thread).
     out: std::sync::mpsc::Receiver<String>,
 }
@@ -301,7 +305,7 @@ impl Responder {
     /// Starts `program --bind sip:127.0.0.1:0 ARGS` (its standard input a
     /// pipe) and reads its port from its first line, `listening on
     /// udp/127.0.0.1:PORT`.
-    fn program(bin: &Path, program: &str, args: &[&str]) -> Result<Responder> {
+    pub(crate) fn program(bin: &Path, program: &str, args: &[&str]) -> Result<Responder> {
         use std::io::BufRead;
         let mut child = Command::new(bin.join(program))
             .args(["--bind", "sip:127.0.0.1:0"])
@@ -368,7 +372,7 @@ impl Drop for Responder {
     }
 }
 
-fn run_checked(cmd: &mut Command, what: &str) -> Result<String> {
+pub(crate) fn run_checked(cmd: &mut Command, what: &str) -> Result<String> {
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run {what}: {e}"))?;

@@ -3,9 +3,9 @@
 //! - `ci`: format check, clippy with `-D warnings`, docs with `-D warnings`,
 //!   the workspace tests, then the interop suite. This is the README's test
 //!   command and what `.ci/run` calls.
-//! - `interop [NAME]`: the suites against real peers on 127.0.0.1,
-//!   installing the Debian packages they need when missing; with NAME, only
-//!   the suites whose names contain it (`cargo xtask interop presence`).
+//! - `interop [FILTER]`: the suites against real peers on 127.0.0.1,
+//!   installing the Debian packages they need when missing; with FILTER,
+//!   only the suites whose name contains it (`cargo xtask interop presence`).
 //! - `peers [PACKAGE...]`: shows which real peers are installed; with names,
 //!   installs those (`cargo xtask peers sip-tester tshark`).
 //! - `bench parse [--iterations N]`: sofia-rs vs sofia-sip C parse
@@ -18,6 +18,8 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_calls;
+mod calls;
 mod fuzz;
 mod interop;
 mod pcap;
@@ -32,11 +34,13 @@ fn usage() -> String {
     "usage: cargo xtask <command>\n\
      commands:\n  \
        ci        fmt check, clippy -D warnings, doc -D warnings, tests, interop\n  \
-       interop [NAME]  suites against real peers (installs Debian packages when\n                 root); with NAME, those whose names contain it\n  \
+       interop [FILTER]  suites against real peers (installs Debian packages when\n  \
+                 root); with FILTER, only the suites whose name contains it\n  \
        peers [PACKAGE...]  show installed peers; install the named ones\n  \
        bench parse [--iterations N]  sofia-rs vs sofia-sip C parse throughput\n  \
        bench tport  UDP receive+parse of sofia-tport vs bare recv_from\n  \
        bench nta [--count N] [--concurrency C]  stateful OPTIONS vs sofia-sip C nta\n  \
+       bench calls [--count N]  uas call capacity, CPU per call vs SIPp, memory\n  \
        fuzz [SECONDS]  run every fuzz target SECONDS each (default 30)\n"
         .to_string()
 }
@@ -177,6 +181,22 @@ const SUITES: &[Suite] = &[
         run: interop::sipp_register_auth_against_registrar,
     },
     Suite {
+        name: "SIPp uac calls against uas",
+        needs: &[peers::Package {
+            name: "sip-tester",
+            probe: peers::Probe::Program("sipp"),
+        }],
+        run: calls::sipp_uac_against_uas,
+    },
+    Suite {
+        name: "uac against SIPp uas",
+        needs: &[peers::Package {
+            name: "sip-tester",
+            probe: peers::Probe::Program("sipp"),
+        }],
+        run: calls::uac_against_sipp_uas,
+    },
+    Suite {
         name: "SIPp SUBSCRIBE/NOTIFY against presence-server",
         needs: &[
             peers::Package {
@@ -192,8 +212,6 @@ const SUITES: &[Suite] = &[
     },
 ];
 
-/// Runs the interop suites whose names contain `filter` (every suite
-/// without one).
 fn interop(filter: Option<&str>) -> Result {
     let suites: Vec<&Suite> = SUITES
         .iter()

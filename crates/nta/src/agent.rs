@@ -35,6 +35,46 @@ pub struct ServerRequest {
     pub source: Source,
 }
 
+/// What [`Agent::new_ordered`] delivers, in the order the engine produced
+/// it: a new request, or another event (an ACK of a 2xx, a CANCEL, timer
+/// H, a terminated transaction).
+// Requests are the common case; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum AgentEvent {
+    /// A new request.
+    Request(ServerRequest),
+    /// Anything else.
+    Event(Event),
+}
+
+/// Where the agent delivers what it receives.
+enum Sink {
+    /// Requests and other events on two channels.
+    Split {
+        requests: mpsc::UnboundedSender<ServerRequest>,
+        others: mpsc::UnboundedSender<Event>,
+    },
+    /// Both on one channel, in order.
+    Ordered(mpsc::UnboundedSender<AgentEvent>),
+}
+
+impl Sink {
+    fn request(&self, r: ServerRequest) {
+        let _ = match self {
+            Sink::Split { requests, .. } => requests.send(r).map_err(drop),
+            Sink::Ordered(tx) => tx.send(AgentEvent::Request(r)).map_err(drop),
+        };
+    }
+
+    fn other(&self, e: Event) {
+        let _ = match self {
+            Sink::Split { others, .. } => others.send(e).map_err(drop),
+            Sink::Ordered(tx) => tx.send(AgentEvent::Event(e)).map_err(drop),
+        };
+    }
+}
+
 struct State {
     endpoint: Endpoint,
     clients: HashMap<ClientId, mpsc::UnboundedSender<ClientEvent>>,
@@ -44,8 +84,7 @@ struct Shared {
     state: Mutex<State>,
     tport: Tport,
     wake: Notify,
-    requests: mpsc::UnboundedSender<ServerRequest>,
-    others: mpsc::UnboundedSender<Event>,
+    sink: Sink,
 }
 
 /// The transaction engine on a transport: requests go out with
@@ -83,6 +122,31 @@ impl Agent {
     ) {
         let (requests, requests_rx) = mpsc::unbounded_channel();
         let (others, others_rx) = mpsc::unbounded_channel();
+        let agent = Agent::with_sink(tport, incoming, config, Sink::Split { requests, others });
+        (agent, requests_rx, others_rx)
+    }
+
+    /// Like [`Agent::new`], with requests and the other events on one
+    /// channel, in the order the engine produced them: an ACK is seen
+    /// before a BYE that followed it, an INVITE before its CANCEL.
+    pub fn new_ordered(
+        tport: Tport,
+        incoming: mpsc::Receiver<Incoming>,
+        config: Config,
+    ) -> (Agent, mpsc::UnboundedReceiver<AgentEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Agent::with_sink(tport, incoming, config, Sink::Ordered(tx)),
+            rx,
+        )
+    }
+
+    fn with_sink(
+        tport: Tport,
+        incoming: mpsc::Receiver<Incoming>,
+        config: Config,
+        sink: Sink,
+    ) -> Agent {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 endpoint: Endpoint::new(config),
@@ -90,11 +154,10 @@ impl Agent {
             }),
             tport,
             wake: Notify::new(),
-            requests,
-            others,
+            sink,
         });
         tokio::spawn(run(shared.clone(), incoming));
-        (Agent { shared }, requests_rx, others_rx)
+        Agent { shared }
     }
 
     /// The transport.
@@ -131,14 +194,41 @@ impl Agent {
         msg: Message,
         dest: Destination,
     ) -> Result<mpsc::UnboundedReceiver<ClientEvent>, Error> {
+        self.start(msg, dest).map(|(_, rx)| rx)
+    }
+
+    /// Like [`Agent::request`], also returning the client transaction (to
+    /// [`cancel`](Agent::cancel) an INVITE). The receiver of an INVITE
+    /// transaction stays open after the first 2xx: further 2xx responses
+    /// (retransmissions and forks, RFC 6026) arrive on it until the
+    /// transaction ends.
+    pub fn start(
+        &self,
+        msg: Message,
+        dest: Destination,
+    ) -> Result<(ClientId, mpsc::UnboundedReceiver<ClientEvent>), Error> {
         let (tx, rx) = mpsc::unbounded_channel();
-        {
+        let id = {
             let mut state = lock(&self.shared.state);
             let id = state.endpoint.send_request(Instant::now(), msg, dest)?;
             state.clients.insert(id, tx);
-        }
+            id
+        };
         self.shared.wake.notify_one();
-        Ok(rx)
+        Ok((id, rx))
+    }
+
+    /// Sends a CANCEL for an INVITE client transaction that has received a
+    /// provisional response (see [`Endpoint::cancel`]). The INVITE's final
+    /// response (487 Request Terminated, or a 2xx that crossed the CANCEL)
+    /// arrives on the INVITE's receiver; the CANCEL's own response is not
+    /// reported.
+    pub fn cancel(&self, invite: ClientId) -> Result<(), Error> {
+        lock(&self.shared.state)
+            .endpoint
+            .cancel(Instant::now(), invite)?;
+        self.shared.wake.notify_one();
+        Ok(())
     }
 
     /// Sends a request to the first of `targets` (an RFC 3263 list from
@@ -256,7 +346,7 @@ async fn flush(shared: &Shared) {
                     msg,
                     source,
                 } => {
-                    let _ = shared.requests.send(ServerRequest {
+                    shared.sink.request(ServerRequest {
                         server,
                         msg,
                         source,
@@ -276,13 +366,11 @@ async fn flush(shared: &Shared) {
                     id: crate::endpoint::TransactionId::Client(client),
                 } => {
                     lock(&shared.state).clients.remove(&client);
-                    let _ = shared.others.send(Event::Terminated {
+                    shared.sink.other(Event::Terminated {
                         id: crate::endpoint::TransactionId::Client(client),
                     });
                 }
-                other => {
-                    let _ = shared.others.send(other);
-                }
+                other => shared.sink.other(other),
             }
         }
     }

@@ -68,7 +68,7 @@ mod endpoint;
 pub mod resolve;
 mod timers;
 
-pub use agent::{Agent, ClientEvent, ServerRequest};
+pub use agent::{Agent, AgentEvent, ClientEvent, ServerRequest};
 pub use endpoint::{
     ClientId, Config, Endpoint, Error, Event, ServerId, Source, TransactionId, Transmit,
 };

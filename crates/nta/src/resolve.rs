@@ -119,6 +119,78 @@ impl fmt::Display for Target {
     }
 }
 
+/// The target of a URI whose host (or `maddr`) is an IP address, found
+/// without any query (RFC 3263 §4.1, §4.2): the `transport` parameter (TLS
+/// for `sips:`), else UDP (TLS for `sips:`), and the URI's port or the
+/// transport's default. `None` for a host name or a URI that
+/// [`Resolver::resolve`] refuses.
+pub fn numeric_target(uri: &Uri<'_>) -> Option<Target> {
+    let (host, _, fallback) = uri_parts(uri).ok()?;
+    numeric(uri, host, fallback)
+}
+
+/// The host to look up (without IPv6 brackets), the transport the URI
+/// forces, and the transport to use when nothing else says.
+fn uri_parts<'u>(uri: &Uri<'u>) -> Result<(&'u str, Option<Transport>, Transport), ResolveError> {
+    let secure = match uri.scheme() {
+        Scheme::Sip => false,
+        Scheme::Sips => true,
+        _ => {
+            return Err(ResolveError::Scheme {
+                uri: uri.to_string(),
+            });
+        }
+    };
+    let forced = match uri.transport() {
+        None => None,
+        Some(name) => match (Transport::from_name(name), secure) {
+            (Some(Transport::Tcp), true) => Some(Transport::Tls),
+            (Some(Transport::Udp), true) | (None, _) => {
+                return Err(ResolveError::Transport {
+                    uri: uri.to_string(),
+                    transport: name.to_string(),
+                });
+            }
+            (Some(transport), _) => Some(transport),
+        },
+    };
+    let fallback = forced.unwrap_or(if secure {
+        Transport::Tls
+    } else {
+        Transport::Udp
+    });
+    let host = uri.maddr().unwrap_or_else(|| uri.host());
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() {
+        return Err(ResolveError::BadName {
+            name: uri.to_string(),
+            reason: "no host".into(),
+        });
+    }
+    Ok((host, forced, fallback))
+}
+
+fn numeric(uri: &Uri<'_>, host: &str, transport: Transport) -> Option<Target> {
+    let ip = host.parse::<IpAddr>().ok()?;
+    let port = uri.port().unwrap_or(default_port(transport));
+    su_log!(
+        SRESOLV,
+        5,
+        "sres: {uri}: numeric host, {transport}/{}",
+        SocketAddr::new(ip, port)
+    );
+    Some(Target {
+        transport,
+        addr: SocketAddr::new(ip, port),
+        host: ip.to_string(),
+        priority: 0,
+        weight: 0,
+    })
+}
+
 /// Why a URI could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
@@ -274,61 +346,11 @@ impl Resolver {
     /// (RFC 3263 §4). Never returns an empty list: when nothing usable is
     /// found the error says what was missing and for which name.
     pub async fn resolve(&self, uri: &Uri<'_>) -> Result<Vec<Target>, ResolveError> {
-        let secure = match uri.scheme() {
-            Scheme::Sip => false,
-            Scheme::Sips => true,
-            _ => {
-                return Err(ResolveError::Scheme {
-                    uri: uri.to_string(),
-                });
-            }
-        };
-        let forced = match uri.transport() {
-            None => None,
-            Some(name) => match (Transport::from_name(name), secure) {
-                (Some(Transport::Tcp), true) => Some(Transport::Tls),
-                (Some(Transport::Udp), true) | (None, _) => {
-                    return Err(ResolveError::Transport {
-                        uri: uri.to_string(),
-                        transport: name.to_string(),
-                    });
-                }
-                (Some(transport), _) => Some(transport),
-            },
-        };
-        let fallback = forced.unwrap_or(if secure {
-            Transport::Tls
-        } else {
-            Transport::Udp
-        });
-        let host = uri.maddr().unwrap_or_else(|| uri.host());
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        if host.is_empty() {
-            return Err(ResolveError::BadName {
-                name: uri.to_string(),
-                reason: "no host".into(),
-            });
-        }
-
+        let (host, forced, fallback) = uri_parts(uri)?;
+        let secure = uri.scheme() == Scheme::Sips;
         // Numeric hosts: no query (RFC 3263 §4.1, §4.2).
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            let port = uri.port().unwrap_or(default_port(fallback));
-            su_log!(
-                SRESOLV,
-                5,
-                "sres: {uri}: numeric host, {fallback}/{}",
-                SocketAddr::new(ip, port)
-            );
-            return Ok(vec![Target {
-                transport: fallback,
-                addr: SocketAddr::new(ip, port),
-                host: ip.to_string(),
-                priority: 0,
-                weight: 0,
-            }]);
+        if let Some(target) = numeric(uri, host, fallback) {
+            return Ok(vec![target]);
         }
 
         let dns = self

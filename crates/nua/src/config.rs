@@ -1,6 +1,22 @@
 //! Settings of a [`Nua`](crate::Nua).
 
+use std::net::IpAddr;
+
 use sofia_nta::Timers;
+use sofia_soa::{Capabilities, Codec, MediaCap};
+
+/// RTP port of the default media description.
+pub const DEFAULT_RTP_PORT: u16 = 40000;
+
+/// The media offered and accepted when [`Config::media`] is `None`: one
+/// audio stream at `address`, port [`DEFAULT_RTP_PORT`], with PCMU, PCMA
+/// and telephone events (payload type 101).
+pub fn default_media(address: IpAddr) -> Capabilities {
+    Capabilities::new(&address.to_string()).with_media(MediaCap::audio(
+        DEFAULT_RTP_PORT,
+        vec![Codec::pcmu(), Codec::pcma(), Codec::telephone_event(101)],
+    ))
+}
 
 /// A user name and password for digest authentication.
 #[derive(Clone, PartialEq, Eq)]
@@ -66,6 +82,24 @@ pub struct Config {
     /// Seed for tags, Call-IDs and branches, for reproducible runs; `None`
     /// (the default) draws them from the operating system.
     pub seed: Option<u64>,
+    /// The media of calls: what offers carry and answers accept
+    /// (`sofia-soa` capabilities). The user agent does signalling only: the
+    /// application sends and receives the RTP at the address and ports
+    /// given here. Default ([`default_media`]): audio at the local address,
+    /// port 40000, PCMU, PCMA, telephone-event.
+    pub media: Option<Capabilities>,
+    /// Reliable provisional responses (RFC 3262, sofia-sip's
+    /// `NUTAG_EARLY_MEDIA`): `100rel` in our Supported, PRACK for reliable
+    /// 1xx, and our 1xx sent reliably to INVITEs that support it. Off by
+    /// default; an INVITE that requires 100rel then gets 420.
+    pub reliable_provisionals: bool,
+    /// The session interval our INVITEs ask for, in seconds (RFC 4028,
+    /// sofia-sip's `NUTAG_SESSION_TIMER`); `None` (the default) asks for
+    /// none. A peer's Session-Expires is honoured either way.
+    pub session_expires: Option<u32>,
+    /// The smallest session interval accepted (`NUTAG_MIN_SE`), default
+    /// 90 s, RFC 4028's minimum; a shorter one is answered 422.
+    pub min_se: u32,
 }
 
 impl Default for Config {
@@ -80,6 +114,10 @@ impl Default for Config {
             timers: Timers::default(),
             event_queue: 1024,
             seed: None,
+            media: None,
+            reliable_provisionals: false,
+            session_expires: None,
+            min_se: 90,
         }
     }
 }

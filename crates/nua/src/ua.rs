@@ -1,7 +1,8 @@
 //! The user agent: [`Nua`], its [`Handle`]s, and the background task that
 //! runs commands, transactions and refresh timers.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,17 +11,21 @@ use std::time::Instant;
 use bytes::Bytes;
 use sofia_iptsec::AuthClient;
 use sofia_msg::{HeaderName, Message, Method, RequestBuilder, ResponseBuilder, Scheme, Uri};
+use sofia_nta::dialog::DialogId;
 use sofia_nta::resolve::{Resolver, Target};
-use sofia_nta::{Agent, ClientEvent, ServerRequest};
+use sofia_nta::{Agent, AgentEvent, ClientEvent, ClientId, ServerId, ServerRequest};
 use sofia_su::{IdGenerator, su_log};
 use sofia_tport::{Tport, Transport};
 use tokio::sync::mpsc;
 
+use crate::call::{CALL_ALLOW, Call, CallEvent, CallOutput, CallParams, CallState, Purpose};
 use crate::register::{Action, RegistrationParams, RegistrationState};
 use crate::{Config, Error, Event, EventKind, HandleId};
 
+mod usage;
+
 /// Methods answered by the user agent, in its Allow header.
-pub const ALLOW: &str = "MESSAGE, OPTIONS";
+pub const ALLOW: &str = CALL_ALLOW;
 /// Body types accepted in MESSAGE, in the Accept header of OPTIONS answers.
 pub const ACCEPT: &str = "text/plain, application/im-iscomposing+xml, */*";
 /// Challenges answered in a row for one MESSAGE or OPTIONS.
@@ -51,6 +56,64 @@ enum Command {
     },
     Destroy {
         id: HandleId,
+    },
+    Invite {
+        id: HandleId,
+        late_offer: bool,
+    },
+    Respond {
+        id: HandleId,
+        status: u16,
+        phrase: String,
+    },
+    Bye {
+        id: HandleId,
+    },
+    Cancel {
+        id: HandleId,
+    },
+    Hold {
+        id: HandleId,
+        hold: bool,
+    },
+    Reinvite {
+        id: HandleId,
+    },
+    Update {
+        id: HandleId,
+    },
+    Info {
+        id: HandleId,
+        content_type: String,
+        body: Bytes,
+    },
+    Subscribe {
+        id: HandleId,
+        event: String,
+        accept: Option<String>,
+        expires: Option<u32>,
+    },
+    Unsubscribe {
+        id: HandleId,
+    },
+    Publish {
+        id: HandleId,
+        event: String,
+        content_type: String,
+        body: Bytes,
+        expires: Option<u32>,
+    },
+    Unpublish {
+        id: HandleId,
+    },
+    Refer {
+        id: HandleId,
+        target: String,
+    },
+    ReferNotify {
+        id: HandleId,
+        status: u16,
+        phrase: String,
     },
     Shutdown,
 }
@@ -104,6 +167,20 @@ enum Internal {
         job: Job,
         ev: ClientEvent,
     },
+    /// A response to (or the failure of) a request of a call.
+    Call {
+        id: HandleId,
+        purpose: Purpose,
+        ev: ClientEvent,
+    },
+    /// The next hop of a call's request or ACK, located.
+    CallResolved {
+        id: HandleId,
+        output: CallOutput,
+        targets: Result<Vec<Target>, String>,
+    },
+    /// A subscription's or publication's request located or answered.
+    Usage(usage::UsageInternal),
 }
 
 /// A user agent: owns a transaction engine ([`Agent`]) on its transports
@@ -144,9 +221,19 @@ impl Nua {
         let nta_config = sofia_nta::Config {
             timers: config.timers,
             seed: config.seed,
+            // The task answers requests of dialogs it does not know 481
+            // itself (`Task::incoming`): a NOTIFY may come before the 2xx
+            // of its SUBSCRIBE, with a tag no registered dialog has yet
+            // (RFC 6665 §4.1.2.4), and must reach the subscription.
+            ua: false,
+            supported: ["timer", "replaces"]
+                .into_iter()
+                .chain(config.reliable_provisionals.then_some("100rel"))
+                .map(str::to_string)
+                .collect(),
             ..sofia_nta::Config::default()
         };
-        let (agent, requests, others) = Agent::new(tport, incoming, nta_config);
+        let (agent, engine) = Agent::new_ordered(tport, incoming, nta_config);
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (events_tx, events_rx) = mpsc::channel(config.event_queue.max(1));
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
@@ -169,8 +256,12 @@ impl Nua {
             handles: HashMap::new(),
             ids,
             next_id: next_id.clone(),
+            dialogs: HashMap::new(),
+            invites: HashMap::new(),
+            timer_heap: BinaryHeap::new(),
+            usages: usage::Usages::default(),
         };
-        tokio::spawn(task.run(commands_rx, requests, others, internal_rx));
+        tokio::spawn(task.run(commands_rx, engine, internal_rx));
         Ok((
             Nua {
                 commands,
@@ -212,6 +303,17 @@ impl Nua {
             target: to.to_string(),
             commands: self.commands.clone(),
         })
+    }
+
+    /// A handle for the handle id of an event, such as the new handle of an
+    /// incoming call (`i_invite`), to answer it with [`Handle::respond`].
+    /// Commands on an id the user agent does not know are ignored.
+    pub fn handle_of(&self, id: HandleId) -> Handle {
+        Handle {
+            id,
+            target: String::new(),
+            commands: self.commands.clone(),
+        }
     }
 
     /// Stops the user agent's task. Registrations are not removed first:
@@ -280,6 +382,97 @@ impl Handle {
         self.send(Command::Options { id: self.id })
     }
 
+    /// Calls the handle's URI: an INVITE with an SDP offer made from
+    /// [`Config::media`]. Responses give `r_invite` events and the call's
+    /// states `i_state` events (`calling`, `proceeding`, `ready`,
+    /// `terminated`, ...).
+    pub fn invite(&self) -> Result<(), Error> {
+        self.send(Command::Invite {
+            id: self.id,
+            late_offer: false,
+        })
+    }
+
+    /// Calls the handle's URI with an INVITE without SDP: the 2xx carries
+    /// the offer and our ACK the answer (RFC 3264 §2's late offer).
+    pub fn invite_late_offer(&self) -> Result<(), Error> {
+        self.send(Command::Invite {
+            id: self.id,
+            late_offer: true,
+        })
+    }
+
+    /// Answers the incoming call of this handle (sofia-sip's
+    /// `nua_respond`): a provisional response (183 carries the SDP answer
+    /// as early media), a 2xx (with the answer; retransmitted until the
+    /// ACK), or a rejection such as 486 Busy Here, 480 or 603 Decline.
+    pub fn respond(&self, status: u16, phrase: &str) -> Result<(), Error> {
+        self.send(Command::Respond {
+            id: self.id,
+            status,
+            phrase: phrase.to_string(),
+        })
+    }
+
+    /// Hangs up: BYE in an established call, CANCEL while our INVITE is
+    /// unanswered, 480 to an incoming call not answered yet.
+    pub fn bye(&self) -> Result<(), Error> {
+        self.send(Command::Bye { id: self.id })
+    }
+
+    /// Cancels our unanswered INVITE (the result is its `r_invite` 487).
+    pub fn cancel(&self) -> Result<(), Error> {
+        self.send(Command::Cancel { id: self.id })
+    }
+
+    /// Puts the call on hold (a re-INVITE with a `sendonly` offer, RFC 3264
+    /// §8.4) or, with `false`, resumes it.
+    pub fn hold(&self, hold: bool) -> Result<(), Error> {
+        self.send(Command::Hold { id: self.id, hold })
+    }
+
+    /// Sends a re-INVITE with a new offer.
+    pub fn reinvite(&self) -> Result<(), Error> {
+        self.send(Command::Reinvite { id: self.id })
+    }
+
+    /// Sends an UPDATE (RFC 3311) with a new offer.
+    pub fn update(&self) -> Result<(), Error> {
+        self.send(Command::Update { id: self.id })
+    }
+
+    /// Sends an INFO in the call with this body; the final response gives
+    /// an `r_info` event.
+    pub fn info(&self, content_type: &str, body: impl Into<Bytes>) -> Result<(), Error> {
+        self.send(Command::Info {
+            id: self.id,
+            content_type: content_type.to_string(),
+            body: body.into(),
+        })
+    }
+
+    /// Transfers the call: a REFER asking the peer to call `target`
+    /// (RFC 3515). The 202 gives `r_refer`; the peer's NOTIFYs about the
+    /// new call give `i_notify` events with a `message/sipfrag` body
+    /// (`SIP/2.0 200 OK` when the transfer succeeded).
+    pub fn refer(&self, target: &str) -> Result<(), Error> {
+        self.send(Command::Refer {
+            id: self.id,
+            target: target.to_string(),
+        })
+    }
+
+    /// After an `i_refer`: reports how the call to the Refer-To target is
+    /// going (a NOTIFY with `SIP/2.0 <status> <phrase>`); a final status
+    /// ends the transfer's subscription.
+    pub fn refer_notify(&self, status: u16, phrase: &str) -> Result<(), Error> {
+        self.send(Command::ReferNotify {
+            id: self.id,
+            status,
+            phrase: phrase.to_string(),
+        })
+    }
+
     /// Forgets the handle (its registration stops refreshing, without
     /// unregistering).
     pub fn destroy(self) -> Result<(), Error> {
@@ -296,6 +489,37 @@ struct HandleState {
     cseq: u32,
     auth: AuthClient,
     registration: Option<RegistrationState>,
+    call: Option<Call>,
+    /// When the call ended; it is forgotten 64·T1 later (and the handle
+    /// too, when an incoming call made it).
+    call_ended: Option<Instant>,
+    /// Made for an incoming call.
+    incoming: bool,
+    /// The call this one replaces (RFC 3891): hung up once this one is
+    /// established.
+    replaces: Option<HandleId>,
+    /// The client transaction of the call's INVITE, for CANCEL.
+    invite_client: Option<ClientId>,
+    /// The wake-up in the timer heap that counts for this handle.
+    scheduled: Option<Instant>,
+}
+
+impl HandleState {
+    /// When the handle's next timer is due: its registration's refresh,
+    /// its call's timers, and forgetting an ended call 64·T1 after it
+    /// ended (`linger`).
+    fn deadline(&self, linger: std::time::Duration) -> Option<Instant> {
+        [
+            self.registration
+                .as_ref()
+                .and_then(RegistrationState::poll_timeout),
+            self.call.as_ref().and_then(Call::poll_timeout),
+            self.call_ended.map(|t| t + linger),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
 }
 
 /// The background task.
@@ -309,6 +533,14 @@ struct Task {
     handles: HashMap<HandleId, HandleState>,
     ids: IdGenerator,
     next_id: Arc<AtomicU64>,
+    /// The calls' dialogs, for in-dialog requests and ACKs.
+    dialogs: HashMap<DialogId, HandleId>,
+    /// Incoming INVITEs' server transactions, for CANCEL.
+    invites: HashMap<ServerId, HandleId>,
+    /// When each handle wants its timers run (see [`Task::schedule`]).
+    timer_heap: BinaryHeap<Reverse<(Instant, HandleId)>>,
+    /// Subscriptions and publications.
+    usages: usage::Usages,
 }
 
 fn host_port(addr: SocketAddr) -> String {
@@ -322,16 +554,11 @@ impl Task {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
-        mut requests: mpsc::UnboundedReceiver<ServerRequest>,
-        mut others: mpsc::UnboundedReceiver<sofia_nta::Event>,
+        mut engine: mpsc::UnboundedReceiver<AgentEvent>,
         mut internal: mpsc::UnboundedReceiver<Internal>,
     ) {
         loop {
-            let next = self
-                .handles
-                .values()
-                .filter_map(|h| h.registration.as_ref()?.poll_timeout())
-                .min();
+            let next = self.timer_heap.peek().map(|Reverse((at, _))| *at);
             let sleep = async {
                 match next {
                     Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
@@ -343,11 +570,12 @@ impl Task {
                     Some(Command::Shutdown) | None => break,
                     Some(cmd) => self.command(cmd).await,
                 },
-                req = requests.recv() => match req {
-                    Some(req) => self.incoming(req).await,
+                // Requests, ACKs and CANCELs in the order they came.
+                ev = engine.recv() => match ev {
+                    Some(AgentEvent::Request(req)) => self.incoming(req).await,
+                    Some(AgentEvent::Event(ev)) => self.engine_event(ev).await,
                     None => break,
                 },
-                ev = others.recv() => if ev.is_none() { break },
                 Some(msg) = internal.recv() => self.internal(msg).await,
                 _ = sleep => self.timers().await,
             }
@@ -370,6 +598,8 @@ impl Task {
             status,
             phrase: phrase.to_string(),
             message,
+            state: None,
+            substate: None,
         };
         // Nobody listening is not an error: the commands still run.
         let _ = self.events.send(event).await;
@@ -414,6 +644,12 @@ impl Task {
                     cseq: 0,
                     auth: self.new_auth(),
                     registration: None,
+                    call: None,
+                    call_ended: None,
+                    incoming: false,
+                    replaces: None,
+                    scheduled: None,
+                    invite_client: None,
                 };
                 self.handles.insert(id, state);
             }
@@ -477,7 +713,96 @@ impl Task {
                 );
             }
             Command::Destroy { id } => {
-                self.handles.remove(&id);
+                self.usage_destroy(id);
+                if let Some(h) = self.handles.remove(&id)
+                    && let Some(call) = h.call
+                {
+                    if let Some(d) = call.dialog() {
+                        self.agent.remove_dialog(&d.id);
+                        self.dialogs.remove(&d.id);
+                    }
+                    if let Some(s) = call.invite_server() {
+                        self.invites.remove(&s);
+                    }
+                }
+            }
+            Command::Invite { id, late_offer } => {
+                let busy = match self.handles.get(&id) {
+                    None => return,
+                    Some(h) => h
+                        .call
+                        .as_ref()
+                        .is_some_and(|c| c.state() != CallState::Terminated),
+                };
+                if busy {
+                    self.emit(id, EventKind::RInvite, 400, "Call In Progress", None)
+                        .await;
+                    return;
+                }
+                let Some(target) = self.handles.get(&id).map(|h| h.target.clone()) else {
+                    return;
+                };
+                let params = self.call_params(target);
+                let soa = sofia_soa::Session::new(self.media(), self.ids.u64());
+                let auth = self.new_auth();
+                let ids = IdGenerator::with_seed(self.ids.u64());
+                let call = Call::outgoing(params, soa, auth, ids, late_offer);
+                if let Some(h) = self.handles.get_mut(&id) {
+                    h.call = Some(call);
+                    h.call_ended = None;
+                    h.invite_client = None;
+                }
+                self.drive(id).await;
+            }
+            Command::Respond { id, status, phrase } => {
+                let r = self.with_call(id, |c| c.respond(now, status, &phrase));
+                self.after_call_command(id, EventKind::IInvite, r).await;
+            }
+            Command::Bye { id } => {
+                let r = self.with_call(id, |c| {
+                    c.bye(now);
+                    Ok(())
+                });
+                self.after_call_command(id, EventKind::RBye, r).await;
+            }
+            Command::Cancel { id } => {
+                let r = self.with_call(id, |c| {
+                    c.cancel();
+                    Ok(())
+                });
+                self.after_call_command(id, EventKind::RInvite, r).await;
+            }
+            Command::Hold { id, hold } => {
+                let r = self.with_call(id, |c| c.hold(now, hold));
+                self.after_call_command(id, EventKind::RInvite, r).await;
+            }
+            Command::Reinvite { id } => {
+                let r = self.with_call(id, |c| c.reinvite(now));
+                self.after_call_command(id, EventKind::RInvite, r).await;
+            }
+            Command::Update { id } => {
+                let r = self.with_call(id, |c| c.update(now));
+                self.after_call_command(id, EventKind::RUpdate, r).await;
+            }
+            Command::Info {
+                id,
+                content_type,
+                body,
+            } => {
+                let r = self.with_call(id, |c| c.info(&content_type, body));
+                self.after_call_command(id, EventKind::RInfo, r).await;
+            }
+            cmd @ (Command::Subscribe { .. }
+            | Command::Unsubscribe { .. }
+            | Command::Publish { .. }
+            | Command::Unpublish { .. }) => self.usage_command(now, cmd).await,
+            Command::Refer { id, target } => {
+                let r = self.with_call(id, |c| c.refer(&target));
+                self.after_call_command(id, EventKind::RRefer, r).await;
+            }
+            Command::ReferNotify { id, status, phrase } => {
+                let r = self.with_call(id, |c| c.refer_notify(status, &phrase));
+                self.after_call_command(id, EventKind::RNotify, r).await;
             }
             Command::Shutdown => {}
         }
@@ -537,6 +862,7 @@ impl Task {
         if action.send {
             self.resolve(id, Job::Register { cseq: None });
         }
+        self.schedule(id);
     }
 
     /// Locates the request's destination (RFC 3263) in a helper task; the
@@ -572,6 +898,37 @@ impl Task {
             Internal::Client { id, job, ev } => match ev {
                 ClientEvent::Timeout => self.failed(id, job, 408, "Request Timeout").await,
                 ClientEvent::Response(msg) => self.response(id, job, msg).await,
+            },
+            Internal::Call { id, purpose, ev } => self.call_event(id, purpose, ev).await,
+            Internal::Usage(u) => self.usage_internal(u).await,
+            Internal::CallResolved {
+                id,
+                output,
+                targets,
+            } => match targets.as_deref().map(<[Target]>::first) {
+                Ok(Some(target)) => {
+                    let target = target.clone();
+                    self.call_send(id, output, target);
+                    self.drive(id).await;
+                }
+                other => {
+                    let reason = match other {
+                        Err(e) => e.clone(),
+                        _ => "no target".to_string(),
+                    };
+                    su_log!(NUA, 3, "nua: {id}: cannot resolve the next hop: {reason}");
+                    if let CallOutput::Request { purpose, .. } = output
+                        && let Some(call) = self.handles.get_mut(&id).and_then(|h| h.call.as_mut())
+                    {
+                        call.request_failed(
+                            Instant::now(),
+                            purpose,
+                            503,
+                            "Service Unavailable (DNS)",
+                        );
+                    }
+                    self.drive(id).await;
+                }
             },
         }
     }
@@ -731,6 +1088,7 @@ impl Task {
                 if action.send {
                     self.resolve(id, Job::Register { cseq: None });
                 }
+                self.schedule(id);
             }
             Job::Request { outgoing, rounds } => {
                 if status < 200 {
@@ -764,29 +1122,70 @@ impl Task {
         }
     }
 
-    /// Runs the registrations' refresh timers that are due.
+    /// Runs the registrations' refresh timers and the calls' timers that
+    /// are due.
     async fn timers(&mut self) {
         let now = Instant::now();
-        let due: Vec<HandleId> = self
-            .handles
-            .iter()
-            .filter(|(_, h)| {
-                h.registration
-                    .as_ref()
-                    .and_then(|r| r.poll_timeout())
-                    .is_some_and(|at| at <= now)
-            })
-            .map(|(id, _)| *id)
-            .collect();
+        let mut due = Vec::new();
+        while let Some(&Reverse((at, id))) = self.timer_heap.peek() {
+            if at > now {
+                break;
+            }
+            self.timer_heap.pop();
+            // Entries superseded by an earlier wake-up are stale.
+            if let Some(h) = self.handles.get_mut(&id)
+                && h.scheduled == Some(at)
+            {
+                h.scheduled = None;
+                due.push(id);
+            }
+        }
         for id in due {
-            if let Some(reg) = self
+            let reg_due = self
                 .handles
-                .get_mut(&id)
-                .and_then(|h| h.registration.as_mut())
+                .get(&id)
+                .and_then(|h| h.registration.as_ref())
+                .and_then(RegistrationState::poll_timeout)
+                .is_some_and(|at| at <= now);
+            if reg_due
+                && let Some(reg) = self
+                    .handles
+                    .get_mut(&id)
+                    .and_then(|h| h.registration.as_mut())
             {
                 let action = reg.handle_timeout(now);
                 self.apply(id, action).await;
             }
+            self.usage_timers(id, now).await;
+            self.call_timers(id, now).await;
+            self.schedule(id);
+        }
+    }
+
+    /// Puts the handle's next wake-up in the timer heap: one entry per
+    /// handle counts (`scheduled`); an earlier deadline supersedes it, a
+    /// later one is pushed when the current one fires. The heap is rebuilt
+    /// when stale entries outnumber the handles, so it stays bounded.
+    fn schedule(&mut self, id: HandleId) {
+        let linger = self.config.timers.t1x64();
+        let usage_at = self.usages.deadline(id);
+        let Some(h) = self.handles.get_mut(&id) else {
+            return;
+        };
+        let Some(at) = h.deadline(linger).into_iter().chain(usage_at).min() else {
+            return;
+        };
+        if h.scheduled.is_some_and(|s| s <= at) {
+            return;
+        }
+        h.scheduled = Some(at);
+        self.timer_heap.push(Reverse((at, id)));
+        if self.timer_heap.len() > 4 * self.handles.len() + 1024 {
+            self.timer_heap = self
+                .handles
+                .iter()
+                .filter_map(|(id, h)| h.scheduled.map(|at| Reverse((at, *id))))
+                .collect();
         }
     }
 
@@ -805,6 +1204,23 @@ impl Task {
         if msg.method() == Method::Ack {
             return;
         }
+        let req = match self.usage_request(req).await {
+            Ok(()) => return,
+            Err(req) => req,
+        };
+        let msg = &req.msg;
+        let req = if msg.to_tag().is_some() {
+            match self.in_dialog(req).await {
+                Ok(()) => return,
+                Err(req) => req,
+            }
+        } else if msg.method() == Method::Invite {
+            self.incoming_call(req).await;
+            return;
+        } else {
+            req
+        };
+        let msg = &req.msg;
         let tag = self.agent.tag();
         let id = HandleId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let (status, phrase, kind) = if msg.to_tag().is_some() {
@@ -841,6 +1257,416 @@ impl Task {
         }
         if let Some(kind) = kind {
             self.emit(id, kind, status, phrase, Some(req.msg)).await;
+        }
+    }
+}
+
+/// Calls: the driver side of [`Call`].
+impl Task {
+    /// The identities and settings of a new call with `remote`.
+    fn call_params(&self, remote: String) -> CallParams {
+        let transport = match self.local.0 {
+            Transport::Udp => "",
+            _ => ";transport=tcp",
+        };
+        let contact = self.config.contact.clone().unwrap_or_else(|| {
+            format!("sip:{}@{}{transport}", self.user(), host_port(self.local.1))
+        });
+        CallParams {
+            local_uri: self.local_identity(),
+            remote_uri: remote,
+            contact,
+            user_agent: self.config.user_agent.clone(),
+            listeners: self.agent.tport().listeners(),
+            timers: self.config.timers,
+            reliable_provisionals: self.config.reliable_provisionals,
+            session_expires: self.config.session_expires,
+            min_se: self.config.min_se.max(90),
+        }
+    }
+
+    /// The local media of a new call.
+    fn media(&self) -> sofia_soa::Capabilities {
+        self.config
+            .media
+            .clone()
+            .unwrap_or_else(|| crate::config::default_media(self.local.1.ip()))
+    }
+
+    /// Runs a command on the handle's call; `Err` when there is none or it
+    /// refuses.
+    fn with_call(
+        &mut self,
+        id: HandleId,
+        f: impl FnOnce(&mut Call) -> Result<(), &'static str>,
+    ) -> Result<(), &'static str> {
+        match self.handles.get_mut(&id).and_then(|h| h.call.as_mut()) {
+            Some(call) => f(call),
+            None => Err("no call"),
+        }
+    }
+
+    /// Reports a refused call command, then does what the call asks.
+    async fn after_call_command(
+        &mut self,
+        id: HandleId,
+        kind: EventKind,
+        result: Result<(), &'static str>,
+    ) {
+        if let Err(reason) = result {
+            su_log!(NUA, 3, "nua: {id}: {kind} refused: {reason}");
+            self.emit(id, kind, 400, reason, None).await;
+        }
+        self.drive(id).await;
+    }
+
+    /// Does everything the handle's call asks for (and, once a call that
+    /// replaces another is established, hangs up the other).
+    async fn drive(&mut self, id: HandleId) {
+        let mut work = vec![id];
+        while let Some(id) = work.pop() {
+            while let Some(out) = self
+                .handles
+                .get_mut(&id)
+                .and_then(|h| h.call.as_mut())
+                .and_then(Call::poll_output)
+            {
+                self.call_output(id, out).await;
+            }
+            let Some(h) = self.handles.get_mut(&id) else {
+                continue;
+            };
+            let state = h.call.as_ref().map(Call::state);
+            if h.call_ended.is_none() && state == Some(CallState::Terminated) {
+                h.call_ended = Some(Instant::now());
+            }
+            self.schedule(id);
+            let Some(h) = self.handles.get_mut(&id) else {
+                continue;
+            };
+            if state == Some(CallState::Ready)
+                && let Some(old) = h.replaces.take()
+                && let Some(call) = self.handles.get_mut(&old).and_then(|h| h.call.as_mut())
+            {
+                su_log!(NUA, 5, "nua: {id} replaces {old}: hanging up {old}");
+                call.bye(Instant::now());
+                work.push(old);
+            }
+        }
+    }
+
+    async fn call_output(&mut self, id: HandleId, out: CallOutput) {
+        match out {
+            CallOutput::Event(e) => self.emit_call(id, e).await,
+            CallOutput::DialogAdded(d) => {
+                self.agent.add_dialog(d.clone());
+                self.dialogs.insert(d, id);
+            }
+            CallOutput::DialogRemoved(d) => {
+                self.agent.remove_dialog(&d);
+                self.dialogs.remove(&d);
+            }
+            CallOutput::Respond { server, msg } => {
+                if let Err(e) = self.agent.respond(server, msg) {
+                    su_log!(NUA, 3, "nua: {id}: cannot answer: {e}");
+                }
+            }
+            CallOutput::Cancel => {
+                let client = self.handles.get(&id).and_then(|h| h.invite_client);
+                if let Some(client) = client
+                    && let Err(e) = self.agent.cancel(client)
+                {
+                    su_log!(NUA, 3, "nua: {id}: cannot CANCEL: {e}");
+                }
+            }
+            CallOutput::Request { ref next_hop, .. } | CallOutput::Ack { ref next_hop, .. } => {
+                let numeric = Uri::parse(next_hop)
+                    .ok()
+                    .and_then(|u| sofia_nta::resolve::numeric_target(&u));
+                match numeric {
+                    Some(target) => self.call_send(id, out, target),
+                    None => {
+                        let hop = next_hop.clone();
+                        let resolver = self.resolver.clone();
+                        let internal = self.internal.clone();
+                        tokio::spawn(async move {
+                            let targets = match Uri::parse(&hop) {
+                                Ok(u) => resolver.resolve(&u).await.map_err(|e| e.to_string()),
+                                Err(e) => Err(e.to_string()),
+                            };
+                            let _ = internal.send(Internal::CallResolved {
+                                id,
+                                output: out,
+                                targets,
+                            });
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends a call's request or ACK to its located next hop.
+    fn call_send(&mut self, id: HandleId, out: CallOutput, target: Target) {
+        let dest = sofia_tport::Destination::new(target.transport, target.addr);
+        let (purpose, msg) = match out {
+            CallOutput::Ack { msg, .. } => {
+                su_log!(NUA, 5, "nua: {id}: sending ACK to {dest:?}");
+                self.agent.send_stateless(&msg, dest);
+                return;
+            }
+            CallOutput::Request { purpose, msg, .. } => (purpose, msg),
+            _ => return,
+        };
+        su_log!(
+            NUA,
+            5,
+            "nua: {id}: sending {} to {}/{}",
+            msg.method_str(),
+            target.transport,
+            target.addr
+        );
+        match self.agent.start(msg, dest) {
+            Ok((client, mut rx)) => {
+                if purpose == Purpose::Invite
+                    && let Some(h) = self.handles.get_mut(&id)
+                {
+                    h.invite_client = Some(client);
+                }
+                let internal = self.internal.clone();
+                // An INVITE's receiver stays open for further 2xx responses
+                // (retransmissions, forks) until its transaction ends.
+                let invite = matches!(purpose, Purpose::Invite | Purpose::ReInvite);
+                tokio::spawn(async move {
+                    while let Some(ev) = rx.recv().await {
+                        let last = match &ev {
+                            ClientEvent::Timeout => true,
+                            ClientEvent::Response(m) => !invite && m.status().unwrap_or(0) >= 200,
+                        };
+                        if internal.send(Internal::Call { id, purpose, ev }).is_err() || last {
+                            break;
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                su_log!(NUA, 3, "nua: {id}: cannot send: {e}");
+                if let Some(call) = self.handles.get_mut(&id).and_then(|h| h.call.as_mut()) {
+                    call.request_failed(Instant::now(), purpose, 503, "Service Unavailable");
+                }
+            }
+        }
+    }
+
+    async fn emit_call(&self, handle: HandleId, e: CallEvent) {
+        su_log!(
+            NUA,
+            5,
+            "nua: event {} {handle}: {} {}{}",
+            e.kind,
+            e.status,
+            e.phrase,
+            e.state.map(|s| format!(" ({s})")).unwrap_or_default()
+        );
+        let _ = self
+            .events
+            .send(Event {
+                handle,
+                kind: e.kind,
+                status: e.status,
+                phrase: e.phrase,
+                message: e.message,
+                state: e.state,
+                substate: None,
+            })
+            .await;
+    }
+
+    /// What the transaction engine reports besides requests: ACKs of 2xx
+    /// responses, CANCELs of INVITEs, ended transactions.
+    async fn engine_event(&mut self, ev: sofia_nta::Event) {
+        let now = Instant::now();
+        match ev {
+            sofia_nta::Event::Ack { msg, .. } => {
+                let Some(id) = self.dialog_of(&msg) else {
+                    su_log!(NUA, 5, "nua: ACK of no call dropped");
+                    return;
+                };
+                if let Some(call) = self.handles.get_mut(&id).and_then(|h| h.call.as_mut()) {
+                    call.handle_ack(now, msg);
+                }
+                self.drive(id).await;
+            }
+            sofia_nta::Event::Cancelled { invite, msg } => {
+                let Some(&id) = self.invites.get(&invite) else {
+                    return;
+                };
+                if let Some(call) = self.handles.get_mut(&id).and_then(|h| h.call.as_mut()) {
+                    call.handle_cancel(now, msg);
+                }
+                self.drive(id).await;
+            }
+            sofia_nta::Event::Terminated {
+                id: sofia_nta::TransactionId::Server(server),
+            } => {
+                self.invites.remove(&server);
+            }
+            _ => {}
+        }
+    }
+
+    /// The handle whose call's dialog a request belongs to.
+    fn dialog_of(&self, msg: &Message) -> Option<HandleId> {
+        let id = DialogId {
+            call_id: msg.call_id()?.to_string(),
+            local_tag: msg.to_tag()?.to_string(),
+            remote_tag: msg.from_tag().unwrap_or_default().to_string(),
+        };
+        self.dialogs.get(&id).copied()
+    }
+
+    /// A request inside a call's dialog; `false` when no call has it.
+    async fn in_dialog(&mut self, req: ServerRequest) -> Result<(), ServerRequest> {
+        let Some(id) = self.dialog_of(&req.msg) else {
+            return Err(req);
+        };
+        let Some(call) = self.handles.get_mut(&id).and_then(|h| h.call.as_mut()) else {
+            return Err(req);
+        };
+        call.handle_request(Instant::now(), req.server, req.msg);
+        self.drive(id).await;
+        Ok(())
+    }
+
+    /// The call an INVITE's `Replaces` names (RFC 3891 §3): its Call-ID,
+    /// `to-tag` our tag and `from-tag` the peer's; `Err` with the answer
+    /// when it cannot be replaced.
+    fn replaced_call(&self, msg: &Message) -> Result<Option<HandleId>, (u16, &'static str)> {
+        let Some(value) = msg.typed::<sofia_msg::headers::Replaces>() else {
+            return Ok(None);
+        };
+        let r = value.map_err(|_| (400, "Bad Replaces Header"))?;
+        let id = DialogId {
+            call_id: r.call_id.to_string(),
+            local_tag: r.to_tag().unwrap_or_default().to_string(),
+            remote_tag: r.from_tag().unwrap_or_default().to_string(),
+        };
+        let no_dialog = (481, "Call/Transaction Does Not Exist");
+        let handle = *self.dialogs.get(&id).ok_or(no_dialog)?;
+        let call = self
+            .handles
+            .get(&handle)
+            .and_then(|h| h.call.as_ref())
+            .ok_or(no_dialog)?;
+        match call.state() {
+            CallState::Ready | CallState::Completed | CallState::Completing => {
+                if r.early_only() {
+                    Err((486, "Busy Here"))
+                } else {
+                    Ok(Some(handle))
+                }
+            }
+            // An early dialog we placed can be replaced (call pickup);
+            // one we received cannot (§3).
+            CallState::Calling | CallState::Proceeding => Ok(Some(handle)),
+            _ => Err(no_dialog),
+        }
+    }
+
+    /// A new incoming call: a handle of its own and an `i_invite`.
+    async fn incoming_call(&mut self, req: ServerRequest) {
+        let replaces = match self.replaced_call(&req.msg) {
+            Ok(r) => r,
+            Err((status, phrase)) => {
+                su_log!(NUA, 5, "nua: INVITE with Replaces answered {status}");
+                let tag = self.agent.tag();
+                let resp = ResponseBuilder::reply_to(&req.msg, status, phrase, Some(&tag))
+                    .header(HeaderName::Server, &self.config.user_agent)
+                    .build();
+                if let Ok(resp) = resp
+                    && let Err(e) = self.agent.respond(req.server, resp)
+                {
+                    su_log!(NUA, 3, "nua: cannot answer: {e}");
+                }
+                return;
+            }
+        };
+        let id = HandleId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let remote = req
+            .msg
+            .from()
+            .map(|f| f.uri().as_str().to_string())
+            .unwrap_or_default();
+        let secure = req.source.transport == Transport::Tls
+            && req
+                .msg
+                .request_uri()
+                .and_then(Result::ok)
+                .is_some_and(|u| u.scheme() == Scheme::Sips);
+        let params = self.call_params(remote.clone());
+        let soa = sofia_soa::Session::new(self.media(), self.ids.u64());
+        let auth = self.new_auth();
+        let ids = IdGenerator::with_seed(self.ids.u64());
+        let call = Call::incoming(params, soa, auth, ids, req.server, req.msg, secure);
+        self.invites.insert(req.server, id);
+        let host = self.local.1.ip().to_string();
+        let state = HandleState {
+            target: remote,
+            call_id: self.ids.call_id(Some(&host)),
+            from_tag: self.ids.tag(),
+            cseq: 0,
+            auth: self.new_auth(),
+            registration: None,
+            call: Some(call),
+            call_ended: None,
+            incoming: true,
+            replaces,
+            scheduled: None,
+            invite_client: None,
+        };
+        self.handles.insert(id, state);
+        self.drive(id).await;
+    }
+
+    /// A response to a call's request, or its failure.
+    async fn call_event(&mut self, id: HandleId, purpose: Purpose, ev: ClientEvent) {
+        let now = Instant::now();
+        let Some(call) = self.handles.get_mut(&id).and_then(|h| h.call.as_mut()) else {
+            return;
+        };
+        match ev {
+            ClientEvent::Response(msg) => call.handle_response(now, purpose, msg),
+            ClientEvent::Timeout => call.request_failed(now, purpose, 408, "Request Timeout"),
+        }
+        self.drive(id).await;
+    }
+
+    /// Runs the handle's call timers that are due and forgets its call
+    /// 64·T1 after it ended (and the handle, when an incoming call made
+    /// it).
+    async fn call_timers(&mut self, id: HandleId, now: Instant) {
+        let linger = self.config.timers.t1x64();
+        let Some(h) = self.handles.get_mut(&id) else {
+            return;
+        };
+        if let Some(call) = h.call.as_mut()
+            && call.poll_timeout().is_some_and(|at| at <= now)
+        {
+            call.handle_timeout(now);
+            self.drive(id).await;
+        }
+        let Some(h) = self.handles.get_mut(&id) else {
+            return;
+        };
+        if h.call_ended.is_some_and(|t| t + linger <= now) {
+            if h.incoming {
+                self.handles.remove(&id);
+                self.usage_destroy(id);
+            } else {
+                h.call = None;
+                h.call_ended = None;
+                h.invite_client = None;
+            }
         }
     }
 }
