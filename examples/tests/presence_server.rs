@@ -284,3 +284,69 @@ fn usage_and_bind_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("presence-server: bad bind name"), "{err}");
 }
+
+/// The next events of the two kinds, in whichever order they come (a
+/// NOTIFY may overtake the response to its SUBSCRIBE, RFC 6665 §4.1.2.4);
+/// others are skipped.
+async fn both(
+    events: &mut mpsc::Receiver<sofia_nua::Event>,
+    first: sofia_nua::EventKind,
+    second: sofia_nua::EventKind,
+) -> (sofia_nua::Event, sofia_nua::Event) {
+    let (mut a, mut b) = (None, None);
+    while a.is_none() || b.is_none() {
+        let ev = timeout(WAIT, events.recv())
+            .await
+            .expect("an event in time")
+            .expect("the user agent runs");
+        if ev.kind == first && a.is_none() {
+            a = Some(ev);
+        } else if ev.kind == second && b.is_none() {
+            b = Some(ev);
+        }
+    }
+    (a.unwrap(), b.unwrap())
+}
+
+fn body(ev: &sofia_nua::Event) -> String {
+    String::from_utf8_lossy(ev.message.as_ref().unwrap().body_bytes()).into_owned()
+}
+
+#[tokio::test]
+async fn a_sofia_nua_subscriber_follows_the_state() {
+    use sofia_nua::{EventKind, Nua, SubState};
+    let mut p = Program::start();
+    let (nua, mut events) = Nua::new(sofia_nua::Config::default()).await.unwrap();
+    let bob = nua
+        .handle(&format!("sip:alice@127.0.0.1:{}", p.port))
+        .unwrap();
+    bob.subscribe("presence", Some("application/pidf+xml"), Some(600))
+        .unwrap();
+    let (r, n) = both(&mut events, EventKind::RSubscribe, EventKind::INotify).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(n.substate, Some(SubState::Active));
+    assert!(body(&n).contains("<basic>closed</basic>"), "{}", body(&n));
+    assert!(p.line().starts_with("subscribed #1 "));
+
+    p.say("alice open on the phone");
+    let n = timeout(WAIT, events.recv()).await.unwrap().unwrap();
+    assert_eq!(n.kind, EventKind::INotify);
+    assert_eq!(n.substate, Some(SubState::Active));
+    assert!(
+        body(&n).contains("<note>on the phone</note>"),
+        "{}",
+        body(&n)
+    );
+
+    bob.unsubscribe().unwrap();
+    let (r, n) = both(&mut events, EventKind::RUnsubscribe, EventKind::INotify).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(n.substate, Some(SubState::Terminated));
+    assert_eq!(
+        n.message
+            .as_ref()
+            .unwrap()
+            .header(HeaderName::SubscriptionState),
+        Some("terminated")
+    );
+}
