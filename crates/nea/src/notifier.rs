@@ -4,7 +4,8 @@
 //! ([`Notifier::poll_notify`]) and timers are driven by
 //! [`Notifier::handle_timeout`].
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use sofia_msg::{HeaderName, Message, Method, ResponseBuilder};
@@ -193,6 +194,10 @@ pub struct Notifier {
     states: HashMap<(String, String), String>,
     next_id: u64,
     owed: VecDeque<SubId>,
+    /// Expiry instants, earliest first; an entry whose subscription is gone,
+    /// ending, or refreshed to another instant is dropped when it surfaces
+    /// (and the heap rebuilt when such entries outnumber the live ones).
+    expiries: BinaryHeap<Reverse<(Instant, SubId)>>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -252,6 +257,7 @@ impl Notifier {
             states: HashMap::new(),
             next_id: 1,
             owed: VecDeque::new(),
+            expiries: BinaryHeap::new(),
         }
     }
 
@@ -388,16 +394,21 @@ impl Notifier {
             if sub.dialog.on_request(req).is_err() {
                 return self.reply(req, 500, "CSeq Out of Order", &to_tag).build();
             }
+            let mut refreshed = None;
             if expires == 0 {
                 sub.terminate = Some(Ending::Unsubscribed);
                 su_log!(NEA, 5, "nea: {:?} unsubscribed", sub_id);
             } else {
                 sub.expires_at = now + Duration::from_secs(u64::from(expires));
+                refreshed = Some(sub.expires_at);
                 su_log!(NEA, 5, "nea: {:?} refreshed for {} s", sub_id, expires);
             }
             // Every refresh gets a NOTIFY with the current state (RFC 6665
             // §4.2.1.2).
             sub.dirty = true;
+            if let Some(at) = refreshed {
+                self.schedule_expiry(at, sub_id);
+            }
             self.owe(sub_id);
             return self
                 .reply(req, 200, "OK", &to_tag)
@@ -499,6 +510,10 @@ impl Notifier {
         self.by_dialog.insert(dialog.id.clone(), id);
         self.by_origin.insert(origin.clone(), id);
         self.by_resource.entry(key).or_default().push(id);
+        let expires_at = now + Duration::from_secs(u64::from(expires));
+        if expires != 0 {
+            self.schedule_expiry(expires_at, id);
+        }
         self.subs.insert(
             id,
             Subscription {
@@ -506,7 +521,7 @@ impl Notifier {
                 event_id,
                 dialog,
                 origin,
-                expires_at: now + Duration::from_secs(u64::from(expires)),
+                expires_at,
                 dirty: true,
                 notify_after: now,
                 // A fetch (Expires: 0) gets one NOTIFY and ends.
@@ -519,6 +534,24 @@ impl Notifier {
             .header(HeaderName::Expires, &expires_header)
             .header(HeaderName::Contact, &format!("<{}>", self.config.contact))
             .build()
+    }
+
+    /// Schedules an expiry; rebuilds the heap from the live subscriptions
+    /// when stale entries (from refreshes) outnumber them.
+    fn schedule_expiry(&mut self, at: Instant, id: SubId) {
+        self.expiries.push(Reverse((at, id)));
+        if self.expiries.len() > 2 * self.subs.len() + 64 {
+            self.expiries = self
+                .subs
+                .iter()
+                .filter(|(_, s)| s.terminate.is_none())
+                .map(|(id, s)| Reverse((s.expires_at, *id)))
+                .collect();
+            if !self.subs.contains_key(&id) {
+                // Not yet inserted (a new subscription): keep its entry.
+                self.expiries.push(Reverse((at, id)));
+            }
+        }
     }
 
     fn owe(&mut self, id: SubId) {
@@ -760,6 +793,9 @@ impl Notifier {
         let Some(s) = self.subs.remove(&id) else {
             return false;
         };
+        if self.subs.is_empty() {
+            self.expiries.clear();
+        }
         self.by_dialog.remove(&s.dialog.id);
         self.by_origin.remove(&s.origin);
         let key = (s.info.event, s.info.resource);
@@ -773,7 +809,9 @@ impl Notifier {
     }
 
     /// When [`handle_timeout`](Notifier::handle_timeout) or
-    /// [`poll_notify`](Notifier::poll_notify) next has work.
+    /// [`poll_notify`](Notifier::poll_notify) next has work: never later,
+    /// sometimes earlier (after a refresh or an end, until the old expiry
+    /// has been dropped). Found without a scan of the subscriptions.
     pub fn poll_timeout(&self) -> Option<Instant> {
         // Final NOTIFYs are never throttled: `poll_notify` gives them at
         // once, so only throttled ones wait for a time.
@@ -783,25 +821,24 @@ impl Notifier {
             .filter_map(|id| self.subs.get(id))
             .filter(|s| s.dirty && !s.notifying && s.terminate.is_none())
             .map(|s| s.notify_after);
-        let expiries = self
-            .subs
-            .values()
-            .filter(|s| s.terminate.is_none())
-            .map(|s| s.expires_at);
-        owed.chain(expiries).min()
+        // The earliest entry may be stale: a wake-up too early, never too
+        // late (handle_timeout drops it).
+        let expiry = self.expiries.peek().map(|Reverse((at, _))| *at);
+        owed.chain(expiry).min()
     }
 
     /// Expires subscriptions whose time has come: each owes a final NOTIFY
     /// `terminated;reason=timeout`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let expired: Vec<SubId> = self
-            .subs
-            .iter()
-            .filter(|(_, s)| s.terminate.is_none() && s.expires_at <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            if let Some(s) = self.subs.get_mut(&id) {
+        while let Some(&Reverse((at, id))) = self.expiries.peek() {
+            if at > now {
+                break;
+            }
+            self.expiries.pop();
+            if let Some(s) = self.subs.get_mut(&id)
+                && s.terminate.is_none()
+                && s.expires_at == at
+            {
                 s.terminate = Some(Ending::Timeout);
                 s.dirty = true;
                 su_log!(NEA, 5, "nea: {:?} expired", id);

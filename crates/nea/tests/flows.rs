@@ -547,3 +547,46 @@ fn one_notify_outstanding_per_subscription() {
     );
     assert!(n.is_empty());
 }
+
+#[test]
+fn refresh_moves_the_expiry_and_many_refreshes_stay_correct() {
+    let t0 = Instant::now();
+    let mut n = notifier(Config::default());
+    n.handle_subscribe(
+        t0,
+        &subscribe("bob", "presence", Some(60), None, 1),
+        "n1",
+        |_| Decision::Accept,
+    )
+    .unwrap();
+    notifies(&mut n, t0);
+    // A thousand refreshes, 30 s apart, each for 60 s (the expiry heap is
+    // rebuilt along the way).
+    let mut t = t0;
+    for cseq in 2..1002 {
+        t += Duration::from_secs(30);
+        n.handle_timeout(t);
+        let r = n
+            .handle_subscribe(
+                t,
+                &subscribe("bob", "presence", Some(60), Some("n1"), cseq),
+                "x",
+                |_| Decision::Accept,
+            )
+            .unwrap();
+        assert_eq!(r.status(), Some(200), "refresh {cseq}");
+        let got = notifies(&mut n, t);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, "active;expires=60");
+        // Never later than the real expiry.
+        assert!(n.poll_timeout().unwrap() <= t + Duration::from_secs(60));
+    }
+    // The old expiries pass without effect; the last one ends it.
+    n.handle_timeout(t + Duration::from_secs(59));
+    assert!(notifies(&mut n, t + Duration::from_secs(59)).is_empty());
+    n.handle_timeout(t + Duration::from_secs(60));
+    let got = notifies(&mut n, t + Duration::from_secs(60));
+    assert_eq!(got[0].1, "terminated;reason=timeout");
+    assert!(n.is_empty());
+    assert_eq!(n.poll_timeout(), None);
+}
