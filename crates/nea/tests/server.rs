@@ -561,3 +561,45 @@ async fn serve_answers_other_methods_405() {
     );
     assert_eq!(bob.notify(200).await.0, "active;expires=60");
 }
+
+#[tokio::test]
+async fn notify_follows_the_record_route_to_the_proxy() {
+    let (server, addr) = server(fast()).await;
+    // The subscriber and a loose-routing proxy, both bare sockets.
+    let raw = Raw::new(addr).await;
+    let proxy = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let proxy_addr = proxy.local_addr().unwrap();
+    let local = raw.sock.local_addr().unwrap();
+    let subscribe = raw.subscribe("z9hG4bKraw-rr", 600).replace(
+        "Event: presence\r\n",
+        &format!("Event: presence\r\nRecord-Route: <sip:{proxy_addr};lr>\r\n"),
+    );
+    raw.send(&subscribe).await;
+    let ok = raw.recv().await.unwrap();
+    assert_eq!(ok.status(), Some(200));
+    // The NOTIFY goes to the proxy, with the Route, for the Contact.
+    let mut buf = vec![0u8; 65536];
+    let (n, _) = timeout(WAIT, proxy.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let notify = Message::parse(bytes::Bytes::copy_from_slice(&buf[..n])).unwrap();
+    assert_eq!(notify.method(), Method::Notify);
+    assert_eq!(
+        notify.request_uri_str(),
+        Some(format!("sip:raw@{local}").as_str())
+    );
+    assert_eq!(
+        notify.header(HeaderName::Route),
+        Some(format!("<sip:{proxy_addr};lr>").as_str())
+    );
+    assert_eq!(notify.to_tag(), Some("raw1"));
+    assert_eq!(notify.from_tag(), ok.to_tag());
+    assert_eq!(notify.call_id(), Some("raw-call"));
+    assert_eq!(notify.cseq().map(|c| c.0), Some(1));
+    let answer = ResponseBuilder::reply_to(&notify, 200, "OK", None)
+        .build()
+        .unwrap();
+    proxy.send_to(&answer.to_bytes(), addr).await.unwrap();
+    assert_eq!(server.len(), 1);
+}
