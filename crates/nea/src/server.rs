@@ -382,6 +382,20 @@ async fn run(s: Arc<Shared>) {
                 }
                 tokio::spawn(send_notify(s.clone(), n));
             }
+            // A subscription whose NOTIFY could not be built is gone without
+            // a NOTIFY: forget its dialog too.
+            if inner.dialogs.len() > inner.notifier.len() {
+                let Inner {
+                    notifier, dialogs, ..
+                } = &mut *inner;
+                dialogs.retain(|sub, id| {
+                    let live = notifier.subscription(*sub).is_some();
+                    if !live {
+                        s.agent.remove_dialog(id);
+                    }
+                    live
+                });
+            }
             inner.notifier.poll_timeout()
         };
         let sleep = async {
