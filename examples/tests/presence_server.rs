@@ -286,7 +286,7 @@ fn usage_and_bind_errors() {
 }
 
 /// The next events of the two kinds, in whichever order they come (a
-/// NOTIFY may overtake the response to its SUBSCRIBE, RFC 6665 §4.1.2.4);
+/// NOTIFY may overtake the response to its SUBSCRIBE, as RFC 6665 allows);
 /// others are skipped.
 async fn both(
     events: &mut mpsc::Receiver<sofia_nua::Event>,

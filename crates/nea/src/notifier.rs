@@ -106,7 +106,7 @@ pub struct SubscriptionInfo {
 }
 
 /// Why a subscription ends: the `reason` of its final NOTIFY's
-/// `Subscription-State: terminated` (RFC 6665 §4.1.3).
+/// `Subscription-State: terminated` (RFC 6665).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ending {
     /// The subscriber unsubscribed (no reason given).
@@ -137,8 +137,8 @@ impl Ending {
 
 struct Subscription {
     info: SubscriptionInfo,
-    /// The `id` parameter of the SUBSCRIBE's `Event`, echoed in NOTIFYs
-    /// (RFC 6665 §8.2.1).
+    /// The `id` parameter of the SUBSCRIBE's `Event`, echoed in its
+    /// NOTIFYs (RFC 6665).
     event_id: Option<String>,
     dialog: Dialog,
     /// Call-ID, From tag and CSeq of the SUBSCRIBE that made it: the same
@@ -714,8 +714,7 @@ impl Notifier {
                 SubState::Pending => (format!("pending;expires={left}"), false),
             },
         };
-        // Pending and rejected subscriptions get no state (RFC 6665
-        // §4.2.1.3).
+        // Pending and rejected subscriptions get no state.
         let with_body = s.info.state == SubState::Active && s.terminate != Some(Ending::Rejected);
         let event = match &s.event_id {
             Some(i) => format!("{};id={i}", s.info.event),
