@@ -9,7 +9,7 @@ use sofia_msg::{HeaderName, Message, Method, RequestBuilder, ResponseBuilder};
 use crate::{Result, pcap, workspace_root};
 
 /// Where suites keep their files.
-fn work_dir() -> Result<PathBuf> {
+pub(crate) fn work_dir() -> Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
@@ -279,6 +279,8 @@ pub(crate) fn build_examples() -> Result<PathBuf> {
         "uac",
         "--bin",
         "uas",
+        "--bin",
+        "register",
         "--bin",
         "presence-server",
     ]))?;

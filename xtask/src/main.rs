@@ -24,6 +24,7 @@ mod fuzz;
 mod interop;
 mod pcap;
 mod peers;
+mod peers_interop;
 
 use std::process::{Command, ExitCode};
 
@@ -210,7 +211,37 @@ const SUITES: &[Suite] = &[
         ],
         run: interop::sipp_subscribe_against_presence_server,
     },
+    Suite {
+        name: "baresip calls uas",
+        needs: &[BARESIP],
+        run: peers_interop::baresip_calls_uas,
+    },
+    Suite {
+        name: "uac calls baresip",
+        needs: &[BARESIP],
+        run: peers_interop::uac_calls_baresip,
+    },
+    Suite {
+        name: "register against kamailio",
+        needs: &[KAMAILIO],
+        run: peers_interop::register_against_kamailio,
+    },
+    Suite {
+        name: "calls through kamailio (uac to baresip, baresip to uas)",
+        needs: &[KAMAILIO, BARESIP],
+        run: peers_interop::calls_through_kamailio,
+    },
 ];
+
+const BARESIP: peers::Package = peers::Package {
+    name: "baresip",
+    probe: peers::Probe::Program("baresip"),
+};
+
+const KAMAILIO: peers::Package = peers::Package {
+    name: "kamailio",
+    probe: peers::Probe::Program("kamailio"),
+};
 
 fn interop(filter: Option<&str>) -> Result {
     let suites: Vec<&Suite> = SUITES

@@ -366,7 +366,7 @@ fn next_hop(uri: &str, routes: &[String]) -> String {
 
 /// The transport RFC 3263 picks for a URI without DNS: its `transport`
 /// parameter, TLS for `sips:`, else UDP.
-fn transport_of(uri: &str) -> Transport {
+pub(crate) fn transport_of(uri: &str) -> Transport {
     match Uri::parse(uri) {
         Ok(u) => match u.transport().and_then(Transport::from_name) {
             Some(Transport::Tcp) if u.scheme() == Scheme::Sips => Transport::Tls,
@@ -918,6 +918,13 @@ impl Call {
         let dialog_creating = request.method() == Method::Invite && (101..300).contains(&status);
         if dialog_creating || (request.method() == Method::Update && status < 300) {
             b = b.header(HeaderName::Contact, &self.contact());
+        }
+        // RFC 3261 §12.1.1: a response that establishes a dialog carries
+        // the request's Record-Route values, in order.
+        if dialog_creating && request.to_tag().is_none() {
+            for rr in request.header_lines(HeaderName::RecordRoute) {
+                b = b.header(HeaderName::RecordRoute, &sofia_msg::unfold(rr));
+            }
         }
         if (200..300).contains(&status) && request.method() == Method::Invite
             || status == 405

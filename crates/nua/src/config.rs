@@ -55,11 +55,13 @@ pub struct Config {
     /// Bind names of the transports (`sip:192.0.2.1:5060`,
     /// `sip:127.0.0.1:0;transport=udp`, ...; see `sofia_tport::parse_bind`).
     /// Default: `sip:127.0.0.1:0`. The first UDP (else TCP) address goes
-    /// into Via, Contact and the default From, so bind an address peers can
-    /// reach rather than a wildcard.
+    /// into the default From; the Contact of a call or registration names
+    /// the listener of the transport it uses (`;transport=tcp` over TCP).
+    /// Bind an address peers can reach rather than a wildcard.
     pub bind: Vec<String>,
     /// The Contact URI of registrations (sofia-sip's `NUTAG_M_USERNAME` and
-    /// friends rolled into one). Default: `sip:<user>@<local address>`,
+    /// friends rolled into one) and calls. Default:
+    /// `sip:<user>@<local address>` of the transport in use,
     /// rewritten when a registrar sees us from another address. A contact
     /// set here is never rewritten.
     pub contact: Option<String>,

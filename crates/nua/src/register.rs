@@ -34,9 +34,9 @@
 //!   per raise.
 //! - 2xx: the granted expiry is the `expires` parameter of the Contact that
 //!   matches ours, else the `Expires` header, else what was asked. When the
-//!   top Via's `received`/`rport` differ from our contact's host and port
-//!   (a NAT between us and the registrar), the contact is rewritten to that
-//!   address and registered again, the old contact removed in the same
+//!   top Via's `received` differs from our contact's host (a NAT between
+//!   us and the registrar), the contact is rewritten to that address and
+//!   the `rport` port (else ours) and registered again, the old contact removed in the same
 //!   REGISTER (`expires=0`). A contact set by the user is never rewritten.
 //! - Any other final response, or a transaction timeout: reported; the
 //!   registration stops refreshing.
@@ -492,23 +492,24 @@ impl RegistrationState {
             return None;
         }
         let via = response.top_via()?;
-        let received = via.received();
+        // As sofia-sip's outbound_nat_detect(): only a `received` other than
+        // our own host shows a NAT. An `rport` alone is no new address: over
+        // TCP and TLS it is the connection's source port, which takes no
+        // new requests.
+        let received = via.received()?;
         let rport = via.rport().flatten();
-        if received.is_none() && rport.is_none() {
-            return None;
-        }
         let uri = Uri::parse(&self.params.contact).ok()?;
         let host = uri.host();
         let port = uri.port().unwrap_or(5060);
-        let new_host = match received {
-            Some(r) if r.contains(':') && !r.starts_with('[') => format!("[{r}]"),
-            Some(r) => r.to_string(),
-            None => host.to_string(),
+        let new_host = if received.contains(':') && !received.starts_with('[') {
+            format!("[{received}]")
+        } else {
+            received.to_string()
         };
-        let new_port = rport.unwrap_or(port);
-        if new_host.eq_ignore_ascii_case(host) && new_port == port {
+        if new_host.eq_ignore_ascii_case(host) {
             return None;
         }
+        let new_port = rport.unwrap_or(port);
         let user = uri.user().map(|u| format!("{u}@")).unwrap_or_default();
         let params = uri.params();
         let params = if params.as_str().is_empty() {
@@ -841,6 +842,54 @@ mod tests {
             contacts(&refresh),
             vec!["<sip:alice@203.0.113.5:40000>;expires=3600"]
         );
+    }
+
+    #[test]
+    fn an_rport_alone_is_no_nat() {
+        // Kamailio over TCP: `received` is our own host, `rport` the port
+        // our connection came from.
+        let now = Instant::now();
+        let mut s = state(false, None);
+        s.register(now, 3600);
+        let req = s.build_request(VIA).unwrap();
+        let seen = "SIP/2.0/TCP 192.0.2.1:5060;rport=46050;branch=z9hG4bKtest;received=192.0.2.1";
+        let a = s.handle_response(
+            now,
+            &reply(
+                &req,
+                200,
+                "OK",
+                Some(seen),
+                &[(
+                    HeaderName::Contact,
+                    "<sip:alice@192.0.2.1:5060>;expires=3600",
+                )],
+            ),
+        );
+        assert_eq!(a.report.unwrap().status, 200);
+        assert!(!a.send);
+        assert_eq!(s.phase(), Phase::Registered);
+        assert_eq!(s.contact(), "sip:alice@192.0.2.1:5060");
+        // Nor is an `rport` without `received`.
+        let mut s = state(false, None);
+        s.register(now, 3600);
+        let req = s.build_request(VIA).unwrap();
+        let seen = "SIP/2.0/UDP 192.0.2.1:5060;rport=40000;branch=z9hG4bKtest";
+        let a = s.handle_response(
+            now,
+            &reply(
+                &req,
+                200,
+                "OK",
+                Some(seen),
+                &[(
+                    HeaderName::Contact,
+                    "<sip:alice@192.0.2.1:5060>;expires=3600",
+                )],
+            ),
+        );
+        assert!(!a.send);
+        assert_eq!(s.contact(), "sip:alice@192.0.2.1:5060");
     }
 
     #[test]

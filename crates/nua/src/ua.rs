@@ -543,6 +543,17 @@ struct Task {
     usages: usage::Usages,
 }
 
+/// Our Contact URI for `user` at a listener: `;transport=tcp` for TCP,
+/// `sips:` for TLS, so that requests to it come over that transport.
+fn contact_uri(user: &str, listener: (Transport, SocketAddr)) -> String {
+    let addr = host_port(listener.1);
+    match listener.0 {
+        Transport::Udp => format!("sip:{user}@{addr}"),
+        Transport::Tcp => format!("sip:{user}@{addr};transport=tcp"),
+        Transport::Tls => format!("sips:{user}@{addr}"),
+    }
+}
+
 fn host_port(addr: SocketAddr) -> String {
     match addr {
         SocketAddr::V4(a) => a.to_string(),
@@ -742,7 +753,8 @@ impl Task {
                 let Some(target) = self.handles.get(&id).map(|h| h.target.clone()) else {
                     return;
                 };
-                let params = self.call_params(target);
+                let transport = crate::call::transport_of(&target);
+                let params = self.call_params(target, transport);
                 let soa = sofia_soa::Session::new(self.media(), self.ids.u64());
                 let auth = self.new_auth();
                 let ids = IdGenerator::with_seed(self.ids.u64());
@@ -817,6 +829,7 @@ impl Task {
         let auth = self.new_auth();
         let tag = self.ids.tag();
         let call_id = self.ids.call_id(Some(&local.1.ip().to_string()));
+        let listeners = self.agent.tport().listeners();
         let h = self.handles.get_mut(&id)?;
         if h.registration.is_none() {
             let aor = Uri::parse(&h.target).ok()?;
@@ -829,16 +842,18 @@ impl Task {
                 None => registrar,
             };
             let contact_user = aor.user().unwrap_or(&user).to_string();
-            let transport = match local.0 {
-                Transport::Udp => "",
-                _ => ";transport=tcp",
-            };
+            let transport = crate::call::transport_of(&registrar);
+            let listener = listeners
+                .iter()
+                .find(|l| l.0 == transport)
+                .copied()
+                .unwrap_or(local);
             let params = RegistrationParams {
                 aor: h.target.clone(),
                 registrar,
-                contact: contact_override.clone().unwrap_or_else(|| {
-                    format!("sip:{contact_user}@{}{transport}", host_port(local.1))
-                }),
+                contact: contact_override
+                    .clone()
+                    .unwrap_or_else(|| contact_uri(&contact_user, listener)),
                 contact_fixed: contact_override.is_some(),
                 call_id,
                 from_tag: tag,
@@ -1263,15 +1278,22 @@ impl Task {
 
 /// Calls: the driver side of [`Call`].
 impl Task {
-    /// The identities and settings of a new call with `remote`.
-    fn call_params(&self, remote: String) -> CallParams {
-        let transport = match self.local.0 {
-            Transport::Udp => "",
-            _ => ";transport=tcp",
-        };
-        let contact = self.config.contact.clone().unwrap_or_else(|| {
-            format!("sip:{}@{}{transport}", self.user(), host_port(self.local.1))
-        });
+    /// The identities and settings of a new call with `remote` over
+    /// `transport`: our Contact names that transport's listener
+    /// (`;transport=tcp` for TCP, `sips:` for TLS), so that the peer's
+    /// in-dialog requests come over it.
+    fn call_params(&self, remote: String, transport: Transport) -> CallParams {
+        let listener = self
+            .agent
+            .tport()
+            .local_addr(transport)
+            .map(|a| (transport, a))
+            .unwrap_or(self.local);
+        let contact = self
+            .config
+            .contact
+            .clone()
+            .unwrap_or_else(|| contact_uri(&self.user(), listener));
         CallParams {
             local_uri: self.local_identity(),
             remote_uri: remote,
@@ -1603,7 +1625,7 @@ impl Task {
                 .request_uri()
                 .and_then(Result::ok)
                 .is_some_and(|u| u.scheme() == Scheme::Sips);
-        let params = self.call_params(remote.clone());
+        let params = self.call_params(remote.clone(), req.source.transport);
         let soa = sofia_soa::Session::new(self.media(), self.ids.u64());
         let auth = self.new_auth();
         let ids = IdGenerator::with_seed(self.ids.u64());

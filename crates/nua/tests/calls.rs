@@ -386,8 +386,10 @@ async fn a_body_that_is_not_sdp_gets_415() {
 
 #[tokio::test]
 async fn calls_over_tcp() {
+    // Both transports on one port: the call over TCP says so in the
+    // Contacts, so that ACK and BYE come over TCP too.
     let config = Config {
-        bind: vec!["sip:127.0.0.1:0;transport=tcp".to_string()],
+        bind: vec!["sip:127.0.0.1:0".to_string()],
         ..Config::default()
     };
     let ((alice, mut a_ev), (bob, mut b_ev), _) = pair(config).await;
@@ -396,12 +398,50 @@ async fn calls_over_tcp() {
         .handle(&format!("sip:bob@{addr};transport=tcp"))
         .unwrap();
     call.invite().unwrap();
-    let bob_call = incoming(&bob, &mut b_ev).await;
+    let ev = next(&mut b_ev).await;
+    let invite = ev.message.unwrap();
+    assert!(
+        invite
+            .top_via()
+            .unwrap()
+            .transport()
+            .eq_ignore_ascii_case("TCP")
+    );
+    assert!(
+        invite
+            .header(HeaderName::Contact)
+            .unwrap()
+            .contains(";transport=tcp")
+    );
+    let bob_call = bob.handle_of(ev.handle);
     bob_call.respond(200, "OK").unwrap();
+    let (ok, _) = until(&mut a_ev, EventKind::RInvite, None).await;
+    let ok = ok.message.unwrap();
+    assert!(
+        ok.header(HeaderName::Contact)
+            .unwrap()
+            .contains(";transport=tcp")
+    );
     until(&mut a_ev, EventKind::IState, Some(CallState::Ready)).await;
-    until(&mut b_ev, EventKind::IState, Some(CallState::Ready)).await;
+    let (ack, _) = until(&mut b_ev, EventKind::IAck, None).await;
+    assert!(
+        ack.message
+            .unwrap()
+            .top_via()
+            .unwrap()
+            .transport()
+            .eq_ignore_ascii_case("TCP")
+    );
     call.bye().unwrap();
-    until(&mut b_ev, EventKind::IBye, None).await;
+    let (bye, _) = until(&mut b_ev, EventKind::IBye, None).await;
+    assert!(
+        bye.message
+            .unwrap()
+            .top_via()
+            .unwrap()
+            .transport()
+            .eq_ignore_ascii_case("TCP")
+    );
     let (ev, _) = until(&mut a_ev, EventKind::RBye, None).await;
     assert_eq!(ev.status, 200);
 }
