@@ -281,6 +281,8 @@ pub(crate) fn build_examples() -> Result<PathBuf> {
         "uas",
         "--bin",
         "register",
+        "--bin",
+        "presence-server",
     ]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -293,6 +295,8 @@ pub(crate) fn build_examples() -> Result<PathBuf> {
 pub(crate) struct Responder {
     child: std::process::Child,
     pub(crate) port: u16,
+    /// Its standard output, line by line (read by a thread).
+    out: std::sync::mpsc::Receiver<String>,
 }
 
 impl Responder {
@@ -300,29 +304,66 @@ impl Responder {
         Responder::program(bin, "sip-responder", &["--status", &status.to_string()])
     }
 
-    /// Starts `program --bind sip:127.0.0.1:0 ARGS` and reads its port from
-    /// its first line, `listening on udp/127.0.0.1:PORT`.
+    /// Starts `program --bind sip:127.0.0.1:0 ARGS` (its standard input a
+    /// pipe) and reads its port from its first line, `listening on
+    /// udp/127.0.0.1:PORT`.
     pub(crate) fn program(bin: &Path, program: &str, args: &[&str]) -> Result<Responder> {
         use std::io::BufRead;
         let mut child = Command::new(bin.join(program))
             .args(["--bind", "sip:127.0.0.1:0"])
             .args(args)
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start {program}: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let first = lines
-            .next()
-            .and_then(|l| l.ok())
-            .ok_or_else(|| format!("{program} printed nothing"))?;
+        let (tx, out) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = out
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .map_err(|_| format!("{program} printed nothing"))?;
         let port = first
             .rsplit(':')
             .next()
             .and_then(|p| p.trim().parse::<u16>().ok())
             .ok_or_else(|| format!("unexpected {program} output {first:?}"))?;
-        Ok(Responder { child, port })
+        Ok(Responder { child, port, out })
+    }
+
+    /// Writes a line to its standard input.
+    fn say(&mut self, line: &str) -> Result {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().ok_or("no stdin")?;
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("cannot write to the program: {e}"))
+    }
+
+    /// Reads its standard output up to a line that starts with `prefix`,
+    /// for at most 20 s.
+    fn wait_for(&mut self, prefix: &str) -> Result<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.out.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return Ok(line),
+                Ok(_) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(format!("the program did not print {prefix:?} in 20 s"));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(format!("the program ended before printing {prefix:?}"));
+                }
+            }
+        }
     }
 }
 
@@ -474,49 +515,90 @@ pub fn sip_options_against_sipp() -> Result {
     Ok(())
 }
 
+/// A tshark capture on the loopback interface of the UDP traffic of one
+/// port, for a number of seconds.
+struct Capture {
+    child: std::process::Child,
+    drain: std::thread::JoinHandle<()>,
+    pcap: PathBuf,
+}
+
+impl Capture {
+    /// Starts capturing into `file` (in the work directory) and returns once
+    /// tshark listens.
+    fn start(file: &str, port: u16, seconds: u32) -> Result<Capture> {
+        let pcap = work_dir()?.join(file);
+        let _ = std::fs::remove_file(&pcap);
+        let mut child = Command::new("tshark")
+            .args(["-n", "-q", "-i", "lo", "-f"])
+            .arg(format!("udp port {port}"))
+            .args(["-a", &format!("duration:{seconds}"), "-w"])
+            .arg(&pcap)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start tshark: {e}"))?;
+        // tshark says "Capture started" once dumpcap listens ("Capturing on"
+        // comes earlier); its standard error is read to the end (a closed
+        // pipe would end the capture early).
+        let stderr = child.stderr.take().ok_or("tshark has no stderr")?;
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let drain = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(|l| l.ok())
+            {
+                if line.contains("Capturing on") || line.contains("Capture started") {
+                    let _ = started_tx.send(line.contains("Capture started"));
+                }
+            }
+        });
+        if started_rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .is_err()
+        {
+            let _ = child.kill();
+            return Err("tshark did not start capturing on lo".into());
+        }
+        // Wait for "Capture started" where tshark prints it, at most 1.5 s.
+        let _ = started_rx.recv_timeout(std::time::Duration::from_millis(1500));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Ok(Capture { child, drain, pcap })
+    }
+
+    /// Waits for the end of the capture and dissects it: per frame, the
+    /// SIP method, status code, malformed flag and highest expert severity.
+    fn finish(mut self) -> Result<Vec<Vec<String>>> {
+        let status = self.child.wait().map_err(|e| format!("tshark: {e}"))?;
+        let _ = self.drain.join();
+        if !status.success() {
+            return Err(format!("tshark capture failed with {status}"));
+        }
+        let out = Command::new("tshark")
+            .arg("-n")
+            .arg("-r")
+            .arg(&self.pcap)
+            .args(["-T", "fields", "-E", "separator=|", "-E", "occurrence=f"])
+            .args(["-e", "sip.Method", "-e", "sip.Status-Code"])
+            .args(["-e", "_ws.malformed", "-e", "_ws.expert.severity"])
+            .output()
+            .map_err(|e| format!("cannot run tshark: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text
+            .lines()
+            .map(|l| l.split('|').map(str::to_string).collect())
+            .collect())
+    }
+}
+
 /// tshark, capturing on the loopback interface, decodes what `sip-options`
 /// and `sip-responder` send (requests, 200s and 100 Trying) as SIP without a
 /// malformed frame or an expert warning.
 pub fn tshark_decodes_nta_traffic() -> Result {
     let bin = build_examples()?;
     let responder = Responder::start(&bin, 200)?;
-    let pcap = work_dir()?.join("sofia-nta-live.pcap");
-    let _ = std::fs::remove_file(&pcap);
-    let mut capture = Command::new("tshark")
-        .args(["-n", "-q", "-i", "lo", "-f"])
-        .arg(format!("udp port {}", responder.port))
-        .args(["-a", "duration:6", "-w"])
-        .arg(&pcap)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start tshark: {e}"))?;
-    // tshark says "Capture started" once dumpcap listens ("Capturing on"
-    // comes earlier); its standard error is read to the end (a closed pipe
-    // would end the capture early).
-    let stderr = capture.stderr.take().ok_or("tshark has no stderr")?;
-    let (started_tx, started_rx) = std::sync::mpsc::channel();
-    let drain = std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(|l| l.ok())
-        {
-            if line.contains("Capturing on") || line.contains("Capture started") {
-                let _ = started_tx.send(line.contains("Capture started"));
-            }
-        }
-    });
-    if started_rx
-        .recv_timeout(std::time::Duration::from_secs(5))
-        .is_err()
-    {
-        let _ = capture.kill();
-        return Err("tshark did not start capturing on lo".into());
-    }
-    // Wait for "Capture started" where tshark prints it, at most 1.5 s.
-    let _ = started_rx.recv_timeout(std::time::Duration::from_millis(1500));
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let capture = Capture::start("sofia-nta-live.pcap", responder.port, 6)?;
     let uri = format!("sip:127.0.0.1:{}", responder.port);
     for _ in 0..3 {
         run_checked(
@@ -524,26 +606,11 @@ pub fn tshark_decodes_nta_traffic() -> Result {
             "sip-options",
         )?;
     }
-    let status = capture.wait().map_err(|e| format!("tshark: {e}"))?;
-    let _ = drain.join();
-    if !status.success() {
-        return Err(format!("tshark capture failed with {status}"));
-    }
-    let out = Command::new("tshark")
-        .arg("-n")
-        .arg("-r")
-        .arg(&pcap)
-        .args(["-T", "fields", "-E", "separator=|", "-E", "occurrence=f"])
-        .args(["-e", "sip.Method", "-e", "sip.Status-Code"])
-        .args(["-e", "_ws.malformed", "-e", "_ws.expert.severity"])
-        .output()
-        .map_err(|e| format!("cannot run tshark: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('|').collect()).collect();
+    let rows = capture.finish()?;
     let mut requests = 0;
     let mut responses = 0;
     for row in &rows {
-        let field = |i: usize| row.get(i).copied().unwrap_or("");
+        let field = |i: usize| row.get(i).map(String::as_str).unwrap_or("");
         if !field(2).is_empty() {
             return Err(format!("tshark reports a malformed frame: {row:?}"));
         }
@@ -617,5 +684,160 @@ pub fn sipp_register_auth_against_registrar() -> Result {
             ok.trim()
         );
     }
+    Ok(())
+}
+
+/// SIPp subscribes to `presence-server`'s presence of alice, set `open` on
+/// its standard input first (`xtask/sipp/subscribe_presence.xml`): 200, the
+/// immediate NOTIFY (Event, `Subscription-State: active;expires=N`, PIDF
+/// saying open) answered 200, unsubscribe with `Expires: 0`, 200 and the
+/// final `terminated` NOTIFY answered 200; over UDP and TCP, every call
+/// successful. Then one more subscription (`subscribe_presence_shutdown.xml`)
+/// gets the NOTIFY of a state change written to the server's standard input,
+/// and on SIGTERM the final `terminated;reason=deactivated` NOTIFY; the
+/// server exits 0.
+pub fn sipp_subscribe_against_presence_server() -> Result {
+    let bin = build_examples()?;
+    let mut server = Responder::program(&bin, "presence-server", &[])?;
+    server.wait_for("listening on tcp/")?;
+    server.say("alice open back soon")?;
+    let line = server.wait_for("alice: ")?;
+    if line != "alice: open, 0 notified" {
+        return Err(format!("presence-server: unexpected output {line:?}"));
+    }
+    let target = format!("127.0.0.1:{}", server.port);
+    let scenario = workspace_root().join("xtask/sipp/subscribe_presence.xml");
+    // tshark captures the UDP run: what the server sends must dissect.
+    let mut capture = Some(Capture::start("sofia-nea-live.pcap", server.port, 6)?);
+    for (name, transport) in [("UDP", "u1"), ("TCP", "t1")] {
+        let port = free_port(transport == "u1")?;
+        let mut cmd = Command::new("timeout");
+        cmd.args(["60", "sipp", "-sf"])
+            .arg(&scenario)
+            .args(["-t", transport, "-m", "20", "-r", "20", "-timeout", "30s"])
+            .args(["-nostdin", "-i", "127.0.0.1", "-p"])
+            .arg(port.to_string())
+            .arg(&target);
+        let out = run_checked(&mut cmd, &format!("sipp SUBSCRIBE over {name}"))?;
+        let ok = out
+            .lines()
+            .find(|l| l.contains("Successful call"))
+            .unwrap_or("")
+            .to_string();
+        println!(
+            "interop: sipp SUBSCRIBE/NOTIFY over {name} against presence-server: {}",
+            ok.trim()
+        );
+        if let Some(capture) = capture.take() {
+            let (mut subscribes, mut notifies, mut oks) = (0, 0, 0);
+            for row in capture.finish()? {
+                let field = |i: usize| row.get(i).map(String::as_str).unwrap_or("");
+                if !field(2).is_empty() {
+                    return Err(format!("tshark reports a malformed frame: {row:?}"));
+                }
+                if field(3).parse::<u64>().is_ok_and(|s| s >= PI_WARN) {
+                    return Err(format!("tshark expert warning: {row:?}"));
+                }
+                match (field(0), field(1)) {
+                    ("SUBSCRIBE", _) => subscribes += 1,
+                    ("NOTIFY", _) => notifies += 1,
+                    (_, "200") => oks += 1,
+                    _ => return Err(format!("tshark did not decode a frame as SIP: {row:?}")),
+                }
+            }
+            // 20 calls: 2 SUBSCRIBEs, 2 NOTIFYs and 4 200s each (more with
+            // retransmissions).
+            if subscribes < 40 || notifies < 40 || oks < 80 {
+                return Err(format!(
+                    "tshark saw {subscribes} SUBSCRIBE, {notifies} NOTIFY, {oks} 200; \
+                     expected at least 40, 40, 80"
+                ));
+            }
+            println!(
+                "interop: tshark decoded {subscribes} SUBSCRIBE, {notifies} NOTIFY and {oks} 200 OK \
+                 on lo, none malformed"
+            );
+        }
+    }
+    // One more subscription, kept: a state change reaches it, then SIGTERM
+    // ends it with a final NOTIFY (`subscribe_presence_shutdown.xml`).
+    let scenario = workspace_root().join("xtask/sipp/subscribe_presence_shutdown.xml");
+    let port = free_port(true)?;
+    let sipp = Command::new("timeout")
+        .args(["60", "sipp", "-sf"])
+        .arg(&scenario)
+        .args([
+            "-m",
+            "1",
+            "-timeout",
+            "30s",
+            "-nostdin",
+            "-i",
+            "127.0.0.1",
+            "-p",
+        ])
+        .arg(port.to_string())
+        .arg(&target)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start sipp: {e}"))?;
+    // Its output is collected as it comes (a full pipe would stop it).
+    let sipp = std::thread::spawn(move || sipp.wait_with_output());
+    let steps = (|| -> Result<String> {
+        // The 40 earlier calls came and went; this is the 41st.
+        server.wait_for("subscribed #41 ")?;
+        server.say("alice closed gone home")?;
+        let line = server.wait_for("alice: ")?;
+        if line != "alice: closed, 1 notified" {
+            return Err(format!("presence-server: unexpected output {line:?}"));
+        }
+        // The change NOTIFY goes once the throttle allows (1 s after the
+        // first) and is answered before SIGTERM's final NOTIFY.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let kill = Command::new("kill")
+            .args(["-TERM", &server.child.id().to_string()])
+            .status()
+            .map_err(|e| format!("cannot run kill: {e}"))?;
+        if !kill.success() {
+            return Err("kill -TERM presence-server failed".into());
+        }
+        server.wait_for("stopped")
+    })();
+    let out = sipp
+        .join()
+        .map_err(|_| "sipp's reader failed".to_string())?
+        .map_err(|e| format!("sipp: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stopped = steps?;
+    if !out.status.success() {
+        return Err(format!(
+            "sipp SUBSCRIBE until shutdown failed with {}:\n{text}",
+            out.status
+        ));
+    }
+    if stopped != "stopped, 1 subscriptions terminated" {
+        return Err(format!("presence-server: unexpected output {stopped:?}"));
+    }
+    let status = server
+        .child
+        .wait()
+        .map_err(|e| format!("presence-server: {e}"))?;
+    if !status.success() {
+        return Err(format!("presence-server ended with {status}"));
+    }
+    let ok = text
+        .lines()
+        .find(|l| l.contains("Successful call"))
+        .unwrap_or("")
+        .to_string();
+    println!(
+        "interop: sipp SUBSCRIBE, state change, SIGTERM's final NOTIFY: {}; presence-server: {stopped}",
+        ok.trim()
+    );
     Ok(())
 }

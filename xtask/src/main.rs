@@ -3,8 +3,9 @@
 //! - `ci`: format check, clippy with `-D warnings`, docs with `-D warnings`,
 //!   the workspace tests, then the interop suite. This is the README's test
 //!   command and what `.ci/run` calls.
-//! - `interop`: the suites against real peers on 127.0.0.1, installing the
-//!   Debian packages they need when missing.
+//! - `interop [FILTER]`: the suites against real peers on 127.0.0.1,
+//!   installing the Debian packages they need when missing; with FILTER,
+//!   only the suites whose name contains it (`cargo xtask interop presence`).
 //! - `peers [PACKAGE...]`: shows which real peers are installed; with names,
 //!   installs those (`cargo xtask peers sip-tester tshark`).
 //! - `bench parse [--iterations N]`: sofia-rs vs sofia-sip C parse
@@ -197,6 +198,20 @@ const SUITES: &[Suite] = &[
         run: calls::uac_against_sipp_uas,
     },
     Suite {
+        name: "SIPp SUBSCRIBE/NOTIFY against presence-server",
+        needs: &[
+            peers::Package {
+                name: "sip-tester",
+                probe: peers::Probe::Program("sipp"),
+            },
+            peers::Package {
+                name: "tshark",
+                probe: peers::Probe::Program("tshark"),
+            },
+        ],
+        run: interop::sipp_subscribe_against_presence_server,
+    },
+    Suite {
         name: "baresip calls uas",
         needs: &[BARESIP],
         run: peers_interop::baresip_calls_uas,
@@ -234,7 +249,12 @@ fn interop(filter: Option<&str>) -> Result {
         .filter(|s| filter.is_none_or(|f| s.name.contains(f)))
         .collect();
     if suites.is_empty() {
-        return Err(format!("no interop suite matches {filter:?}"));
+        let names: Vec<&str> = SUITES.iter().map(|s| s.name).collect();
+        return Err(format!(
+            "no interop suite matches {:?}; suites:\n  {}",
+            filter.unwrap_or(""),
+            names.join("\n  ")
+        ));
     }
     let needs: Vec<peers::Package> = suites
         .iter()

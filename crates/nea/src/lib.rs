@@ -14,11 +14,25 @@
 //! rejection (`reason=rejected`). A NOTIFY answered 481, 408 or not at all
 //! ends its subscription.
 //!
+//! One NOTIFY per subscription is outstanding at a time, so they arrive in
+//! CSeq order. A SUBSCRIBE merged with the one that made a live
+//! subscription (same Call-ID, From tag and CSeq, no To tag) gets 482 and
+//! makes no second subscription.
+//!
+//! [`Server`] is the tokio driver: the notifier on a `sofia-nta` [`Agent`].
+//! The application hands it the SUBSCRIBEs it receives
+//! ([`Server::handle`] gives other requests back) or the whole request
+//! stream ([`Server::serve`]); the driver answers them, sends each NOTIFY as a
+//! client transaction in the subscription's dialog to its RFC 3263 next hop,
+//! feeds the outcomes back and runs the timers on the real clock.
+//!
 //! Packages: [`Presence`] (`application/pidf+xml`, RFC 3863) and
 //! [`MessageSummary`] (RFC 3842); others implement [`Package`].
 //!
+//! [`Agent`]: sofia_nta::Agent
+//!
 //! `NEA_DEBUG=5` logs every subscription's life: created, refreshed,
-//! approved, rejected, expired, ended, and each NOTIFY.
+//! approved, rejected, expired, ended, and each NOTIFY. See `docs/nea.md`.
 //!
 //! ```
 //! use std::time::Instant;
@@ -51,6 +65,8 @@
 
 mod notifier;
 pub mod package;
+mod server;
 
 pub use notifier::{Config, Decision, Error, Notifier, Notify, SubId, SubState, SubscriptionInfo};
 pub use package::{MessageSummary, Package, Presence};
+pub use server::{EVENT_QUEUE, Server, ServerEvent};

@@ -4,7 +4,8 @@
 //! ([`Notifier::poll_notify`]) and timers are driven by
 //! [`Notifier::handle_timeout`].
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use sofia_msg::{HeaderName, Message, Method, ResponseBuilder};
@@ -16,7 +17,7 @@ use crate::package::Package;
 /// Limits and timers. Defaults: expiry between 60 s and 3600 s (3600 when
 /// the SUBSCRIBE names none), at most one NOTIFY a second per subscription,
 /// 100 subscriptions per resource, 10,000 in all, `Retry-After: 30` past
-/// them.
+/// them, resources named `user@host`.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Shortest subscription accepted (423 with `Min-Expires` below it).
@@ -36,6 +37,11 @@ pub struct Config {
     pub retry_after: u32,
     /// Our Contact URI, for responses and NOTIFYs (dialog remote targets).
     pub contact: String,
+    /// Resources are the Request-URI's `user@host` (true, the default), or
+    /// its user part alone (false: a server of one domain, reached under any
+    /// of its names or addresses). Without a user part the resource is the
+    /// host either way.
+    pub resource_with_host: bool,
 }
 
 impl Default for Config {
@@ -49,6 +55,7 @@ impl Default for Config {
             max_total: 10_000,
             retry_after: 30,
             contact: "sip:nea@127.0.0.1".into(),
+            resource_with_host: true,
         }
     }
 }
@@ -86,24 +93,68 @@ pub struct SubscriptionInfo {
     pub id: SubId,
     /// The event package.
     pub event: String,
-    /// The resource: the Request-URI's `user@host`.
+    /// The resource: the Request-URI's `user@host` (or `user`, see
+    /// [`Config::resource_with_host`]).
     pub resource: String,
+    /// The resource as a URI: the Request-URI's scheme, user and host
+    /// (`sip:alice@example.com`), the entity of its documents.
+    pub entity: String,
     /// The subscriber: the From URI.
     pub subscriber: String,
     /// Pending or active.
     pub state: SubState,
 }
 
+/// Why a subscription ends: the `reason` of its final NOTIFY's
+/// `Subscription-State: terminated` (RFC 6665).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The subscriber unsubscribed (no reason given).
+    Unsubscribed,
+    /// Expired, or a fetch (`Expires: 0`) answered.
+    Timeout,
+    /// Refused after being pending.
+    Rejected,
+    /// The notifier stops serving it; the subscriber may subscribe again at
+    /// once (sofia-sip's shutdown without retry time).
+    Deactivated,
+    /// The notifier stops serving it; the subscriber may subscribe again
+    /// after this many seconds.
+    Probation(u32),
+}
+
+impl Ending {
+    fn state(self) -> String {
+        match self {
+            Ending::Unsubscribed => "terminated".into(),
+            Ending::Timeout => "terminated;reason=timeout".into(),
+            Ending::Rejected => "terminated;reason=rejected".into(),
+            Ending::Deactivated => "terminated;reason=deactivated".into(),
+            Ending::Probation(s) => format!("terminated;reason=probation;retry-after={s}"),
+        }
+    }
+}
+
 struct Subscription {
     info: SubscriptionInfo,
+    /// The `id` parameter of the SUBSCRIBE's `Event`, echoed in its
+    /// NOTIFYs (RFC 6665).
+    event_id: Option<String>,
     dialog: Dialog,
+    /// Call-ID, From tag and CSeq of the SUBSCRIBE that made it: the same
+    /// request again without a To tag is merged (482), not a new
+    /// subscription.
+    origin: (String, String, u32),
     expires_at: Instant,
     /// A NOTIFY is owed (sent when `notify_after` has passed).
     dirty: bool,
     /// The next NOTIFY may not go before this.
     notify_after: Instant,
-    /// A final NOTIFY with this `terminated` reason is owed.
-    terminate: Option<&'static str>,
+    /// A final NOTIFY with this ending is owed.
+    terminate: Option<Ending>,
+    /// A NOTIFY awaits its outcome: the next one waits for it, so that
+    /// NOTIFYs arrive in CSeq order (sofia-sip's one outstanding NOTIFY).
+    notifying: bool,
 }
 
 /// A NOTIFY to send.
@@ -113,11 +164,15 @@ pub struct Notify {
     pub sub: SubId,
     /// The request, complete with the Via it was given.
     pub request: Message,
+    /// Where it goes first: its first Route's URI with a loose router, else
+    /// its Request-URI (RFC 3261 §8.1.2); resolve it per RFC 3263.
+    pub next_hop: String,
     /// True for the final NOTIFY: the subscription is gone.
     pub last: bool,
 }
 
-/// Why [`Notifier::approve`] or [`Notifier::reject`] did nothing.
+/// Why [`Notifier::approve`], [`Notifier::reject`] or
+/// [`Notifier::set_state`] did nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// No such subscription (expired, ended, or never made).
@@ -134,10 +189,15 @@ pub struct Notifier {
     packages: Vec<Box<dyn Package>>,
     subs: HashMap<SubId, Subscription>,
     by_dialog: HashMap<DialogId, SubId>,
+    by_origin: HashMap<(String, String, u32), SubId>,
     by_resource: HashMap<(String, String), Vec<SubId>>,
     states: HashMap<(String, String), String>,
     next_id: u64,
     owed: VecDeque<SubId>,
+    /// Expiry instants, earliest first; an entry whose subscription is gone,
+    /// ending, or refreshed to another instant is dropped when it surfaces
+    /// (and the heap rebuilt when such entries outnumber the live ones).
+    expiries: BinaryHeap<Reverse<(Instant, SubId)>>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -149,21 +209,39 @@ impl std::fmt::Debug for Notifier {
     }
 }
 
-/// The resource a request addresses: `user@host` of its Request-URI (the
-/// host alone when there is no user).
-fn resource_of(req: &Message) -> Option<String> {
+/// The resource a request addresses (`user@host` of its Request-URI, or
+/// `user` alone without `with_host`; the host when there is no user) and its
+/// entity URI (`sip:user@host`).
+fn resource_of(req: &Message, with_host: bool) -> Option<(String, String)> {
     let uri = req.request_uri()?.ok()?;
-    Some(match uri.user() {
-        Some(u) => format!("{u}@{}", uri.host().to_ascii_lowercase()),
-        None => uri.host().to_ascii_lowercase(),
-    })
+    let host = uri.host().to_ascii_lowercase();
+    let entity = match uri.user() {
+        Some(u) => format!("{}:{u}@{host}", uri.scheme_str()),
+        None => format!("{}:{host}", uri.scheme_str()),
+    };
+    let resource = match uri.user() {
+        Some(u) if with_host => format!("{u}@{host}"),
+        Some(u) => u.to_string(),
+        None => host,
+    };
+    Some((resource, entity))
 }
 
-/// The package name of an `Event` value (its parameters dropped).
-fn event_name(req: &Message) -> Option<String> {
+/// The package name of an `Event` value and its `id` parameter.
+fn event_of(req: &Message) -> Option<(String, Option<String>)> {
     let v = req.header(HeaderName::Event)?;
-    let name = v.split(';').next()?.trim();
-    (!name.is_empty()).then(|| name.to_ascii_lowercase())
+    let mut parts = v.split(';');
+    let name = parts.next()?.trim();
+    if name.is_empty() {
+        return None;
+    }
+    let id = parts.find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("id")
+            .then(|| v.trim().to_string())
+    });
+    Some((name.to_ascii_lowercase(), id))
 }
 
 impl Notifier {
@@ -174,10 +252,12 @@ impl Notifier {
             packages: Vec::new(),
             subs: HashMap::new(),
             by_dialog: HashMap::new(),
+            by_origin: HashMap::new(),
             by_resource: HashMap::new(),
             states: HashMap::new(),
             next_id: 1,
             owed: VecDeque::new(),
+            expiries: BinaryHeap::new(),
         }
     }
 
@@ -223,9 +303,19 @@ impl Notifier {
         self.subs.values().map(|s| &s.info)
     }
 
+    /// One subscription.
+    pub fn subscription(&self, sub: SubId) -> Option<&SubscriptionInfo> {
+        self.subs.get(&sub).map(|s| &s.info)
+    }
+
     /// The dialog of a subscription, to match in-dialog requests.
     pub fn dialog_id(&self, sub: SubId) -> Option<&DialogId> {
         self.subs.get(&sub).map(|s| &s.dialog.id)
+    }
+
+    /// The subscription of a dialog.
+    pub fn find(&self, dialog: &DialogId) -> Option<SubId> {
+        self.by_dialog.get(dialog).copied()
     }
 
     fn reply(&self, req: &Message, status: u16, reason: &str, tag: &str) -> ResponseBuilder {
@@ -237,6 +327,12 @@ impl Notifier {
     /// the To tag for a new dialog; `authorize` is asked about new
     /// subscriptions.
     ///
+    /// A SUBSCRIBE without a To tag whose Call-ID, From tag and CSeq are
+    /// those of the request that made a live subscription (a fork of it that
+    /// came by another path, or a retransmission after its transaction
+    /// ended) is answered 482 Loop Detected (RFC 3261 §8.2.2.2) and makes no
+    /// second subscription.
+    ///
     /// [`poll_notify`]: Notifier::poll_notify
     pub fn handle_subscribe(
         &mut self,
@@ -246,7 +342,7 @@ impl Notifier {
         authorize: impl FnOnce(&SubscriptionInfo) -> Decision,
     ) -> Result<Message, sofia_msg::BuildError> {
         let to_tag = req.to_tag().unwrap_or(tag).to_string();
-        let Some(event) = event_name(req) else {
+        let Some((event, event_id)) = event_of(req) else {
             return self
                 .reply(req, 400, "Missing Event header", &to_tag)
                 .build();
@@ -281,12 +377,16 @@ impl Notifier {
                 local_tag: to_tag.clone(),
                 remote_tag: req.from_tag().unwrap_or("").to_string(),
             };
-            let Some(&sub_id) = self.by_dialog.get(&id) else {
-                return self
-                    .reply(req, 481, "Subscription Does Not Exist", &to_tag)
-                    .build();
-            };
-            let Some(sub) = self.subs.get_mut(&sub_id) else {
+            let sub = self
+                .by_dialog
+                .get(&id)
+                .copied()
+                .and_then(|sub_id| Some((sub_id, self.subs.get_mut(&sub_id)?)));
+            // Unknown dialog, another package or `id` than the dialog's
+            // subscription, or one already ending: none to refresh.
+            let Some((sub_id, sub)) = sub.filter(|(_, s)| {
+                s.info.event == event && s.event_id == event_id && s.terminate.is_none()
+            }) else {
                 return self
                     .reply(req, 481, "Subscription Does Not Exist", &to_tag)
                     .build();
@@ -294,16 +394,21 @@ impl Notifier {
             if sub.dialog.on_request(req).is_err() {
                 return self.reply(req, 500, "CSeq Out of Order", &to_tag).build();
             }
+            let mut refreshed = None;
             if expires == 0 {
-                sub.terminate = Some("");
+                sub.terminate = Some(Ending::Unsubscribed);
                 su_log!(NEA, 5, "nea: {:?} unsubscribed", sub_id);
             } else {
                 sub.expires_at = now + Duration::from_secs(u64::from(expires));
+                refreshed = Some(sub.expires_at);
                 su_log!(NEA, 5, "nea: {:?} refreshed for {} s", sub_id, expires);
             }
             // Every refresh gets a NOTIFY with the current state (RFC 6665
             // §4.2.1.2).
             sub.dirty = true;
+            if let Some(at) = refreshed {
+                self.schedule_expiry(at, sub_id);
+            }
             self.owe(sub_id);
             return self
                 .reply(req, 200, "OK", &to_tag)
@@ -312,7 +417,21 @@ impl Notifier {
                 .build();
         }
 
-        let Some(resource) = resource_of(req) else {
+        let origin = (
+            req.call_id().unwrap_or("").to_string(),
+            req.from_tag().unwrap_or("").to_string(),
+            req.cseq().map_or(0, |c| c.0),
+        );
+        if let Some(existing) = self.by_origin.get(&origin) {
+            su_log!(
+                NEA,
+                5,
+                "nea: SUBSCRIBE merged with the one of {:?}: 482",
+                existing
+            );
+            return self.reply(req, 482, "Loop Detected", &to_tag).build();
+        }
+        let Some((resource, entity)) = resource_of(req, self.config.resource_with_host) else {
             return self
                 .reply(req, 416, "Unsupported URI Scheme", &to_tag)
                 .build();
@@ -346,6 +465,7 @@ impl Notifier {
             id,
             event: event.clone(),
             resource: resource.clone(),
+            entity,
             subscriber: req
                 .from()
                 .map(|f| f.uri().as_str().to_string())
@@ -388,17 +508,25 @@ impl Notifier {
             }
         );
         self.by_dialog.insert(dialog.id.clone(), id);
+        self.by_origin.insert(origin.clone(), id);
         self.by_resource.entry(key).or_default().push(id);
+        let expires_at = now + Duration::from_secs(u64::from(expires));
+        if expires != 0 {
+            self.schedule_expiry(expires_at, id);
+        }
         self.subs.insert(
             id,
             Subscription {
                 info,
+                event_id,
                 dialog,
-                expires_at: now + Duration::from_secs(u64::from(expires)),
+                origin,
+                expires_at,
                 dirty: true,
                 notify_after: now,
                 // A fetch (Expires: 0) gets one NOTIFY and ends.
-                terminate: (expires == 0).then_some("timeout"),
+                terminate: (expires == 0).then_some(Ending::Timeout),
+                notifying: false,
             },
         );
         self.owe(id);
@@ -408,6 +536,24 @@ impl Notifier {
             .build()
     }
 
+    /// Schedules an expiry; rebuilds the heap from the live subscriptions
+    /// when stale entries (from refreshes) outnumber them.
+    fn schedule_expiry(&mut self, at: Instant, id: SubId) {
+        self.expiries.push(Reverse((at, id)));
+        if self.expiries.len() > 2 * self.subs.len() + 64 {
+            self.expiries = self
+                .subs
+                .iter()
+                .filter(|(_, s)| s.terminate.is_none())
+                .map(|(id, s)| Reverse((s.expires_at, *id)))
+                .collect();
+            if !self.subs.contains_key(&id) {
+                // Not yet inserted (a new subscription): keep its entry.
+                self.expiries.push(Reverse((at, id)));
+            }
+        }
+    }
+
     fn owe(&mut self, id: SubId) {
         if !self.owed.contains(&id) {
             self.owed.push_back(id);
@@ -415,7 +561,7 @@ impl Notifier {
     }
 
     /// Sets a resource's state (the body of its NOTIFYs) and owes a NOTIFY to
-    /// every active subscriber of it.
+    /// every active subscriber of it; returns how many.
     pub fn set_state(&mut self, event: &str, resource: &str, body: String) -> Result<usize, Error> {
         let event = event.to_ascii_lowercase();
         if self.package(&event).is_none() {
@@ -428,6 +574,7 @@ impl Notifier {
         for id in ids {
             if let Some(s) = self.subs.get_mut(&id)
                 && s.info.state == SubState::Active
+                && s.terminate.is_none()
             {
                 s.dirty = true;
                 n += 1;
@@ -437,10 +584,21 @@ impl Notifier {
         Ok(n)
     }
 
+    /// The state last set for a resource.
+    pub fn state(&self, event: &str, resource: &str) -> Option<&str> {
+        self.states
+            .get(&(event.to_ascii_lowercase(), resource.to_string()))
+            .map(String::as_str)
+    }
+
     /// Authorizes a pending subscription: it becomes active and gets a
     /// NOTIFY with the state.
     pub fn approve(&mut self, sub: SubId) -> Result<(), Error> {
-        let s = self.subs.get_mut(&sub).ok_or(Error::NoSubscription(sub))?;
+        let s = self
+            .subs
+            .get_mut(&sub)
+            .filter(|s| s.terminate.is_none())
+            .ok_or(Error::NoSubscription(sub))?;
         s.info.state = SubState::Active;
         s.dirty = true;
         su_log!(NEA, 5, "nea: {:?} approved", sub);
@@ -450,25 +608,70 @@ impl Notifier {
 
     /// Refuses a subscription: a final NOTIFY `terminated;reason=rejected`.
     pub fn reject(&mut self, sub: SubId) -> Result<(), Error> {
-        let s = self.subs.get_mut(&sub).ok_or(Error::NoSubscription(sub))?;
-        s.terminate = Some("rejected");
+        let s = self
+            .subs
+            .get_mut(&sub)
+            .filter(|s| s.terminate.is_none())
+            .ok_or(Error::NoSubscription(sub))?;
+        s.terminate = Some(Ending::Rejected);
         s.dirty = true;
         su_log!(NEA, 5, "nea: {:?} rejected", sub);
         self.owe(sub);
         Ok(())
     }
 
+    /// Ends every subscription, as sofia-sip's `nea_server_shutdown()`: each
+    /// owes a final NOTIFY `terminated;reason=deactivated` (subscribe again
+    /// at once) or, with `retry_after`,
+    /// `terminated;reason=probation;retry-after=N`. Returns how many.
+    pub fn shutdown(&mut self, retry_after: Option<u32>) -> usize {
+        let ending = match retry_after {
+            Some(s) => Ending::Probation(s),
+            None => Ending::Deactivated,
+        };
+        let ids: Vec<SubId> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.terminate.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            if let Some(s) = self.subs.get_mut(id) {
+                s.terminate = Some(ending);
+                s.dirty = true;
+            }
+            self.owe(*id);
+        }
+        su_log!(NEA, 5, "nea: shutdown ends {} subscriptions", ids.len());
+        ids.len()
+    }
+
     /// The next NOTIFY that may go now, built with the Via `via()` gives; the
     /// caller sends it in a client transaction and passes its outcome to
-    /// [`handle_notify_result`](Notifier::handle_notify_result).
+    /// [`handle_notify_result`](Notifier::handle_notify_result). A
+    /// subscription has one NOTIFY outstanding at a time: the next waits for
+    /// that outcome, and goes with the state of then.
     pub fn poll_notify(&mut self, now: Instant, mut via: impl FnMut() -> String) -> Option<Notify> {
+        self.poll_notify_with(now, |_| via())
+    }
+
+    /// [`poll_notify`](Notifier::poll_notify) with a Via made for the
+    /// NOTIFY's next hop: `via` gets the URI it goes to first (see
+    /// [`Notify::next_hop`]), from which a driver picks the transport.
+    pub fn poll_notify_with(
+        &mut self,
+        now: Instant,
+        mut via: impl FnMut(&str) -> String,
+    ) -> Option<Notify> {
         let n = self.owed.len();
         for _ in 0..n {
             let id = self.owed.pop_front()?;
             let Some(s) = self.subs.get(&id) else {
                 continue;
             };
-            if !s.dirty {
+            if !s.dirty || s.notifying {
+                // Nothing owed, or owed once the outstanding NOTIFY's
+                // outcome comes.
                 continue;
             }
             if s.terminate.is_none() && now < s.notify_after {
@@ -476,12 +679,19 @@ impl Notifier {
                 self.owed.push_back(id);
                 continue;
             }
-            return self.build_notify(now, id, &via());
+            if let Some(n) = self.build_notify(now, id, &mut via) {
+                return Some(n);
+            }
         }
         None
     }
 
-    fn build_notify(&mut self, now: Instant, id: SubId, via: &str) -> Option<Notify> {
+    fn build_notify(
+        &mut self,
+        now: Instant,
+        id: SubId,
+        via: &mut impl FnMut(&str) -> String,
+    ) -> Option<Notify> {
         let interval = self.config.min_notify_interval;
         let contact = format!("<{}>", self.config.contact);
         let s = self.subs.get(&id)?;
@@ -490,52 +700,90 @@ impl Notifier {
         let key = (s.info.event.clone(), s.info.resource.clone());
         let body = match self.states.get(&key) {
             Some(b) => b.clone(),
-            None => package.initial_body(&s.info.resource),
+            None => package.initial_body(&s.info.entity),
         };
         let s = self.subs.get_mut(&id)?;
-        let left = s.expires_at.saturating_duration_since(now).as_secs();
+        // Seconds left, rounded up: a NOTIFY built a moment after the
+        // SUBSCRIBE still says the whole duration granted.
+        let left = s.expires_at.saturating_duration_since(now);
+        let left = left.as_secs() + u64::from(left.subsec_nanos() > 0);
         let (state, last) = match s.terminate {
-            Some("") => ("terminated".to_string(), true),
-            Some(reason) => (format!("terminated;reason={reason}"), true),
+            Some(ending) => (ending.state(), true),
             None => match s.info.state {
                 SubState::Active => (format!("active;expires={left}"), false),
                 SubState::Pending => (format!("pending;expires={left}"), false),
             },
         };
-        let with_body = s.info.state == SubState::Active && s.terminate != Some("rejected");
+        // Pending and rejected subscriptions get no state.
+        let with_body = s.info.state == SubState::Active && s.terminate != Some(Ending::Rejected);
+        let event = match &s.event_id {
+            Some(i) => format!("{};id={i}", s.info.event),
+            None => s.info.event.clone(),
+        };
+        let (target, routes) = s.dialog.request_target();
+        let next_hop = match routes.first() {
+            Some(r) if target == s.dialog.remote_target => {
+                r.trim_start_matches('<').trim_end_matches('>').to_string()
+            }
+            _ => target,
+        };
+        let via = via(&next_hop);
         let mut b = s
             .dialog
-            .request(Method::Notify, via, None)
-            .header(HeaderName::Event, &s.info.event)
+            .request(Method::Notify, &via, None)
+            .header(HeaderName::Event, &event)
             .header(HeaderName::SubscriptionState, &state)
             .header(HeaderName::Contact, &contact);
         if with_body {
             b = b.body(&content_type, body);
         }
         s.dirty = false;
+        s.notifying = true;
         s.notify_after = now + interval;
         su_log!(NEA, 5, "nea: {:?} NOTIFY {}", id, state);
-        let request = b.build().ok()?;
+        let built = b.build();
         if last {
             self.remove(id);
         }
-        Some(Notify {
-            sub: id,
-            request,
-            last,
-        })
+        match built {
+            Ok(request) => Some(Notify {
+                sub: id,
+                request,
+                next_hop,
+                last,
+            }),
+            Err(e) => {
+                su_log!(NEA, 2, "nea: {:?} NOTIFY not built: {}", id, e);
+                if !last {
+                    self.remove(id);
+                }
+                None
+            }
+        }
     }
 
     /// The outcome of a NOTIFY: a final status, or `None` for a timeout.
     /// 481, 408, a timeout and other failures end the subscription
-    /// (RFC 6665 §4.2.2).
-    pub fn handle_notify_result(&mut self, sub: SubId, status: Option<u16>) {
+    /// (RFC 6665 §4.2.2); returns true when it ended one. After a 2xx the
+    /// subscription's next NOTIFY may go.
+    pub fn handle_notify_result(&mut self, sub: SubId, status: Option<u16>) -> bool {
         match status {
-            Some(200..=299) | Some(100..=199) => {}
+            Some(100..=199) => false,
+            Some(200..=299) => {
+                if let Some(s) = self.subs.get_mut(&sub) {
+                    s.notifying = false;
+                    if s.dirty {
+                        self.owe(sub);
+                    }
+                }
+                false
+            }
             _ => {
-                if self.remove(sub) {
+                let ended = self.remove(sub);
+                if ended {
                     su_log!(NEA, 5, "nea: {:?} ended by NOTIFY result {:?}", sub, status);
                 }
+                ended
             }
         }
     }
@@ -544,7 +792,11 @@ impl Notifier {
         let Some(s) = self.subs.remove(&id) else {
             return false;
         };
+        if self.subs.is_empty() {
+            self.expiries.clear();
+        }
         self.by_dialog.remove(&s.dialog.id);
+        self.by_origin.remove(&s.origin);
         let key = (s.info.event, s.info.resource);
         if let Some(list) = self.by_resource.get_mut(&key) {
             list.retain(|x| *x != id);
@@ -556,34 +808,37 @@ impl Notifier {
     }
 
     /// When [`handle_timeout`](Notifier::handle_timeout) or
-    /// [`poll_notify`](Notifier::poll_notify) next has work.
+    /// [`poll_notify`](Notifier::poll_notify) next has work: never later,
+    /// sometimes earlier (after a refresh or an end, until the old expiry
+    /// has been dropped). Found without a scan of the subscriptions.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let throttled = self
+        // Final NOTIFYs are never throttled: `poll_notify` gives them at
+        // once, so only throttled ones wait for a time.
+        let owed = self
             .owed
             .iter()
             .filter_map(|id| self.subs.get(id))
-            .filter(|s| s.dirty)
+            .filter(|s| s.dirty && !s.notifying && s.terminate.is_none())
             .map(|s| s.notify_after);
-        let expiries = self
-            .subs
-            .values()
-            .filter(|s| s.terminate.is_none())
-            .map(|s| s.expires_at);
-        throttled.chain(expiries).min()
+        // The earliest entry may be stale: a wake-up too early, never too
+        // late (handle_timeout drops it).
+        let expiry = self.expiries.peek().map(|Reverse((at, _))| *at);
+        owed.chain(expiry).min()
     }
 
     /// Expires subscriptions whose time has come: each owes a final NOTIFY
     /// `terminated;reason=timeout`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let expired: Vec<SubId> = self
-            .subs
-            .iter()
-            .filter(|(_, s)| s.terminate.is_none() && s.expires_at <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            if let Some(s) = self.subs.get_mut(&id) {
-                s.terminate = Some("timeout");
+        while let Some(&Reverse((at, id))) = self.expiries.peek() {
+            if at > now {
+                break;
+            }
+            self.expiries.pop();
+            if let Some(s) = self.subs.get_mut(&id)
+                && s.terminate.is_none()
+                && s.expires_at == at
+            {
+                s.terminate = Some(Ending::Timeout);
                 s.dirty = true;
                 su_log!(NEA, 5, "nea: {:?} expired", id);
                 self.owe(id);

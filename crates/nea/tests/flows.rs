@@ -46,10 +46,12 @@ fn via() -> String {
     "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKn".into()
 }
 
-/// Every NOTIFY that may go at `now`: (subscriber Call-ID, state, body).
+/// Every NOTIFY that may go at `now`, each answered 200: (subscriber
+/// Call-ID, state, body).
 fn notifies(n: &mut Notifier, now: Instant) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     while let Some(nt) = n.poll_notify(now, via) {
+        assert!(!n.handle_notify_result(nt.sub, Some(200)));
         let r = &nt.request;
         assert_eq!(r.method(), Method::Notify);
         out.push((
@@ -342,4 +344,249 @@ fn failed_notify_ends_the_subscription_and_fetch_ends_at_once() {
     assert_eq!(got[0].1, "terminated;reason=timeout");
     assert!(got[0].2.contains("<basic>closed</basic>"));
     assert!(n.is_empty());
+}
+
+#[test]
+fn merged_or_retransmitted_subscribe_makes_no_second_subscription() {
+    let t0 = Instant::now();
+    let mut n = notifier(Config::default());
+    let req = subscribe("bob", "presence", Some(600), None, 1);
+    let r = n
+        .handle_subscribe(t0, &req, "n1", |_| Decision::Accept)
+        .unwrap();
+    assert_eq!(r.status(), Some(200));
+    // The same request again (a fork that came by another path, or a
+    // retransmission after its transaction ended): 482, no new dialog.
+    let again = n
+        .handle_subscribe(t0, &req, "n2", |_| Decision::Accept)
+        .unwrap();
+    assert_eq!(again.status(), Some(482));
+    assert_eq!(n.len(), 1);
+    assert_eq!(notifies(&mut n, t0).len(), 1);
+    // A new request of the same subscriber (higher CSeq) is a new one.
+    let r = n
+        .handle_subscribe(
+            t0,
+            &subscribe("bob", "presence", Some(600), None, 2),
+            "n3",
+            |_| Decision::Accept,
+        )
+        .unwrap();
+    assert_eq!(r.status(), Some(200));
+    assert_eq!(n.len(), 2);
+    // Once the first has ended, its request is no longer merged.
+    let sub = n.find(&sofia_nta::dialog::DialogId {
+        call_id: "bob".into(),
+        local_tag: "n1".into(),
+        remote_tag: "f-bob".into(),
+    });
+    assert!(sub.is_some());
+    assert!(n.handle_notify_result(sub.unwrap(), Some(481)));
+    let r = n
+        .handle_subscribe(t0, &req, "n4", |_| Decision::Accept)
+        .unwrap();
+    assert_eq!(r.status(), Some(200));
+}
+
+#[test]
+fn event_id_is_echoed_and_must_match_on_refresh() {
+    let t0 = Instant::now();
+    let mut n = notifier(Config::default());
+    n.handle_subscribe(
+        t0,
+        &subscribe("bob", "presence;id=7", Some(600), None, 1),
+        "n1",
+        |_| Decision::Accept,
+    )
+    .unwrap();
+    let nt = n.poll_notify(t0, via).unwrap();
+    assert_eq!(nt.request.header(HeaderName::Event), Some("presence;id=7"));
+    assert_eq!(nt.next_hop, "sip:bob@192.0.2.9");
+    // Another id in the same dialog is not this subscription.
+    let r = n
+        .handle_subscribe(
+            t0,
+            &subscribe("bob", "presence;id=8", Some(600), Some("n1"), 2),
+            "x",
+            |_| Decision::Accept,
+        )
+        .unwrap();
+    assert_eq!(r.status(), Some(481));
+    let r = n
+        .handle_subscribe(
+            t0,
+            &subscribe("bob", "presence;id=7", Some(600), Some("n1"), 3),
+            "x",
+            |_| Decision::Accept,
+        )
+        .unwrap();
+    assert_eq!(r.status(), Some(200));
+}
+
+#[test]
+fn shutdown_and_refresh_of_an_ending_subscription() {
+    let t0 = Instant::now();
+    let mut n = notifier(Config::default());
+    for who in ["bob", "carol"] {
+        n.handle_subscribe(
+            t0,
+            &subscribe(who, "presence", Some(600), None, 1),
+            who,
+            |_| Decision::Accept,
+        )
+        .unwrap();
+    }
+    notifies(&mut n, t0);
+    // Unsubscribed, final NOTIFY not yet sent: a refresh finds nothing.
+    n.handle_subscribe(
+        t0,
+        &subscribe("bob", "presence", Some(0), Some("bob"), 2),
+        "x",
+        |_| Decision::Accept,
+    )
+    .unwrap();
+    let r = n
+        .handle_subscribe(
+            t0,
+            &subscribe("bob", "presence", Some(600), Some("bob"), 3),
+            "x",
+            |_| Decision::Accept,
+        )
+        .unwrap();
+    assert_eq!(r.status(), Some(481));
+    assert_eq!(n.shutdown(Some(120)), 1);
+    let mut got = notifies(&mut n, t0 + Duration::from_millis(10));
+    got.sort();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].1, "terminated");
+    assert_eq!(got[1].1, "terminated;reason=probation;retry-after=120");
+    assert!(n.is_empty());
+    assert_eq!(n.poll_timeout(), None);
+}
+
+#[test]
+fn resources_without_host_and_entity_uris() {
+    let t0 = Instant::now();
+    let mut n = notifier(Config {
+        resource_with_host: false,
+        ..Config::default()
+    });
+    n.handle_subscribe(
+        t0,
+        &subscribe("bob", "message-summary", None, None, 1),
+        "n1",
+        |i| {
+            assert_eq!(i.resource, "alice");
+            assert_eq!(i.entity, "sip:alice@example.com");
+            Decision::Accept
+        },
+    )
+    .unwrap();
+    let got = notifies(&mut n, t0);
+    assert!(got[0].2.contains("Message-Account: sip:alice@example.com"));
+    assert_eq!(
+        n.set_state(
+            "message-summary",
+            "alice",
+            MessageSummary::body("sip:alice@example.com", 1, 0)
+        ),
+        Ok(1)
+    );
+    assert_eq!(
+        n.state("message-summary", "alice"),
+        Some(MessageSummary::body("sip:alice@example.com", 1, 0).as_str())
+    );
+}
+
+#[test]
+fn one_notify_outstanding_per_subscription() {
+    let t0 = Instant::now();
+    let mut n = notifier(Config::default());
+    n.handle_subscribe(
+        t0,
+        &subscribe("bob", "presence", Some(600), None, 1),
+        "n1",
+        |_| Decision::Accept,
+    )
+    .unwrap();
+    let first = n.poll_notify(t0, via).unwrap();
+    // A change while the first NOTIFY awaits its answer: nothing goes, and
+    // no timer fires for it (only the expiry remains).
+    n.set_state("presence", "alice@example.com", "one".into())
+        .unwrap();
+    n.set_state("presence", "alice@example.com", "two".into())
+        .unwrap();
+    let t1 = t0 + Duration::from_secs(5);
+    assert!(n.poll_notify(t1, via).is_none());
+    assert_eq!(n.poll_timeout(), Some(t0 + Duration::from_secs(600)));
+    // A provisional answer changes nothing; the 200 lets the next one go,
+    // with the latest state and the next CSeq.
+    assert!(!n.handle_notify_result(first.sub, Some(100)));
+    assert!(n.poll_notify(t1, via).is_none());
+    assert!(!n.handle_notify_result(first.sub, Some(200)));
+    let next = n.poll_notify(t1, via).unwrap();
+    assert_eq!(next.request.body_bytes(), b"two");
+    let seq = |m: &Message| m.cseq().unwrap().0;
+    assert_eq!(seq(&next.request), seq(&first.request) + 1);
+    assert!(n.poll_notify(t1, via).is_none());
+    // An unsubscribe while it is outstanding: the final NOTIFY waits too.
+    n.handle_subscribe(
+        t1,
+        &subscribe("bob", "presence", Some(0), Some("n1"), 2),
+        "x",
+        |_| Decision::Accept,
+    )
+    .unwrap();
+    assert!(n.poll_notify(t1, via).is_none());
+    n.handle_notify_result(next.sub, Some(200));
+    let last = n.poll_notify(t1, via).unwrap();
+    assert!(last.last);
+    assert_eq!(
+        last.request.header(HeaderName::SubscriptionState),
+        Some("terminated")
+    );
+    assert!(n.is_empty());
+}
+
+#[test]
+fn refresh_moves_the_expiry_and_many_refreshes_stay_correct() {
+    let t0 = Instant::now();
+    let mut n = notifier(Config::default());
+    n.handle_subscribe(
+        t0,
+        &subscribe("bob", "presence", Some(60), None, 1),
+        "n1",
+        |_| Decision::Accept,
+    )
+    .unwrap();
+    notifies(&mut n, t0);
+    // A thousand refreshes, 30 s apart, each for 60 s (the expiry heap is
+    // rebuilt along the way).
+    let mut t = t0;
+    for cseq in 2..1002 {
+        t += Duration::from_secs(30);
+        n.handle_timeout(t);
+        let r = n
+            .handle_subscribe(
+                t,
+                &subscribe("bob", "presence", Some(60), Some("n1"), cseq),
+                "x",
+                |_| Decision::Accept,
+            )
+            .unwrap();
+        assert_eq!(r.status(), Some(200), "refresh {cseq}");
+        let got = notifies(&mut n, t);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, "active;expires=60");
+        // Never later than the real expiry.
+        assert!(n.poll_timeout().unwrap() <= t + Duration::from_secs(60));
+    }
+    // The old expiries pass without effect; the last one ends it.
+    n.handle_timeout(t + Duration::from_secs(59));
+    assert!(notifies(&mut n, t + Duration::from_secs(59)).is_empty());
+    n.handle_timeout(t + Duration::from_secs(60));
+    let got = notifies(&mut n, t + Duration::from_secs(60));
+    assert_eq!(got[0].1, "terminated;reason=timeout");
+    assert!(n.is_empty());
+    assert_eq!(n.poll_timeout(), None);
 }
