@@ -9,3 +9,6 @@
 //! `docs/mod_sofia.md` lists what it does, command by command, and every
 //! deliberate difference from FreeSWITCH.
 #![forbid(unsafe_code)]
+
+pub mod registrar;
+pub mod store;
