@@ -63,6 +63,7 @@ fn register(
 
 /// Sends a REGISTER, answers the challenge with `password`, returns the
 /// second outcome.
+#[allow(clippy::too_many_arguments)]
 fn authed<S: sofia_iptsec::CredentialStore, A: RegistrarAcl>(
     r: &mut Registrar<S, A>,
     now: SystemTime,
