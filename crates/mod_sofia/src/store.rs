@@ -293,8 +293,11 @@ impl RegistrationStore for MemoryRegistrationStore {
 }
 
 /// FreeSWITCH's `sip_registrations` table in an SQLite file, with its
-/// indexes. Writes are synchronous; wrap it in a [`BackgroundStore`] to
-/// keep them off the signalling path.
+/// indexes and three composite ones (`sip_user, sip_host, profile_name`;
+/// `call_id, profile_name`; `profile_name, expires`) that keep every
+/// delete an index lookup: with single-column indexes alone SQLite may
+/// pick `sr_profile_name` and scan the profile. Writes are synchronous;
+/// wrap it in a [`BackgroundStore`] to keep them off the signalling path.
 pub struct SqliteStore {
     conn: Connection,
     path: String,
@@ -335,7 +338,10 @@ CREATE INDEX IF NOT EXISTS sr_sip_host ON sip_registrations (sip_host);
 CREATE INDEX IF NOT EXISTS sr_profile_name ON sip_registrations (profile_name);
 CREATE INDEX IF NOT EXISTS sr_contact ON sip_registrations (contact);
 CREATE INDEX IF NOT EXISTS sr_expires ON sip_registrations (expires);
-CREATE INDEX IF NOT EXISTS sr_ping_expires ON sip_registrations (ping_expires);";
+CREATE INDEX IF NOT EXISTS sr_ping_expires ON sip_registrations (ping_expires);
+CREATE INDEX IF NOT EXISTS sr_user_host_profile ON sip_registrations (sip_user, sip_host, profile_name);
+CREATE INDEX IF NOT EXISTS sr_call_id_profile ON sip_registrations (call_id, profile_name);
+CREATE INDEX IF NOT EXISTS sr_profile_expires ON sip_registrations (profile_name, expires);";
 
 impl SqliteStore {
     /// The file a profile's registrations live in by default:
