@@ -54,7 +54,12 @@ fn handle_register(c: &mut Criterion) {
     assert!(client.handle_response(&challenge).expect("answerable"));
     group.bench_function("register_md5_refresh", |b| {
         b.iter_batched(
-            || register("1000", &client.authorize("REGISTER", "sip:example.com", b"")),
+            || {
+                register(
+                    "1000",
+                    &client.authorize("REGISTER", "sip:example.com", b""),
+                )
+            },
             |req| {
                 let out = r.handle_register(now, source, Transport::Udp, black_box(&req));
                 assert_eq!(out.response.as_ref().and_then(|m| m.status()), Some(200));
@@ -86,7 +91,12 @@ fn handle_register(c: &mut Criterion) {
             call_id: format!("c{i}"),
             sip_user: format!("u{i}"),
             sip_host: "example.com".into(),
-            contact: format!("\"\" <sip:u{i}@10.{}.{}.{}:5060>", i >> 16, (i >> 8) & 255, i & 255),
+            contact: format!(
+                "\"\" <sip:u{i}@10.{}.{}.{}:5060>",
+                i >> 16,
+                (i >> 8) & 255,
+                i & 255
+            ),
             expires: base + 3600,
             profile_name: "internal".into(),
             ..Registration::default()

@@ -110,7 +110,9 @@ fn main() {
         ok as f64 / signalling.as_secs_f64(),
         2.0 * ok as f64 / signalling.as_secs_f64(),
         with_disk.as_secs_f64(),
-        bg.stats().overflows.load(std::sync::atomic::Ordering::Relaxed),
+        bg.stats()
+            .overflows
+            .load(std::sync::atomic::Ordering::Relaxed),
     );
     drop(bg);
     drop(r);
@@ -161,7 +163,11 @@ fn main() {
     let mut store = SqliteStore::open(&path).expect("open");
     let t = Instant::now();
     store
-        .apply(rows.into_iter().map(|r| StoreOp::Insert(Box::new(r))).collect())
+        .apply(
+            rows.into_iter()
+                .map(|r| StoreOp::Insert(Box::new(r)))
+                .collect(),
+        )
         .expect("write");
     let write = t.elapsed();
     drop(store);

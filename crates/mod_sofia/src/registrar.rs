@@ -166,6 +166,10 @@ pub struct RegistrarSettings {
     pub force_subscription_domain: Option<String>,
     /// `accept-blind-reg`: register without authentication.
     pub accept_blind_reg: bool,
+    /// `inbound-reg-force-matching-username`: the digest username must be
+    /// the user being registered (ignoring case), else 403. Off by default,
+    /// as in FreeSWITCH: any directory user may register any AOR.
+    pub force_matching_username: bool,
     /// `multiple-registrations`.
     pub multiple_registrations: MultipleRegistrations,
     /// The expiry of a contact when neither its `expires` parameter nor an
@@ -226,6 +230,7 @@ impl Default for RegistrarSettings {
             force_register_db_domain: None,
             force_subscription_domain: None,
             accept_blind_reg: false,
+            force_matching_username: false,
             multiple_registrations: MultipleRegistrations::False,
             default_expires: 300,
             min_expires: 0,
@@ -283,13 +288,17 @@ pub trait RegistrarAcl {
     }
 
     /// `local-network-acl`: a source on the local network is never NATed.
+    /// By default: private (RFC 1918, IPv6 unique local) and loopback
+    /// sources, so a private Contact means NAT only when the REGISTER came
+    /// from a public address (FreeSWITCH's `nat.auto` and `localnet.auto`
+    /// on a server with a private address).
     fn is_local_network(&self, source: IpAddr) -> bool {
-        let _ = source;
-        false
+        is_private(source) || source.is_loopback()
     }
 }
 
-/// The default lists: no register ACL, `nat.auto`, no local network.
+/// The default lists: no register ACL, `nat.auto`, private and loopback
+/// sources local.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultAcl;
 
@@ -1091,6 +1100,31 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
                 out.events.push(e);
             };
             match verdict {
+                Verdict::Authorized {
+                    username: u,
+                    realm: r,
+                    ..
+                } if self.settings.force_matching_username && !u.eq_ignore_ascii_case(&to_user) => {
+                    attempt("FORBIDDEN", &mut out, self);
+                    su_log!(
+                        SOFIA,
+                        3,
+                        "sofia: SIP username {} does not match auth username {} from {}",
+                        to_user,
+                        u,
+                        network_ip_s
+                    );
+                    let _ = r;
+                    out.events.push(self.failure_event(
+                        &to_user,
+                        &to_host,
+                        &network_ip_s,
+                        &network_port_s,
+                        &agent,
+                    ));
+                    out.response = self.respond(req, 403, "Forbidden", &[]);
+                    return out;
+                }
                 Verdict::Authorized {
                     username: u,
                     realm: r,

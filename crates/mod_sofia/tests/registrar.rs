@@ -846,3 +846,58 @@ fn store_round_trip_and_flush() {
     assert_eq!(out.expired.len(), 1);
     assert!(r2.is_empty());
 }
+
+#[test]
+fn any_directory_user_may_register_an_aor_unless_forced_to_match() {
+    // 1001's credentials for 1000's AOR: FreeSWITCH's default accepts.
+    let run = |force: bool| {
+        let mut r = registrar(RegistrarSettings {
+            force_matching_username: force,
+            ..RegistrarSettings::default()
+        });
+        let first = register("1000", "c1", 1, &["<sip:1000@192.0.2.7>"], &[]);
+        let challenge = r
+            .handle_register(at(0), src(), Transport::Udp, &first)
+            .response
+            .unwrap();
+        let mut client = AuthClient::new();
+        client.add_credentials(None, "1001", "secret1");
+        assert!(client.handle_response(&challenge).unwrap());
+        let auth = client.authorize("REGISTER", "sip:example.com", b"");
+        let second = register("1000", "c1", 2, &["<sip:1000@192.0.2.7>"], &auth);
+        let out = r.handle_register(at(0), src(), Transport::Udp, &second);
+        (status(&out), r.contacts("1000", "example.com").len(), out)
+    };
+    let (st, n, out) = run(false);
+    assert_eq!((st, n), (200, 1));
+    let reg_event = out
+        .events
+        .iter()
+        .find(|e| e.name == "sofia::register")
+        .unwrap();
+    assert_eq!(reg_event.header("username"), Some("1001"));
+    let (st, n, out) = run(true);
+    assert_eq!((st, n), (403, 0));
+    assert!(names(&out.events).contains(&"sofia::register_failure"));
+}
+
+#[test]
+fn private_contact_from_private_source_is_not_nat() {
+    let mut r = registrar(RegistrarSettings::default());
+    let lan: SocketAddr = "192.168.1.20:5060".parse().unwrap();
+    authed(
+        &mut r,
+        at(0),
+        lan,
+        Transport::Udp,
+        "1000",
+        "secret",
+        "c1",
+        &["<sip:1000@192.168.1.20:5060>"],
+        &[],
+    );
+    assert_eq!(
+        r.contacts("1000", "example.com")[0].status,
+        "Registered(UDP)"
+    );
+}
