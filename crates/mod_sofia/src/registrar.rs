@@ -335,6 +335,32 @@ impl<S: CredentialStore> CredentialStore for DirectoryCredentials<S> {
     }
 }
 
+/// A directory user's registration parameters (the `<params>` and
+/// `<variables>` of a user in FreeSWITCH's directory), applied after the
+/// user authenticated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserRegParams {
+    /// `sip-forbid-register`: 403.
+    pub forbid_register: bool,
+    /// `sip-allow-multiple-registrations`: `Some(false)` turns
+    /// `multiple-registrations` off for this user.
+    pub allow_multiple_registrations: Option<bool>,
+    /// `sip-force-expires`: the expiry of every binding of the user.
+    pub force_expires: Option<u32>,
+    /// `sip-force-user`: the user the bindings are stored under.
+    pub force_user: Option<String>,
+    /// `max-registrations-per-extension` of the user (overrides the
+    /// profile's).
+    pub max_registrations: Option<u32>,
+    /// `mwi-account` (`user@host`): the `mwi_user` and `mwi_host` columns.
+    pub mwi_account: Option<String>,
+}
+
+/// Looks up a user's [`UserRegParams`]: `(username, domain)`, the domain
+/// being `force-register-domain` or the realm of the credentials. `None`
+/// when the directory has nothing for the user.
+pub type UserParamsLookup = Box<dyn Fn(&str, &str) -> Option<UserRegParams> + Send + Sync>;
+
 /// What [`Registrar::handle_register`] decided.
 #[derive(Debug, Default)]
 pub struct RegisterOutcome {
@@ -439,6 +465,7 @@ pub struct Registrar<S, A = DefaultAcl> {
     auth: AuthModule<DirectoryCredentials<S>>,
     acl: A,
     index: Index,
+    user_params: Option<UserParamsLookup>,
 }
 
 fn unix(t: SystemTime) -> i64 {
@@ -541,7 +568,13 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
             auth,
             acl,
             index: Index::default(),
+            user_params: None,
         }
+    }
+
+    /// Sets the lookup of per-user registration parameters.
+    pub fn set_user_params(&mut self, lookup: UserParamsLookup) {
+        self.user_params = Some(lookup);
     }
 
     /// The settings.
@@ -927,7 +960,8 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
         for a in &addrs {
             let uri = a.uri();
             let uparams = uri.params().as_str();
-            let has = |needle: &str| uparams.to_ascii_lowercase().contains(needle);
+            let lower = uparams.to_ascii_lowercase();
+            let has = |needle: &str| lower.contains(needle);
             let mut nat = is_nat.is_some();
             let mut is_tls = false;
             let mut is_tcp = false;
@@ -1049,6 +1083,7 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
         // Authentication.
         let mut username = "unknown".to_string();
         let mut realm = reg_host.clone();
+        let mut params = UserRegParams::default();
         let blind = auto_register || self.settings.accept_blind_reg;
         if !blind {
             let verdict = self.auth.verify(now, network_ip, req);
@@ -1131,6 +1166,28 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
                     ..
                 } => {
                     attempt("SUCCESS", &mut out, self);
+                    if let Some(lookup) = &self.user_params {
+                        let domain = self.settings.force_register_domain.as_deref().unwrap_or(&r);
+                        params = lookup(&u, domain).unwrap_or_default();
+                    }
+                    if params.forbid_register {
+                        su_log!(
+                            SOFIA,
+                            3,
+                            "sofia: user {}@{} may not register (sip-forbid-register)",
+                            u,
+                            r
+                        );
+                        out.events.push(self.failure_event(
+                            &to_user,
+                            &to_host,
+                            &network_ip_s,
+                            &network_port_s,
+                            &agent,
+                        ));
+                        out.response = self.respond(req, 403, "Forbidden", &[]);
+                        return out;
+                    }
                     username = u;
                     realm = r;
                 }
@@ -1193,6 +1250,28 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
             }
         }
 
+        // The user's own parameters.
+        if let Some(u) = params.force_user.as_ref().filter(|u| !u.is_empty()) {
+            to_user = u.clone();
+        }
+        if let Some(e) = params.force_expires.filter(|e| *e > 0) {
+            for c in infos.iter_mut().filter(|c| c.exptime > 0) {
+                c.exptime = e;
+                c.too_brief = self.settings.min_expires > 0 && e < self.settings.min_expires;
+                if self.settings.max_expires > 0 {
+                    c.exptime = c.exptime.min(self.settings.max_expires);
+                }
+            }
+        }
+        let (mwi_user, mwi_host) = match params
+            .mwi_account
+            .as_deref()
+            .and_then(|m| m.split_once('@'))
+        {
+            Some((u, h)) => (u.to_string(), h.to_string()),
+            None => (to_user.clone(), reg_host.clone()),
+        };
+
         // RFC 3261 §10.3 steps 6 and 7.
         if star && (!addrs.is_empty() || expires_hdr != Some(0)) {
             out.response = self.respond(
@@ -1218,7 +1297,11 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
 
         // The bindings this request removes and adds, before touching
         // anything: the bounds are checked on the result.
-        let mode = self.settings.multiple_registrations;
+        let mode = if params.allow_multiple_registrations == Some(false) {
+            MultipleRegistrations::False
+        } else {
+            self.settings.multiple_registrations
+        };
         let profile = self.settings.profile_name.clone();
         let mut remove: Vec<u64> = Vec::new();
         let mut ops: Vec<StoreOp> = Vec::new();
@@ -1305,8 +1388,11 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
                 .count();
             let user_after = user_now - removed_of_user.min(user_now) + inserts.len();
             let mut limit = self.settings.max_bindings_per_user;
-            if self.settings.max_registrations_per_extension > 0 {
-                limit = limit.min(self.settings.max_registrations_per_extension as usize);
+            let per_extension = params
+                .max_registrations
+                .unwrap_or(self.settings.max_registrations_per_extension);
+            if per_extension > 0 {
+                limit = limit.min(per_extension as usize);
             }
             if user_after > limit {
                 su_log!(
@@ -1383,8 +1469,8 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
                 network_port: network_port_s.clone(),
                 sip_username: username.clone(),
                 sip_realm: realm.clone(),
-                mwi_user: to_user.clone(),
-                mwi_host: reg_host.clone(),
+                mwi_user: mwi_user.clone(),
+                mwi_host: mwi_host.clone(),
                 orig_server_host: self.settings.server_ip.clone(),
                 orig_hostname: self.settings.hostname.clone(),
                 sub_host: sub_host.clone(),

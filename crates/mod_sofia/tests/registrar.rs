@@ -901,3 +901,77 @@ fn private_contact_from_private_source_is_not_nat() {
         "Registered(UDP)"
     );
 }
+
+#[test]
+fn per_user_directory_parameters() {
+    use mod_sofia::registrar::UserRegParams;
+    let mut r = registrar(RegistrarSettings {
+        multiple_registrations: MultipleRegistrations::Contact,
+        ..RegistrarSettings::default()
+    });
+    r.set_user_params(Box::new(|user, domain| {
+        assert_eq!(domain, "example.com");
+        match user {
+            "1000" => Some(UserRegParams {
+                allow_multiple_registrations: Some(false),
+                force_expires: Some(120),
+                mwi_account: Some("vm1000@voicemail.example".into()),
+                ..UserRegParams::default()
+            }),
+            "1001" => Some(UserRegParams {
+                forbid_register: true,
+                ..UserRegParams::default()
+            }),
+            _ => None,
+        }
+    }));
+    reg(&mut r, at(0), "c1", &["<sip:1000@192.0.2.1>"]);
+    let out = reg(&mut r, at(0), "c2", &["<sip:1000@192.0.2.2>;expires=3600"]);
+    // Multiple registrations are off for 1000, and the expiry is forced.
+    assert_eq!(contacts_of(&out), ["<sip:1000@192.0.2.2>;expires=120"]);
+    let row = r.contacts("1000", "example.com")[0];
+    assert_eq!(
+        (row.mwi_user.as_str(), row.mwi_host.as_str()),
+        ("vm1000", "voicemail.example")
+    );
+    // 1001 may not register.
+    let out = authed(
+        &mut r,
+        at(0),
+        src(),
+        Transport::Udp,
+        "1001",
+        "secret1",
+        "d1",
+        &["<sip:1001@192.0.2.3>"],
+        &[],
+    );
+    assert_eq!(status(&out), 403);
+    assert!(names(&out.events).contains(&"sofia::register_failure"));
+    assert_eq!(r.count(Some("1001"), "example.com"), 0);
+}
+
+#[test]
+fn force_user_stores_under_another_user() {
+    use mod_sofia::registrar::UserRegParams;
+    let mut r = registrar(RegistrarSettings::default());
+    r.set_user_params(Box::new(|_, _| {
+        Some(UserRegParams {
+            force_user: Some("alias".into()),
+            max_registrations: Some(1),
+            ..UserRegParams::default()
+        })
+    }));
+    let out = reg(&mut r, at(0), "c1", &["<sip:1000@192.0.2.1>"]);
+    assert_eq!(status(&out), 200);
+    assert_eq!(r.count(Some("alias"), "example.com"), 1);
+    assert_eq!(r.count(Some("1000"), "example.com"), 0);
+    // Two contacts at once are over the user's own limit of one.
+    let out = reg(
+        &mut r,
+        at(0),
+        "c1",
+        &["<sip:1000@192.0.2.1>", "<sip:1000@192.0.2.2>"],
+    );
+    assert_eq!(status(&out), 403);
+}
