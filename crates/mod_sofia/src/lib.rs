@@ -16,4 +16,6 @@ pub mod config;
 pub mod control;
 pub mod directory;
 pub mod events;
+pub mod registrar;
+pub mod store;
 pub mod watchdog;
