@@ -1135,11 +1135,10 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
                 out.events.push(e);
             };
             match verdict {
-                Verdict::Authorized {
-                    username: u,
-                    realm: r,
-                    ..
-                } if self.settings.force_matching_username && !u.eq_ignore_ascii_case(&to_user) => {
+                Verdict::Authorized { username: u, .. }
+                    if self.settings.force_matching_username
+                        && !u.eq_ignore_ascii_case(&to_user) =>
+                {
                     attempt("FORBIDDEN", &mut out, self);
                     su_log!(
                         SOFIA,
@@ -1149,7 +1148,6 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
                         u,
                         network_ip_s
                     );
-                    let _ = r;
                     out.events.push(self.failure_event(
                         &to_user,
                         &to_host,
@@ -1413,7 +1411,7 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
                 out.response = self.respond(req, 403, "Forbidden", &[]);
                 return out;
             }
-            let total_after = self.index.by_id.len() - remove.len() + inserts.len();
+            let total_after = self.index.by_id.len().saturating_sub(remove.len()) + inserts.len();
             if total_after > self.settings.max_bindings {
                 su_log!(
                     SOFIA,
