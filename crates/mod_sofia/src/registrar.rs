@@ -191,6 +191,12 @@ pub struct RegistrarSettings {
     /// `aggressive-nat-detection`: a Via with `received`, or whose host or
     /// port differs from the source address, means NAT.
     pub aggressive_nat_detection: bool,
+    /// NAT when the first Contact's address (an IP address and port, 5060
+    /// or 5061 for `sips` by default) is not the address the REGISTER came
+    /// from (what the Via's `received`/`rport` record). Not a FreeSWITCH
+    /// setting; off by default, as FreeSWITCH only looks at the Contact's
+    /// host through `apply-nat-acl`.
+    pub nat_on_contact_mismatch: bool,
     /// `NDLB-received-in-nat-reg-contact`: add `;received=ip:port` to the
     /// stored contact of a NATed client.
     pub received_in_nat_reg_contact: bool,
@@ -238,6 +244,7 @@ impl Default for RegistrarSettings {
             force_expires: 0,
             expires_late_margin: 60,
             aggressive_nat_detection: false,
+            nat_on_contact_mismatch: false,
             received_in_nat_reg_contact: false,
             tcp_always_nat: false,
             tls_always_nat: false,
@@ -913,6 +920,20 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
             && self.acl.nat_acl(ip)
         {
             is_nat = Some("nat acl");
+        }
+        if is_nat.is_none()
+            && self.settings.nat_on_contact_mismatch
+            && let Some(a) = addrs.first()
+            && let Ok(ip) = strip_brackets(a.uri().host()).parse::<IpAddr>()
+        {
+            let default_port = if a.uri().scheme() == Scheme::Sips {
+                5061
+            } else {
+                5060
+            };
+            if ip != network_ip || a.uri().port().unwrap_or(default_port) != network_port {
+                is_nat = Some("contact mismatch");
+            }
         }
         let mut auto_register = false;
         match self.acl.register_acl(network_ip) {
