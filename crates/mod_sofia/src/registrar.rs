@@ -403,6 +403,7 @@ struct Index {
     by_id: HashMap<u64, Binding>,
     by_user: HashMap<String, Vec<u64>>,
     by_call_id: HashMap<String, Vec<u64>>,
+    by_host: HashMap<String, usize>,
     expiry: BTreeSet<(i64, u64)>,
 }
 
@@ -423,6 +424,7 @@ impl Index {
             .entry(row.call_id.clone())
             .or_default()
             .push(id);
+        *self.by_host.entry(row.sip_host.clone()).or_default() += 1;
         if row.expires > 0 {
             self.expiry.insert((row.expires, id));
         }
@@ -441,6 +443,12 @@ impl Index {
             && remove_id(v, id)
         {
             self.by_call_id.remove(&b.row.call_id);
+        }
+        if let Some(n) = self.by_host.get_mut(&b.row.sip_host) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.by_host.remove(&b.row.sip_host);
+            }
         }
         self.expiry.remove(&(b.row.expires, id));
         Some(b.row)
@@ -664,14 +672,8 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
     pub fn count(&self, user: Option<&str>, domain: &str) -> usize {
         match user {
             Some(u) => self.contacts(u, domain).len(),
-            None => {
-                let any_host = self.presence_match(domain);
-                self.index
-                    .by_id
-                    .values()
-                    .filter(|b| any_host || b.row.sip_host == domain)
-                    .count()
-            }
+            None if self.presence_match(domain) => self.index.by_id.len(),
+            None => self.index.by_host.get(domain).copied().unwrap_or(0),
         }
     }
 
