@@ -1007,3 +1007,12 @@ fn nat_when_contact_differs_from_source_if_enabled() {
         );
     }
 }
+
+#[test]
+fn registrar_and_stores_move_between_threads() {
+    fn send<T: Send + 'static>() {}
+    send::<Registrar<MemoryStore, DefaultAcl>>();
+    send::<mod_sofia::store::BackgroundStore>();
+    send::<mod_sofia::store::SqliteStore>();
+    send::<Box<dyn RegistrationStore>>();
+}
