@@ -191,6 +191,12 @@ pub struct RegistrarSettings {
     /// `aggressive-nat-detection`: a Via with `received`, or whose host or
     /// port differs from the source address, means NAT.
     pub aggressive_nat_detection: bool,
+    /// NAT when the first Contact's address (an IP address and port, 5060
+    /// or 5061 for `sips` by default) is not the address the REGISTER came
+    /// from (what the Via's `received`/`rport` record). Not a FreeSWITCH
+    /// setting; off by default, as FreeSWITCH only looks at the Contact's
+    /// host through `apply-nat-acl`.
+    pub nat_on_contact_mismatch: bool,
     /// `NDLB-received-in-nat-reg-contact`: add `;received=ip:port` to the
     /// stored contact of a NATed client.
     pub received_in_nat_reg_contact: bool,
@@ -238,6 +244,7 @@ impl Default for RegistrarSettings {
             force_expires: 0,
             expires_late_margin: 60,
             aggressive_nat_detection: false,
+            nat_on_contact_mismatch: false,
             received_in_nat_reg_contact: false,
             tcp_always_nat: false,
             tls_always_nat: false,
@@ -396,6 +403,7 @@ struct Index {
     by_id: HashMap<u64, Binding>,
     by_user: HashMap<String, Vec<u64>>,
     by_call_id: HashMap<String, Vec<u64>>,
+    by_host: HashMap<String, usize>,
     expiry: BTreeSet<(i64, u64)>,
 }
 
@@ -416,6 +424,7 @@ impl Index {
             .entry(row.call_id.clone())
             .or_default()
             .push(id);
+        *self.by_host.entry(row.sip_host.clone()).or_default() += 1;
         if row.expires > 0 {
             self.expiry.insert((row.expires, id));
         }
@@ -434,6 +443,12 @@ impl Index {
             && remove_id(v, id)
         {
             self.by_call_id.remove(&b.row.call_id);
+        }
+        if let Some(n) = self.by_host.get_mut(&b.row.sip_host) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.by_host.remove(&b.row.sip_host);
+            }
         }
         self.expiry.remove(&(b.row.expires, id));
         Some(b.row)
@@ -657,14 +672,8 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
     pub fn count(&self, user: Option<&str>, domain: &str) -> usize {
         match user {
             Some(u) => self.contacts(u, domain).len(),
-            None => {
-                let any_host = self.presence_match(domain);
-                self.index
-                    .by_id
-                    .values()
-                    .filter(|b| any_host || b.row.sip_host == domain)
-                    .count()
-            }
+            None if self.presence_match(domain) => self.index.by_id.len(),
+            None => self.index.by_host.get(domain).copied().unwrap_or(0),
         }
     }
 
@@ -914,6 +923,20 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
         {
             is_nat = Some("nat acl");
         }
+        if is_nat.is_none()
+            && self.settings.nat_on_contact_mismatch
+            && let Some(a) = addrs.first()
+            && let Ok(ip) = strip_brackets(a.uri().host()).parse::<IpAddr>()
+        {
+            let default_port = if a.uri().scheme() == Scheme::Sips {
+                5061
+            } else {
+                5060
+            };
+            if ip != network_ip || a.uri().port().unwrap_or(default_port) != network_port {
+                is_nat = Some("contact mismatch");
+            }
+        }
         let mut auto_register = false;
         match self.acl.register_acl(network_ip) {
             AclCheck::NotConfigured => {}
@@ -1135,11 +1158,10 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
                 out.events.push(e);
             };
             match verdict {
-                Verdict::Authorized {
-                    username: u,
-                    realm: r,
-                    ..
-                } if self.settings.force_matching_username && !u.eq_ignore_ascii_case(&to_user) => {
+                Verdict::Authorized { username: u, .. }
+                    if self.settings.force_matching_username
+                        && !u.eq_ignore_ascii_case(&to_user) =>
+                {
                     attempt("FORBIDDEN", &mut out, self);
                     su_log!(
                         SOFIA,
@@ -1149,7 +1171,6 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
                         u,
                         network_ip_s
                     );
-                    let _ = r;
                     out.events.push(self.failure_event(
                         &to_user,
                         &to_host,
@@ -1413,7 +1434,7 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
                 out.response = self.respond(req, 403, "Forbidden", &[]);
                 return out;
             }
-            let total_after = self.index.by_id.len() - remove.len() + inserts.len();
+            let total_after = self.index.by_id.len().saturating_sub(remove.len()) + inserts.len();
             if total_after > self.settings.max_bindings {
                 su_log!(
                     SOFIA,

@@ -375,6 +375,10 @@ impl SqliteStore {
             }
         };
         let conn = Connection::open(path).map_err(err("open"))?;
+        // A database shared with another writer may be locked for a moment;
+        // the writer thread waits rather than failing the batch.
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err("set busy_timeout"))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err("set journal_mode"))?;
         conn.pragma_update(None, "synchronous", "NORMAL")

@@ -975,3 +975,44 @@ fn force_user_stores_under_another_user() {
     );
     assert_eq!(status(&out), 403);
 }
+
+#[test]
+fn nat_when_contact_differs_from_source_if_enabled() {
+    let from: SocketAddr = "198.51.100.4:61000".parse().unwrap();
+    for (enabled, contact, want) in [
+        (false, "<sip:1000@192.0.2.7:5060>", "Registered(UDP)"),
+        (true, "<sip:1000@192.0.2.7:5060>", "Registered(UDP-NAT)"),
+        (true, "<sip:1000@198.51.100.4:5060>", "Registered(UDP-NAT)"),
+        (true, "<sip:1000@198.51.100.4:61000>", "Registered(UDP)"),
+    ] {
+        let mut r = registrar(RegistrarSettings {
+            nat_on_contact_mismatch: enabled,
+            ..RegistrarSettings::default()
+        });
+        authed(
+            &mut r,
+            at(0),
+            from,
+            Transport::Udp,
+            "1000",
+            "secret",
+            "c1",
+            &[contact],
+            &[],
+        );
+        assert_eq!(
+            r.contacts("1000", "example.com")[0].status,
+            want,
+            "{enabled} {contact}"
+        );
+    }
+}
+
+#[test]
+fn registrar_and_stores_move_between_threads() {
+    fn send<T: Send + 'static>() {}
+    send::<Registrar<MemoryStore, DefaultAcl>>();
+    send::<mod_sofia::store::BackgroundStore>();
+    send::<mod_sofia::store::SqliteStore>();
+    send::<Box<dyn RegistrationStore>>();
+}

@@ -100,6 +100,10 @@ proptest! {
         let mut rows = store.load("internal", 0).unwrap();
         mem.sort_by(|a, b| (&a.sip_user, &a.contact, &a.call_id).cmp(&(&b.sip_user, &b.contact, &b.call_id)));
         rows.sort_by(|a, b| (&a.sip_user, &a.contact, &a.call_id).cmp(&(&b.sip_user, &b.contact, &b.call_id)));
+        for row in &rows {
+            let n = rows.iter().filter(|x| x.sip_host == row.sip_host).count();
+            prop_assert_eq!(r.count(None, &row.sip_host), n);
+        }
         prop_assert_eq!(mem, rows);
     }
 
