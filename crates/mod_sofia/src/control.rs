@@ -158,11 +158,17 @@ pub struct Daemon<S> {
 impl<S: SofiaState + Send + 'static> Daemon<S> {
     /// A daemon over `state`.
     pub fn new(state: S, options: DaemonOptions) -> Daemon<S> {
+        Daemon::with_events(state, options, EventBus::default())
+    }
+
+    /// A daemon over `state` whose console prints `events` (the bus the
+    /// state publishes on).
+    pub fn with_events(state: S, options: DaemonOptions, events: EventBus) -> Daemon<S> {
         let (tx, _) = watch::channel(false);
         Daemon {
             state: Arc::new(Mutex::new(state)),
             options,
-            events: EventBus::default(),
+            events,
             shutdown_tx: Arc::new(tx),
         }
     }

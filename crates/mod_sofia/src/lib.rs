@@ -14,6 +14,7 @@ pub mod acl;
 pub mod commands;
 pub mod config;
 pub mod control;
+pub mod daemon;
 pub mod directory;
 pub mod events;
 pub mod registrar;

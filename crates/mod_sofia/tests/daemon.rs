@@ -47,10 +47,20 @@ impl Drop for Daemon {
 }
 
 impl Daemon {
+    /// Starts the daemon on a configuration without profiles (these tests
+    /// are about the control plane; `tests/profiles.rs` runs profiles).
     fn start(dir: &Path, extra: &[&str], stdin: Stdio) -> Daemon {
+        let conf = dir.join("no-profiles.xml");
+        std::fs::write(
+            &conf,
+            "<configuration name=\"sofia.conf\"><global_settings/><profiles/></configuration>\n",
+        )
+        .expect("write the configuration");
         let child = Command::new(BIN)
             .arg("--data-dir")
             .arg(dir)
+            .arg("-c")
+            .arg(&conf)
             .args(extra)
             .stdin(stdin)
             .stdout(Stdio::piped())

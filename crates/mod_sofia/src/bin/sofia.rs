@@ -13,8 +13,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use mod_sofia::commands::{ProfileAction, ProfileStatus, RegFilter, RegistrationRow, SofiaState};
-use mod_sofia::control::{self, DaemonOptions};
+use mod_sofia::control::{self, Daemon, DaemonOptions};
+use mod_sofia::daemon::{ConfigSource, Sofia};
+use mod_sofia::events::EventBus;
 use mod_sofia::watchdog::{Watchdog, WatchdogConfig};
 
 /// FreeSWITCH's mod_sofia as a standalone daemon.
@@ -54,54 +55,6 @@ struct Cli {
     watchdog_event_timeout: u64,
 }
 
-/// The state of a daemon with no profile running: the commands work, and
-/// report no profiles and no registrations. `reload_xml` checks that the
-/// configuration file is still readable, well-formed XML.
-struct StandaloneState {
-    config: Option<PathBuf>,
-    watchdog: Watchdog,
-}
-
-impl SofiaState for StandaloneState {
-    fn profiles(&self) -> Vec<ProfileStatus> {
-        Vec::new()
-    }
-
-    fn registrations(&self, _: &str, _: &RegFilter) -> Vec<RegistrationRow> {
-        Vec::new()
-    }
-
-    fn flush_inbound_reg(&mut self, _: &str, _: Option<&str>, _: bool) {}
-
-    fn set_siptrace(&mut self, _: Option<&str>, _: bool) {}
-
-    fn set_watchdog(&mut self, profile: Option<&str>, on: bool) {
-        if profile.is_none() {
-            self.watchdog.set_enabled(on, Instant::now());
-        }
-    }
-
-    fn reload_xml(&mut self) -> Result<(), String> {
-        match &self.config {
-            None => Ok(()),
-            Some(path) => check_config(path),
-        }
-    }
-
-    fn profile_action(&mut self, profile: &str, _: ProfileAction) -> Result<(), String> {
-        Err(format!("profile {profile} is not configured"))
-    }
-
-    fn restart_all(&mut self) {}
-}
-
-fn check_config(path: &std::path::Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    roxmltree::Document::parse(&text)
-        .map(|_| ())
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(line) = &cli.execute {
@@ -125,12 +78,10 @@ fn main() -> ExitCode {
         };
     }
 
-    if let Some(path) = &cli.config
-        && let Err(e) = check_config(path)
-    {
-        eprintln!("sofia: cannot load configuration: {e}");
-        return ExitCode::from(1);
-    }
+    let source = match &cli.config {
+        Some(path) => ConfigSource::File(path.clone()),
+        None => ConfigSource::Embedded,
+    };
     sofia_su::log::init_tracing();
     let watchdog = Watchdog::new(
         WatchdogConfig {
@@ -142,11 +93,7 @@ fn main() -> ExitCode {
     );
     let mut options = DaemonOptions::new(cli.data_dir.clone());
     options.console = !cli.no_console;
-    options.watchdog = watchdog.clone();
-    let state = StandaloneState {
-        config: cli.config.clone(),
-        watchdog,
-    };
+    options.watchdog = watchdog;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -158,7 +105,21 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(control::run_daemon(state, options));
+    let data_dir = cli.data_dir.clone();
+    let result = runtime.block_on(async move {
+        let bus = EventBus::default();
+        let sofia = Sofia::start(source, data_dir, bus.clone())
+            .await?
+            .with_watchdog(options.watchdog.clone());
+        for w in sofia.warnings() {
+            eprintln!("sofia: {w}");
+        }
+        let daemon = Daemon::with_events(sofia, options, bus);
+        let state = daemon.state();
+        let result = daemon.run().await.map_err(|e| e.to_string());
+        state.lock().unwrap_or_else(|e| e.into_inner()).stop_all();
+        result
+    });
     // The console thread may still be blocked reading standard input.
     runtime.shutdown_timeout(Duration::from_millis(100));
     match result {

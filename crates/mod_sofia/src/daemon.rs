@@ -1,0 +1,677 @@
+//! The running daemon: the profiles of the configuration, each with its
+//! transports (UDP and TCP on `sip-ip`:`sip-port`), transaction engine,
+//! registrar, registration store and presence server, behind the commands'
+//! [`SofiaState`].
+//!
+//! A profile answers REGISTER through its [`Registrar`] (digest against the
+//! directory, bindings written to `<data-dir>/sofia_reg_<profile>.db` by a
+//! background writer and read back at start), SUBSCRIBE for `presence` and
+//! `message-summary` through sofia-nea's [`Server`], OPTIONS with 200, and
+//! other requests with 501 (calls are not bridged). `apply-inbound-acl`
+//! refuses requests other than REGISTER from addresses it does not allow
+//! (403). Registration events go on the daemon's [`EventBus`].
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use sofia_msg::{HeaderName, Method, ResponseBuilder};
+use sofia_nea::{MessageSummary, Notifier, Presence, Server};
+use sofia_nta::{Agent, ServerRequest};
+use sofia_su::su_log;
+use sofia_tport::Tport;
+
+use crate::acl::AclSet;
+use crate::commands::{ProfileAction, ProfileStatus, RegFilter, RegistrationRow, SofiaState};
+use crate::config::{self, ChallengeRealm, LoadOptions, LoadedConfig, ProfileConfig};
+use crate::directory::Directory;
+use crate::events::{Event as BusEvent, EventBus};
+use crate::registrar::{
+    AclCheck, MultipleRegistrations, Registrar, RegistrarAcl, RegistrarSettings,
+};
+use crate::store::{BackgroundStore, Registration, RegistrationStore, SqliteStore, StoreOp};
+use crate::watchdog::Watchdog;
+
+/// Methods a profile answers, in its Allow header.
+pub const PROFILE_ALLOW: &str = "REGISTER, SUBSCRIBE, OPTIONS";
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    /// The configuration embedded in the program.
+    Embedded,
+    /// A `sofia.conf.xml` on disk (`-c FILE`).
+    File(PathBuf),
+}
+
+impl ConfigSource {
+    /// Loads and checks the configuration; the warnings go with it.
+    pub fn load(&self) -> Result<LoadedConfig, String> {
+        let options = LoadOptions::default();
+        match self {
+            ConfigSource::Embedded => config::load_default(&options),
+            ConfigSource::File(path) => config::load(path, &options),
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// `apply-register-acl` of a profile over the configuration's ACL lists.
+#[derive(Debug, Clone)]
+struct ProfileAcl {
+    acls: AclSet,
+    config: ProfileConfig,
+}
+
+impl RegistrarAcl for ProfileAcl {
+    fn register_acl(&self, source: IpAddr) -> AclCheck {
+        let specs: Vec<_> = self
+            .config
+            .apply_register_acl
+            .iter()
+            .map(|a| &a.spec)
+            .collect();
+        match self.acls.check_any(specs.iter().copied(), source) {
+            None => AclCheck::NotConfigured,
+            Some(v) if v.allowed => AclCheck::Allowed {
+                token: v.token.map(str::to_string),
+            },
+            Some(_) => AclCheck::Denied {
+                acl: self
+                    .config
+                    .apply_register_acl
+                    .iter()
+                    .map(|a| a.spec.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            },
+        }
+    }
+}
+
+impl ProfileAcl {
+    /// `apply-inbound-acl`: true when unset or when it allows `source`.
+    fn inbound_allows(&self, source: IpAddr) -> bool {
+        let specs: Vec<_> = self
+            .config
+            .apply_inbound_acl
+            .iter()
+            .map(|a| &a.spec)
+            .collect();
+        self.acls
+            .check_any(specs.iter().copied(), source)
+            .is_none_or(|v| v.allowed)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The registrar settings of a profile.
+fn registrar_settings(p: &ProfileConfig) -> RegistrarSettings {
+    let defaults = RegistrarSettings::default();
+    let mut auth = defaults.auth.clone();
+    auth.realm = match &p.challenge_realm {
+        ChallengeRealm::AutoTo => sofia_iptsec::RealmPolicy::AutoTo,
+        ChallengeRealm::AutoFrom => sofia_iptsec::RealmPolicy::AutoFrom,
+        ChallengeRealm::Fixed(r) => sofia_iptsec::RealmPolicy::Fixed(r.clone()),
+    };
+    auth.nonce_ttl = Duration::from_secs(u64::from(p.nonce_ttl.max(1)));
+    RegistrarSettings {
+        profile_name: p.name.clone(),
+        hostname: hostname(),
+        server_ip: p.sip_ip.to_string(),
+        auth,
+        force_register_domain: p.force_register_domain.clone(),
+        force_register_db_domain: p.force_register_db_domain.clone(),
+        accept_blind_reg: p.accept_blind_reg,
+        multiple_registrations: match p.multiple_registrations {
+            config::MultipleRegistrations::False => MultipleRegistrations::False,
+            config::MultipleRegistrations::CallId => MultipleRegistrations::CallId,
+            config::MultipleRegistrations::Contact => MultipleRegistrations::Contact,
+        },
+        min_expires: p.sip_force_expires_min.unwrap_or(defaults.min_expires),
+        max_expires: p.sip_force_expires_max.unwrap_or(defaults.max_expires),
+        force_expires: p.sip_force_expires.unwrap_or(defaults.force_expires),
+        expires_late_margin: p.sip_expires_late_margin,
+        max_registrations_per_extension: p.max_registrations_per_extension,
+        ..defaults
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+fn bus_event(e: crate::registrar::Event) -> BusEvent {
+    e.headers
+        .into_iter()
+        .fold(BusEvent::custom(e.name), |ev, (k, v)| ev.with(k, v))
+}
+
+/// One running profile.
+struct Profile {
+    config: ProfileConfig,
+    agent: Agent,
+    registrar: Mutex<Registrar<Directory, ProfileAcl>>,
+    store: Mutex<BackgroundStore>,
+    started: Instant,
+    /// The request and sweep tasks, ended with the profile.
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Profile {
+    /// Binds the profile's transports and starts its engine, registrar
+    /// (with the bindings stored before) and presence server.
+    async fn start(
+        config: ProfileConfig,
+        loaded: &LoadedConfig,
+        data_dir: &std::path::Path,
+        bus: EventBus,
+        siptrace: bool,
+    ) -> Result<Arc<Profile>, String> {
+        let name = config.name.clone();
+        let ip = match config.sip_ip {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        };
+        let bind = format!("sip:{ip}:{}", config.sip_port);
+        let mut tconfig = sofia_tport::Config::new([bind.clone()]);
+        // Off unless asked: TPORT_LOG still turns it on.
+        tconfig.log = (siptrace || config.sip_trace).then_some(true);
+        let (tport, incoming) = Tport::bind(tconfig)
+            .await
+            .map_err(|e| format!("profile {name}: cannot bind {bind}: {e}"))?;
+        let db = SqliteStore::default_path(data_dir, &name);
+        let sqlite = SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+        let now_s = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut store = BackgroundStore::spawn(sqlite, 1024, 65536, &[name.as_str()], now_s)
+            .map_err(|e| format!("{}: {e}", db.display()))?;
+        let rows = store
+            .load(&name, now_s)
+            .map_err(|e| format!("{}: {e}", db.display()))?;
+        let acl = ProfileAcl {
+            acls: loaded.acls.clone(),
+            config: config.clone(),
+        };
+        let mut registrar = Registrar::new(
+            registrar_settings(&config),
+            loaded.directory.clone(),
+            acl.clone(),
+        );
+        let kept = registrar.load(rows, SystemTime::now());
+        su_log!(
+            SOFIA,
+            3,
+            "sofia: profile {name} on {bind}: {kept} stored registrations"
+        );
+        let nta_config = sofia_nta::Config {
+            accept_unknown_methods: true,
+            ..sofia_nta::Config::default()
+        };
+        let (agent, mut requests, _others) = Agent::new(tport, incoming, nta_config);
+        let mut notifier = Notifier::new(sofia_nea::Config {
+            contact: format!("sip:mod_sofia@{ip}:{}", config.sip_port),
+            ..sofia_nea::Config::default()
+        });
+        notifier.add_package(Box::new(Presence));
+        notifier.add_package(Box::new(MessageSummary));
+        let presence = Server::new(agent.clone(), notifier);
+        let profile = Arc::new(Profile {
+            config,
+            agent: agent.clone(),
+            registrar: Mutex::new(registrar),
+            store: Mutex::new(store),
+            started: Instant::now(),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let p = Arc::clone(&profile);
+        let (b, pres) = (bus.clone(), presence);
+        let requests_task = tokio::spawn(async move {
+            while let Some(req) = requests.recv().await {
+                p.request(req, &acl, &pres, &b);
+            }
+        });
+        let p = Arc::clone(&profile);
+        let sweep_task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                p.sweep(&bus);
+            }
+        });
+        lock(&profile.tasks).extend([requests_task.abort_handle(), sweep_task.abort_handle()]);
+        Ok(profile)
+    }
+
+    /// Answers one request.
+    fn request(&self, req: ServerRequest, acl: &ProfileAcl, presence: &Server, bus: &EventBus) {
+        let method = req.msg.method();
+        if method == Method::Ack {
+            return;
+        }
+        if method == Method::Register {
+            let out = lock(&self.registrar).handle_register(
+                SystemTime::now(),
+                req.source.remote,
+                req.source.transport,
+                &req.msg,
+            );
+            if let Some(resp) = out.response
+                && let Err(e) = self.agent.respond(req.server, resp)
+            {
+                su_log!(
+                    SOFIA,
+                    3,
+                    "sofia: {}: cannot answer REGISTER: {e}",
+                    self.config.name
+                );
+            }
+            self.store(out.store_ops);
+            for e in out.events {
+                bus.publish(bus_event(e));
+            }
+            return;
+        }
+        if !acl.inbound_allows(req.source.remote.ip()) {
+            su_log!(
+                SOFIA,
+                3,
+                "sofia: {}: {} from {} refused by apply-inbound-acl",
+                self.config.name,
+                req.msg.method_str(),
+                req.source.remote
+            );
+            self.reply(&req, 403, "Forbidden", &[]);
+            return;
+        }
+        let req = match presence.handle(req) {
+            Ok(()) => return,
+            Err(req) => req,
+        };
+        match method {
+            Method::Options => self.reply(
+                &req,
+                200,
+                "OK",
+                &[
+                    (HeaderName::Allow, PROFILE_ALLOW),
+                    (HeaderName::Accept, "application/sdp"),
+                ],
+            ),
+            _ => self.reply(
+                &req,
+                501,
+                "Not Implemented",
+                &[(HeaderName::Allow, PROFILE_ALLOW)],
+            ),
+        }
+    }
+
+    fn reply(&self, req: &ServerRequest, status: u16, phrase: &str, extra: &[(HeaderName, &str)]) {
+        let tag = self.agent.tag();
+        let mut b = ResponseBuilder::reply_to(&req.msg, status, phrase, Some(&tag));
+        if let Some(ua) = &self.config.user_agent {
+            b = b.header(HeaderName::Server, ua);
+        }
+        for (name, value) in extra {
+            b = b.header(*name, value);
+        }
+        match b.build() {
+            Ok(resp) => {
+                if let Err(e) = self.agent.respond(req.server, resp) {
+                    su_log!(SOFIA, 3, "sofia: {}: cannot answer: {e}", self.config.name);
+                }
+            }
+            Err(e) => su_log!(
+                SOFIA,
+                2,
+                "sofia: {}: cannot build a {status}: {e}",
+                self.config.name
+            ),
+        }
+    }
+
+    fn store(&self, ops: Vec<StoreOp>) {
+        if ops.is_empty() {
+            return;
+        }
+        if let Err(e) = lock(&self.store).apply(ops) {
+            su_log!(
+                SOFIA,
+                1,
+                "sofia: {}: registration store: {e}",
+                self.config.name
+            );
+        }
+    }
+
+    /// Removes expired bindings.
+    fn sweep(&self, bus: &EventBus) {
+        let out = lock(&self.registrar).sweep(SystemTime::now());
+        self.store(out.store_ops);
+        for e in out.events {
+            bus.publish(bus_event(e));
+        }
+    }
+
+    fn stop(&self) {
+        for t in lock(&self.tasks).drain(..) {
+            t.abort();
+        }
+        self.agent.tport().shutdown();
+        if let Err(e) = lock(&self.store).flush() {
+            su_log!(
+                SOFIA,
+                1,
+                "sofia: {}: registration store: {e}",
+                self.config.name
+            );
+        }
+    }
+
+    fn status(&self) -> ProfileStatus {
+        let c = &self.config;
+        let ip = match c.sip_ip {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        };
+        let url = format!("sip:mod_sofia@{ip}:{}", c.sip_port);
+        ProfileStatus {
+            name: c.name.clone(),
+            aliases: c
+                .aliases
+                .iter()
+                .cloned()
+                .chain(c.domains.iter().filter(|d| d.alias).map(|d| d.name.clone()))
+                .collect(),
+            running: true,
+            uptime_secs: self.started.elapsed().as_secs(),
+            domain_name: c.domain.clone(),
+            dbname: format!("sofia_reg_{}", c.name),
+            challenge_realm: Some(match &c.challenge_realm {
+                ChallengeRealm::AutoTo => "auto_to".to_string(),
+                ChallengeRealm::AutoFrom => "auto_from".to_string(),
+                ChallengeRealm::Fixed(r) => r.clone(),
+            }),
+            sip_ip: c.sip_ip.to_string(),
+            bind_url: format!("{url};maddr={}", c.sip_ip),
+            url,
+            max_registrations_per_ext: c.max_registrations_per_extension as i32,
+            ..ProfileStatus::default()
+        }
+    }
+
+    fn rows(&self, filter: &RegFilter) -> Vec<RegistrationRow> {
+        lock(&self.registrar)
+            .all()
+            .map(row)
+            .filter(|r| filter.matches(r))
+            .collect()
+    }
+}
+
+fn row(r: &Registration) -> RegistrationRow {
+    RegistrationRow {
+        call_id: r.call_id.clone(),
+        sip_user: r.sip_user.clone(),
+        sip_host: r.sip_host.clone(),
+        presence_hosts: r.presence_hosts.clone(),
+        contact: r.contact.clone(),
+        status: r.status.clone(),
+        rpid: r.rpid.clone(),
+        expires: (r.expires > 0).then_some(r.expires),
+        user_agent: r.user_agent.clone(),
+        profile_name: r.profile_name.clone(),
+        hostname: r.hostname.clone(),
+        network_ip: r.network_ip.clone(),
+        network_port: r.network_port.clone(),
+        sip_username: r.sip_username.clone(),
+        sip_realm: r.sip_realm.clone(),
+        mwi_user: r.mwi_user.clone(),
+        mwi_host: r.mwi_host.clone(),
+        ping_status: r.ping_status.clone(),
+        ping_time: r.ping_time,
+        ..RegistrationRow::default()
+    }
+}
+
+/// The daemon's state: the configuration and its running profiles.
+pub struct Sofia {
+    source: ConfigSource,
+    data_dir: PathBuf,
+    loaded: LoadedConfig,
+    bus: EventBus,
+    siptrace: bool,
+    profiles: Arc<Mutex<BTreeMap<String, Arc<Profile>>>>,
+    watchdog: Option<Watchdog>,
+}
+
+impl std::fmt::Debug for Sofia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sofia")
+            .field("source", &self.source)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sofia {
+    /// Loads the configuration (its warnings are logged at level 3) and
+    /// starts every profile; fails naming the file, line and parameter of a
+    /// configuration error, or the profile whose transports cannot bind.
+    pub async fn start(
+        source: ConfigSource,
+        data_dir: PathBuf,
+        bus: EventBus,
+    ) -> Result<Sofia, String> {
+        let loaded = source
+            .load()
+            .map_err(|e| format!("cannot load configuration: {e}"))?;
+        std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        let sofia = Sofia {
+            source,
+            data_dir,
+            loaded,
+            bus,
+            siptrace: false,
+            profiles: Arc::new(Mutex::new(BTreeMap::new())),
+            watchdog: None,
+        };
+        for p in sofia.loaded.sofia.profiles.clone() {
+            let name = p.name.clone();
+            let profile =
+                Profile::start(p, &sofia.loaded, &sofia.data_dir, sofia.bus.clone(), false).await?;
+            lock(&sofia.profiles).insert(name, profile);
+        }
+        Ok(sofia)
+    }
+
+    /// The watchdog `sofia global watchdog on|off` and `sofia profile <p>
+    /// watchdog on|off` turn on and off (there is one for the daemon).
+    pub fn with_watchdog(mut self, watchdog: Watchdog) -> Sofia {
+        self.watchdog = Some(watchdog);
+        self
+    }
+
+    /// The warnings of the configuration.
+    pub fn warnings(&self) -> Vec<String> {
+        self.loaded.warnings.iter().map(|w| w.to_string()).collect()
+    }
+
+    /// The running profiles' bound addresses.
+    pub fn listeners(&self, profile: &str) -> Vec<(sofia_tport::Transport, SocketAddr)> {
+        lock(&self.profiles)
+            .get(profile)
+            .map(|p| p.agent.tport().listeners())
+            .unwrap_or_default()
+    }
+
+    /// Stops every profile (the stores write what they hold).
+    pub fn stop_all(&self) {
+        for p in lock(&self.profiles).values() {
+            p.stop();
+        }
+        lock(&self.profiles).clear();
+    }
+
+    /// The running profile named `name` or aliased so.
+    fn find(&self, name: &str) -> Option<Arc<Profile>> {
+        let profiles = lock(&self.profiles);
+        profiles.get(name).cloned().or_else(|| {
+            profiles
+                .values()
+                .find(|p| p.status().aliases.iter().any(|a| a == name))
+                .cloned()
+        })
+    }
+
+    /// Starts profile `name` of the configuration in the background.
+    fn spawn_start(&self, name: &str) -> Result<(), String> {
+        let config = self
+            .loaded
+            .sofia
+            .profiles
+            .iter()
+            .find(|p| p.name == name)
+            .cloned()
+            .ok_or_else(|| format!("profile {name} is not in the configuration"))?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| "no runtime to start the profile on".to_string())?;
+        let (profiles, data_dir, bus, siptrace) = (
+            Arc::clone(&self.profiles),
+            self.data_dir.clone(),
+            self.bus.clone(),
+            self.siptrace,
+        );
+        let loaded = self.loaded.clone();
+        let name = name.to_string();
+        runtime.spawn(async move {
+            // A stopped profile's sockets close as its tasks end.
+            for _ in 0..50 {
+                match Profile::start(config.clone(), &loaded, &data_dir, bus.clone(), siptrace)
+                    .await
+                {
+                    Ok(p) => {
+                        lock(&profiles).insert(name, p);
+                        return;
+                    }
+                    Err(e) if e.contains("in use") => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => {
+                        su_log!(SOFIA, 1, "sofia: {e}");
+                        return;
+                    }
+                }
+            }
+            su_log!(SOFIA, 1, "sofia: profile {name}: its address stays in use");
+        });
+        Ok(())
+    }
+}
+
+impl SofiaState for Sofia {
+    fn profiles(&self) -> Vec<ProfileStatus> {
+        lock(&self.profiles).values().map(|p| p.status()).collect()
+    }
+
+    fn registrations(&self, profile: &str, filter: &RegFilter) -> Vec<RegistrationRow> {
+        self.find(profile)
+            .map(|p| p.rows(filter))
+            .unwrap_or_default()
+    }
+
+    fn flush_inbound_reg(&mut self, profile: &str, target: Option<&str>, _reboot: bool) {
+        if let Some(p) = self.find(profile) {
+            let out = lock(&p.registrar).flush(target);
+            p.store(out.store_ops);
+            for e in out.events {
+                self.bus.publish(bus_event(e));
+            }
+        }
+    }
+
+    fn set_siptrace(&mut self, profile: Option<&str>, on: bool) {
+        let profiles = lock(&self.profiles);
+        for p in profiles.values() {
+            if profile.is_none_or(|name| name == p.config.name) {
+                p.agent.tport().logging().set_log(on);
+            }
+        }
+        if profile.is_none() {
+            self.siptrace = on;
+        }
+    }
+
+    fn set_watchdog(&mut self, _profile: Option<&str>, on: bool) {
+        if let Some(w) = &self.watchdog {
+            w.set_enabled(on, Instant::now());
+        }
+    }
+
+    fn reload_xml(&mut self) -> Result<(), String> {
+        let loaded = self.source.load()?;
+        for w in &loaded.warnings {
+            su_log!(SOFIA, 3, "sofia: {w}");
+        }
+        self.loaded = loaded;
+        Ok(())
+    }
+
+    fn profile_action(&mut self, profile: &str, action: ProfileAction) -> Result<(), String> {
+        match action {
+            ProfileAction::Start => {
+                if self.find(profile).is_some() {
+                    return Err(format!("profile {profile} is already running"));
+                }
+                self.spawn_start(profile)
+            }
+            ProfileAction::Stop { .. } => {
+                let p = self
+                    .find(profile)
+                    .ok_or_else(|| format!("no such profile {profile}"))?;
+                p.stop();
+                lock(&self.profiles).remove(&p.config.name);
+                Ok(())
+            }
+            ProfileAction::Restart => {
+                let p = self
+                    .find(profile)
+                    .ok_or_else(|| format!("no such profile {profile}"))?;
+                let name = p.config.name.clone();
+                p.stop();
+                lock(&self.profiles).remove(&name);
+                self.spawn_start(&name)
+            }
+            ProfileAction::Rescan => {
+                // Nothing a rescan changes without rebinding is kept apart
+                // from the configuration yet: the reloaded configuration
+                // applies to the next start.
+                self.find(profile)
+                    .map(|_| ())
+                    .ok_or_else(|| format!("no such profile {profile}"))
+            }
+        }
+    }
+
+    fn restart_all(&mut self) {
+        let names: Vec<String> = lock(&self.profiles).keys().cloned().collect();
+        for name in names {
+            let _ = self.profile_action(&name, ProfileAction::Restart);
+        }
+    }
+
+    fn default_domain(&self) -> Option<String> {
+        self.loaded.vars.get("domain").cloned()
+    }
+}
