@@ -8,8 +8,8 @@
 //! background writer and read back at start), SUBSCRIBE for `presence` and
 //! `message-summary` through sofia-nea's [`Server`], OPTIONS with 200, and
 //! other requests with 501 (calls are not bridged). `apply-inbound-acl`
-//! refuses requests other than REGISTER from addresses it does not allow
-//! (403). Registration events go on the daemon's [`EventBus`].
+//! refuses INVITEs from addresses it does not allow (403). Registration
+//! events go on the daemon's [`EventBus`].
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -163,6 +163,9 @@ struct Profile {
     registrar: Mutex<Registrar<Directory, ProfileAcl>>,
     store: Mutex<BackgroundStore>,
     started: Instant,
+    /// `<aliases>`, and the directory domains of `<domains>` with
+    /// `alias="true"` (`all`: every domain of the directory).
+    aliases: Vec<String>,
     /// The request and sweep tasks, ended with the profile.
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
@@ -226,12 +229,14 @@ impl Profile {
         notifier.add_package(Box::new(Presence));
         notifier.add_package(Box::new(MessageSummary));
         let presence = Server::new(agent.clone(), notifier);
+        let profile_aliases = aliases(&config, &loaded.directory);
         let profile = Arc::new(Profile {
             config,
             agent: agent.clone(),
             registrar: Mutex::new(registrar),
             store: Mutex::new(store),
             started: Instant::now(),
+            aliases: profile_aliases,
             tasks: Mutex::new(Vec::new()),
         });
         let p = Arc::clone(&profile);
@@ -282,7 +287,7 @@ impl Profile {
             }
             return;
         }
-        if !acl.inbound_allows(req.source.remote.ip()) {
+        if method == Method::Invite && !acl.inbound_allows(req.source.remote.ip()) {
             su_log!(
                 SOFIA,
                 3,
@@ -385,15 +390,17 @@ impl Profile {
             IpAddr::V6(v6) => format!("[{v6}]"),
             IpAddr::V4(v4) => v4.to_string(),
         };
-        let url = format!("sip:mod_sofia@{ip}:{}", c.sip_port);
+        // With `sip-port` auto, the port the system picked.
+        let port = self
+            .agent
+            .tport()
+            .listeners()
+            .first()
+            .map_or(c.sip_port, |l| l.1.port());
+        let url = format!("sip:mod_sofia@{ip}:{port}");
         ProfileStatus {
             name: c.name.clone(),
-            aliases: c
-                .aliases
-                .iter()
-                .cloned()
-                .chain(c.domains.iter().filter(|d| d.alias).map(|d| d.name.clone()))
-                .collect(),
+            aliases: self.aliases.clone(),
             running: true,
             uptime_secs: self.started.elapsed().as_secs(),
             domain_name: c.domain.clone(),
@@ -420,6 +427,22 @@ impl Profile {
     }
 }
 
+/// A profile's other names: its `<aliases>`, and the directory domains its
+/// `<domains>` make aliases (`all`: every domain), as FreeSWITCH does.
+fn aliases(c: &ProfileConfig, directory: &Directory) -> Vec<String> {
+    let mut out: Vec<String> = c.aliases.clone();
+    for d in c.domains.iter().filter(|d| d.alias) {
+        if d.name == "all" {
+            out.extend(directory.domains().iter().map(|d| d.name.clone()));
+        } else {
+            out.push(d.name.clone());
+        }
+    }
+    out.retain(|a| a != &c.name);
+    out.dedup();
+    out
+}
+
 fn row(r: &Registration) -> RegistrationRow {
     RegistrationRow {
         call_id: r.call_id.clone(),
@@ -441,7 +464,6 @@ fn row(r: &Registration) -> RegistrationRow {
         mwi_host: r.mwi_host.clone(),
         ping_status: r.ping_status.clone(),
         ping_time: r.ping_time,
-        ..RegistrationRow::default()
     }
 }
 

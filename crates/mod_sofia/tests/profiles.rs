@@ -1,0 +1,245 @@
+//! The `sofia` daemon with a profile, end to end: a sofia-nua user agent
+//! registers with digest authentication, `sofia -x` shows the binding in
+//! FreeSWITCH's formats, the binding survives a restart of the daemon,
+//! `flush_inbound_reg` removes it, wrong passwords get 403, and a bad
+//! configuration is refused naming its file and line.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sofia_nua::{Config, Credentials, EventKind, Nua};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sofia");
+const WAIT: Duration = Duration::from_secs(20);
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "sofia-profiles-{tag}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(dir.join("conf/autoload_configs")).unwrap();
+        std::fs::create_dir_all(dir.join("conf/directory")).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A configuration tree: profile `internal` on 127.0.0.1 (UDP and TCP on a
+/// port the system picks), users 1000 and 1001 in domain 127.0.0.1.
+fn write_config(dir: &TempDir, multiple: &str) -> PathBuf {
+    let conf = dir.0.join("conf/autoload_configs/sofia.conf.xml");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"<configuration name="sofia.conf" description="sofia Endpoint">
+  <global_settings>
+    <param name="log-level" value="0"/>
+  </global_settings>
+  <profiles>
+    <profile name="internal">
+      <aliases><alias name="default"/></aliases>
+      <domains><domain name="all" alias="true" parse="false"/></domains>
+      <settings>
+        <param name="sip-ip" value="127.0.0.1"/>
+        <param name="sip-port" value="auto"/>
+        <param name="challenge-realm" value="auto_from"/>
+        <param name="multiple-registrations" value="{multiple}"/>
+        <param name="context" value="public"/>
+      </settings>
+    </profile>
+  </profiles>
+</configuration>
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.0.join("conf/directory/default.xml"),
+        r#"<include>
+  <domain name="127.0.0.1">
+    <groups><group name="default"><users>
+      <user id="1000"><params><param name="password" value="secret1000"/></params></user>
+      <user id="1001"><params><param name="password" value="secret1001"/></params></user>
+    </users></group></groups>
+  </domain>
+</include>
+"#,
+    )
+    .unwrap();
+    conf
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &TempDir, conf: &Path) -> Daemon {
+    let mut child = Command::new(BIN)
+        .arg("-c")
+        .arg(conf)
+        .arg("--data-dir")
+        .arg(dir.0.join("data"))
+        .arg("--no-console")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sofia");
+    // Keep draining standard error (warnings) so the daemon never blocks.
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        let out = x(dir, "sofia status");
+        if out.status.success() && stdout(&out).contains("internal") {
+            return Daemon(child);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the daemon did not start its profile");
+}
+
+fn x(dir: &TempDir, line: &str) -> Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.0.join("data"))
+        .arg("-x")
+        .arg(line)
+        .output()
+        .expect("run sofia -x")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The profile's port, from `sofia status`'s `sip:mod_sofia@127.0.0.1:PORT`.
+fn port(dir: &TempDir) -> u16 {
+    let status = stdout(&x(dir, "sofia status"));
+    let at = status
+        .find("sip:mod_sofia@127.0.0.1:")
+        .expect("profile row")
+        + 24;
+    status[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .expect("a port")
+}
+
+/// Registers `user` with `password` at the profile and returns the status
+/// of the final response.
+async fn register(port: u16, user: &str, password: &str) -> (Nua, u16) {
+    let (nua, mut events) = Nua::new(Config {
+        credentials: vec![Credentials::new(user, password)],
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let h = nua.handle(&format!("sip:{user}@127.0.0.1:{port}")).unwrap();
+    h.register(Some(600)).unwrap();
+    loop {
+        let ev = tokio::time::timeout(WAIT, events.recv())
+            .await
+            .expect("an answer")
+            .expect("the user agent runs");
+        if ev.kind == EventKind::RRegister {
+            return (nua, ev.status);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_show_restart_flush_and_refuse() {
+    let dir = TempDir::new("reg");
+    let conf = write_config(&dir, "contact");
+    let daemon = start(&dir, &conf);
+    let port = port(&dir);
+
+    let (_ua, status) = register(port, "1000", "secret1000").await;
+    assert_eq!(status, 200);
+    let (_ua2, status) = register(port, "1001", "wrong").await;
+    assert_eq!(
+        status, 403,
+        "a wrong password is refused as FreeSWITCH does"
+    );
+
+    let reg = stdout(&x(&dir, "sofia status profile internal reg"));
+    assert!(reg.contains("User:       \t1000@127.0.0.1\n"), "{reg}");
+    assert!(reg.contains("Status:     \tRegistered(UDP)"), "{reg}");
+    assert!(reg.contains("Total items returned: 1"), "{reg}");
+    let contact = stdout(&x(&dir, "sofia_contact 1000@127.0.0.1"));
+    assert!(
+        contact.starts_with("sofia/internal/sip:1000@127.0.0.1:"),
+        "{contact}"
+    );
+    assert_eq!(
+        stdout(&x(&dir, "sofia_count_reg 1000@127.0.0.1")).trim(),
+        "1"
+    );
+    let alias = stdout(&x(&dir, "sofia status profile default reg"));
+    assert!(
+        alias.contains("Total items returned: 1"),
+        "the alias names the profile: {alias}"
+    );
+
+    // The binding is in the SQLite store: a new daemon finds it.
+    drop(daemon);
+    let daemon = start(&dir, &conf);
+    let reg = stdout(&x(&dir, "sofia status profile internal reg"));
+    assert!(reg.contains("1000@127.0.0.1"), "after a restart: {reg}");
+
+    let out = x(&dir, "sofia profile internal flush_inbound_reg");
+    assert!(out.status.success(), "{}", stdout(&out));
+    let reg = stdout(&x(&dir, "sofia status profile internal reg"));
+    assert!(reg.contains("Total items returned: 0"), "{reg}");
+    assert_eq!(
+        stdout(&x(&dir, "sofia_contact 1000@127.0.0.1")).trim(),
+        "error/user_not_registered"
+    );
+
+    let bad = x(&dir, "sofia status profile nosuch");
+    assert!(!bad.status.success());
+    drop(daemon);
+}
+
+#[test]
+fn a_bad_parameter_is_refused_naming_file_and_line() {
+    let dir = TempDir::new("bad");
+    let conf = write_config(&dir, "sometimes");
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(&conf)
+        .arg("--data-dir")
+        .arg(dir.0.join("data"))
+        .arg("--no-console")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sofia");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("sofia.conf.xml:13: parameter 'multiple-registrations'"),
+        "{err}"
+    );
+    assert!(err.contains("multiple-registrations"), "{err}");
+}
