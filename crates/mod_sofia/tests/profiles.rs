@@ -92,25 +92,27 @@ impl Drop for Daemon {
 }
 
 fn start(dir: &TempDir, conf: &Path) -> Daemon {
-    let mut child = Command::new(BIN)
-        .arg("-c")
-        .arg(conf)
-        .arg("--data-dir")
-        .arg(dir.0.join("data"))
-        .arg("--no-console")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sofia");
+    let mut daemon = Daemon(
+        Command::new(BIN)
+            .arg("-c")
+            .arg(conf)
+            .arg("--data-dir")
+            .arg(dir.0.join("data"))
+            .arg("--no-console")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sofia"),
+    );
     // Keep draining standard error (warnings) so the daemon never blocks.
-    let stderr = child.stderr.take().unwrap();
+    let stderr = daemon.0.stderr.take().unwrap();
     std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
         let out = x(dir, "sofia status");
         if out.status.success() && stdout(&out).contains("internal") {
-            return Daemon(child);
+            return daemon;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
