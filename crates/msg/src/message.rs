@@ -169,6 +169,10 @@ pub struct Message {
     body: Span,
     crit: Critical,
     defect: Option<Defect>,
+    /// The buffer is exactly what [`Message::write_to`] writes (one space
+    /// after each colon, CRLF line ends, no folds, nothing after the body):
+    /// [`Message::to_bytes`] then shares it instead of copying.
+    verbatim: bool,
 }
 
 /// A header line as it appears in the message.
@@ -233,6 +237,13 @@ impl Message {
             lf
         };
         let (start, version) = parse_start_line(b, pos, line_end)?;
+        // Whether write_to would give back this very buffer (see `verbatim`).
+        let mut verbatim = pos == 0
+            && line_end + 1 == lf
+            && match start {
+                Start::Request { .. } => true,
+                Start::Response { reason, .. } => reason.start == version.end + 5,
+            };
         pos = lf + 1;
 
         // Most messages have fewer than 32 header lines: one allocation, or
@@ -247,6 +258,7 @@ impl Message {
                 None => return Err(ParseError::Truncated),
                 Some(b'\n') => {
                     pos += 1;
+                    verbatim = false;
                     break;
                 }
                 Some(b'\r') if b.get(pos + 1) == Some(&b'\n') => {
@@ -275,6 +287,7 @@ impl Message {
             }
             pos = lf + 1;
             if !good {
+                verbatim = false;
                 // Only the first defect is kept: count its line once.
                 if defect.is_none() {
                     // Physical line number, counting the start line as 1.
@@ -303,6 +316,7 @@ impl Message {
             while ve > vs && is_lws(b[ve - 1]) {
                 ve -= 1;
             }
+            verbatim &= i == name_end && vs == name_end + 2 && b[i + 1] == b' ' && ve + 1 == lf;
             if headers.len() == headers.capacity() {
                 if headers.len() >= limits.max_headers {
                     return Err(ParseError::TooManyHeaders {
@@ -340,11 +354,13 @@ impl Message {
             body: Span::new(body_start, len),
             crit,
             defect,
+            verbatim,
         };
         let avail = len - body_start;
         match msg.crit.content_length {
             Some(cl) if cl as usize <= avail => {
                 msg.body = Span::new(body_start, body_start + cl as usize);
+                msg.verbatim &= cl as usize == avail;
             }
             Some(_) => msg.note(Defect {
                 status: 400,
@@ -821,12 +837,18 @@ impl Message {
             body: shift(self.body),
             crit,
             defect,
+            verbatim: self.verbatim,
             buf,
         })
     }
 
-    /// The message written to a new buffer.
+    /// The message written to a new buffer, or its own buffer (shared, not
+    /// copied) when that is exactly what [`Message::write_to`] writes, as
+    /// for every built message.
     pub fn to_bytes(&self) -> Bytes {
+        if self.verbatim {
+            return self.buf.clone();
+        }
         let mut out = Vec::with_capacity(self.buf.len() + 32);
         self.write_to(&mut out);
         Bytes::from(out)
@@ -1065,7 +1087,8 @@ impl Message {
 
 /// Replaces each fold (CR LF and the white space around it) with a single space.
 pub fn unfold(value: &str) -> std::borrow::Cow<'_, str> {
-    if !value.contains(['\r', '\n']) {
+    // One vectorised scan: almost no value is folded.
+    if memchr::memchr2(b'\r', b'\n', value.as_bytes()).is_none() {
         return std::borrow::Cow::Borrowed(value);
     }
     let mut out = String::with_capacity(value.len());
@@ -1146,12 +1169,37 @@ mod tests {
                 assert_eq!(s, p, "{range:?} {with:?}");
                 assert_eq!(summary(&s), summary(&p), "{range:?} {with:?}");
                 assert_eq!(s.as_bytes(), p.as_bytes());
+                assert_eq!(s.verbatim, p.verbatim, "{range:?} {with:?}");
             }
         }
         // The first seven edits take the fast path, the others a full parse.
         assert_eq!(fast, [[true; 7].as_slice(), &[false; 6]].concat());
         assert!(msg.splice(5..3, b"").is_none());
         assert!(msg.splice(0..text.len() + 1, b"").is_none());
+    }
+
+    #[test]
+    fn to_bytes_shares_a_verbatim_buffer() {
+        let cases: [(&str, bool); 10] = [
+            ("OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n", true),
+            ("SIP/2.0 200 OK\r\nCSeq: 1 OPTIONS\r\n\r\n", true),
+            ("SIP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nab", true),
+            ("SIP/2.0 200\r\nCSeq: 1 OPTIONS\r\n\r\n", false),
+            ("\r\nSIP/2.0 200 OK\r\nCSeq: 1 OPTIONS\r\n\r\n", false),
+            ("SIP/2.0 200 OK\r\nCSeq:1 OPTIONS\r\n\r\n", false),
+            ("SIP/2.0 200 OK\r\nCSeq :  1 OPTIONS \r\n\r\n", false),
+            ("SIP/2.0 200 OK\r\nSubject: a\r\n b\r\n\r\n", true),
+            ("SIP/2.0 200 OK\nCSeq: 1 OPTIONS\n\n", false),
+            ("SIP/2.0 200 OK\r\nContent-Length: 1\r\n\r\nab", false),
+        ];
+        for (text, verbatim) in cases {
+            let m = Message::parse(Bytes::from(text)).unwrap();
+            assert_eq!(m.verbatim, verbatim, "{text:?}");
+            let mut written = Vec::new();
+            m.write_to(&mut written);
+            assert_eq!(&m.to_bytes()[..], &written[..], "{text:?}");
+            assert_eq!(written == text.as_bytes(), verbatim, "{text:?}");
+        }
     }
 
     #[test]

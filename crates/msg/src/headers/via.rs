@@ -90,15 +90,22 @@ impl<'a> Via<'a> {
             port,
             params: Params::header(params),
         };
-        if let Some(b) = via.params.get("branch")
-            && !b.is_some_and(is_token_str)
-        {
-            return Err(HeaderError("invalid branch parameter"));
-        }
-        if let Some(Some(r)) = via.params.get("rport")
-            && r.parse::<u16>().is_err()
-        {
-            return Err(HeaderError("invalid rport parameter"));
+        // The first branch and rport (what `get` returns), in one pass.
+        let (mut branch, mut rport) = (false, false);
+        for (name, value) in via.params.iter() {
+            if !branch && name.eq_ignore_ascii_case("branch") {
+                branch = true;
+                if !value.is_some_and(is_token_str) {
+                    return Err(HeaderError("invalid branch parameter"));
+                }
+            } else if !rport && name.eq_ignore_ascii_case("rport") {
+                rport = true;
+                if let Some(r) = value
+                    && r.parse::<u16>().is_err()
+                {
+                    return Err(HeaderError("invalid rport parameter"));
+                }
+            }
         }
         Ok(via)
     }
