@@ -159,19 +159,24 @@ impl Message {
                 _ => Ok(()),
             }
         }
-        one::<headers::From>(self)?;
-        one::<headers::To>(self)?;
+        // From and To are parsed once each, for their syntax here and for
+        // an empty tag below (in the same order of checks as before).
+        fn addr(m: &Message, name: HeaderName) -> Result<Option<headers::NameAddr<'_>>, Rejection> {
+            match m.header(name).map(headers::NameAddr::parse) {
+                Some(Err(e)) => Err(Rejection::new(400, format!("Invalid {name} header ({e})"))),
+                Some(Ok(a)) => Ok(Some(a)),
+                None => Ok(None),
+            }
+        }
+        let from = addr(self, HeaderName::From)?;
+        let to = addr(self, HeaderName::To)?;
         one::<headers::CallId>(self)?;
         one::<headers::ContentType>(self)?;
-        for (tag, name) in [
-            (self.from_tag(), HeaderName::From),
-            (self.to_tag(), HeaderName::To),
+        for (tag, name, parsed) in [
+            (self.from_tag(), HeaderName::From, from),
+            (self.to_tag(), HeaderName::To, to),
         ] {
-            if tag.is_none()
-                && self.header_lines(name).next().is_some_and(|v| {
-                    headers::NameAddr::parse(v).is_ok_and(|a| a.params().contains("tag"))
-                })
-            {
+            if tag.is_none() && parsed.is_some_and(|a| a.params().contains("tag")) {
                 return Err(Rejection::new(
                     400,
                     format!("Invalid {name} header (empty tag)"),
