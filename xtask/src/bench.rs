@@ -231,7 +231,7 @@ const SERVER_CORE: &str = "0";
 /// The core the load generators run on (`taskset -c`).
 const LOAD_CORE: &str = "1";
 /// Transactions per saturation run unless `--count` says otherwise.
-const DEFAULT_SATURATION_COUNT: u64 = 40_000;
+const DEFAULT_SATURATION_COUNT: u64 = 100_000;
 /// Transactions in flight in saturation runs unless `--concurrency` says
 /// otherwise (sip-load's default).
 const DEFAULT_CONCURRENCY: usize = 100;
@@ -589,6 +589,8 @@ struct LoadRun {
     /// CPU seconds core [`SERVER_CORE`] was busy during the run, whoever
     /// used it.
     core_busy: f64,
+    /// CPU seconds sip-load itself used (its `cpu` line; -1 when absent).
+    load_cpu: f64,
 }
 
 impl LoadRun {
@@ -603,6 +605,21 @@ impl LoadRun {
             self.server_cpu / seconds
         } else {
             0.0
+        }
+    }
+
+    /// sip-load's CPU use over the run's duration (1.0: its core busy), or
+    /// a negative number when it did not say.
+    fn load_utilisation(&self) -> f64 {
+        let seconds = if self.rate > 0.0 {
+            self.completed as f64 / self.rate
+        } else {
+            0.0
+        };
+        if seconds > 0.0 && self.load_cpu >= 0.0 {
+            self.load_cpu / seconds
+        } else {
+            -1.0
         }
     }
 
@@ -718,6 +735,7 @@ impl NtaBench {
             server_switches: switches1.saturating_sub(switches0),
             server_drops: drops1.saturating_sub(drops0),
             core_busy: busy1.saturating_sub(busy0) as f64 / self.ticks,
+            load_cpu: -1.0,
         };
         for line in out.lines() {
             if line.starts_with("transactions ") {
@@ -727,6 +745,11 @@ impl NtaBench {
                 run.timeouts = get("timeouts");
             } else if let Some(n) = line.strip_suffix(" transactions/s") {
                 run.rate = n.trim().parse().unwrap_or(-1.0);
+            } else if let Some(cpu) = line
+                .strip_prefix("cpu ")
+                .and_then(|v| v.strip_suffix(" s"))
+            {
+                run.load_cpu = cpu.trim().parse().unwrap_or(-1.0);
             } else if line.starts_with("latency ") {
                 run.p50 = number_after(line, "p50").unwrap_or(-1.0);
                 run.p99 = number_after(line, "p99").unwrap_or(-1.0);
@@ -1002,10 +1025,11 @@ fn nta(opts: NtaOptions) -> Result {
             rates(runs)
         );
         println!(
-            "    {:<24} responder CPU {:.0}% of a core, {:.0} transactions per CPU-second, \
-             {:.2} context switches per transaction, p99 {:.2} ms{}",
+            "    {:<24} responder CPU {:.0}% of a core (sip-load {:.0}%), {:.0} transactions \
+             per CPU-second, {:.2} context switches per transaction, p99 {:.2} ms{}",
             "",
             best.utilisation() * 100.0,
+            best.load_utilisation() * 100.0,
             best.per_cpu_second(),
             best.server_switches as f64 / best.completed.max(1) as f64,
             best.p99,
