@@ -254,6 +254,11 @@ async fn run_udp(args: &Args, target: std::net::SocketAddr) -> Result<Report, St
     };
     let local = socket.local_addr().map_err(|e| e.to_string())?;
     let mut endpoint = Endpoint::new(Config::default());
+    // Every transaction lives on in the engine for timer K (5 s) after its
+    // response: room for all of them, so that no table grows (and stalls the
+    // loop while it rehashes) in the middle of the run. Bounded: at most a
+    // million entries are reserved up front.
+    endpoint.reserve_clients(usize::try_from(args.count).unwrap_or(usize::MAX).min(1 << 20));
     let from_tag = endpoint.new_tag();
     // The request, cut where the branch and the call number go.
     let head = format!(
