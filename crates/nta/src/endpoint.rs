@@ -855,7 +855,15 @@ impl Endpoint {
             supported: &supported,
             proxy: self.config.proxy,
         };
-        if let Err(r) = msg.check_with(&policy) {
+        // The top Via was parsed (successfully) above, and the parameters
+        // mark_via added for an IPv4 source (`received`, `rport`) are
+        // valid: not again. An IPv6 `received` gets the full check.
+        let checked = if via.is_some() && source.remote.is_ipv4() {
+            msg.check_with_parsed_top_via(&policy)
+        } else {
+            msg.check_with(&policy)
+        };
+        if let Err(r) = checked {
             su_log!(
                 NTA,
                 5,

@@ -197,20 +197,27 @@ impl Report {
         let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
         latencies[i].as_secs_f64() * 1000.0
     };
-        println!(
+        // A closed standard output (the reader has what it wanted) must not
+        // stop the program.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
             "transactions {count}, completed {}, failures {failures}, timeouts {timeouts}",
             latencies.len()
         );
-        println!("{:.0} transactions/s", latencies.len() as f64 / elapsed);
-        println!(
+        let _ = writeln!(out, "{:.0} transactions/s", latencies.len() as f64 / elapsed);
+        let _ = writeln!(
+            out,
             "latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             pct(0.50),
             pct(0.99),
             latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
         );
         if let Some(cpu) = own_cpu() {
-            println!("cpu {:.3} s", cpu.as_secs_f64());
+            let _ = writeln!(out, "cpu {:.3} s", cpu.as_secs_f64());
         }
+        let _ = out.flush();
         failures == 0 && timeouts == 0
     }
 }
