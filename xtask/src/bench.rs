@@ -745,10 +745,7 @@ impl NtaBench {
                 run.timeouts = get("timeouts");
             } else if let Some(n) = line.strip_suffix(" transactions/s") {
                 run.rate = n.trim().parse().unwrap_or(-1.0);
-            } else if let Some(cpu) = line
-                .strip_prefix("cpu ")
-                .and_then(|v| v.strip_suffix(" s"))
-            {
+            } else if let Some(cpu) = line.strip_prefix("cpu ").and_then(|v| v.strip_suffix(" s")) {
                 run.load_cpu = cpu.trim().parse().unwrap_or(-1.0);
             } else if line.starts_with("latency ") {
                 run.p50 = number_after(line, "p50").unwrap_or(-1.0);

@@ -126,7 +126,8 @@ pub fn find_unquoted(s: &[u8], sep: u8, comments: bool) -> Result<Option<usize>,
         // vector set-up costs more than it saves.
         let next = |rest: &[u8]| {
             if rest.len() < 32 {
-                rest.iter().position(|&c| c == sep || c == b'"' || c == b'<')
+                rest.iter()
+                    .position(|&c| c == sep || c == b'"' || c == b'<')
             } else {
                 memchr::memchr3(sep, b'"', b'<', rest)
             }

@@ -244,7 +244,8 @@ impl ResponseBuilder {
         }
         w.out.put_slice(b"SIP/2.0 ");
         let mut digits = [0u8; 20];
-        w.out.put_slice(decimal(status.into(), &mut digits).as_bytes());
+        w.out
+            .put_slice(decimal(status.into(), &mut digits).as_bytes());
         w.out.put_u8(b' ');
         w.out.put_slice(reason.as_bytes());
         w.out.put_slice(b"\r\n");

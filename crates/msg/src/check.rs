@@ -245,10 +245,7 @@ mod tests {
             format!("{base}\r\n"),
             // A bad second Via (on the next line, and in the same line).
             format!("{base}Via: SIP/2.0/UDP h:99999;branch=z9hG4bK0\r\n\r\n"),
-            base.replace(
-                "branch=z9hG4bK1",
-                "branch=z9hG4bK1, SIP/2.0 broken",
-            ) + "\r\n",
+            base.replace("branch=z9hG4bK1", "branch=z9hG4bK1, SIP/2.0 broken") + "\r\n",
             // Other faults.
             format!("{base}Contact: <bad\r\n\r\n"),
             base.replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE") + "\r\n",

@@ -89,6 +89,11 @@ struct Critical {
     max_forwards: Option<u8>,
     content_length: Option<u32>,
     content_type: Option<u32>,
+    /// The buffer is exactly what [`Message::write_to`] writes (one space
+    /// after each colon, CRLF line ends, no folds, nothing after the body):
+    /// [`Message::to_bytes`] then shares it instead of copying. Kept here,
+    /// in this struct's padding, so that a message is no larger for it.
+    verbatim: bool,
 }
 
 /// Capacity of a new header index.
@@ -169,10 +174,6 @@ pub struct Message {
     body: Span,
     crit: Critical,
     defect: Option<Defect>,
-    /// The buffer is exactly what [`Message::write_to`] writes (one space
-    /// after each colon, CRLF line ends, no folds, nothing after the body):
-    /// [`Message::to_bytes`] then shares it instead of copying.
-    verbatim: bool,
 }
 
 /// A header line as it appears in the message.
@@ -316,7 +317,11 @@ impl Message {
             while ve > vs && is_lws(b[ve - 1]) {
                 ve -= 1;
             }
-            verbatim &= i == name_end && vs == name_end + 2 && b[i + 1] == b' ' && ve + 1 == lf;
+            verbatim &= i == name_end
+                && vs == name_end + 2
+                && b[i + 1] == b' '
+                && ve + 1 == lf
+                && b[ve] == b'\r';
             if headers.len() == headers.capacity() {
                 if headers.len() >= limits.max_headers {
                     return Err(ParseError::TooManyHeaders {
@@ -352,15 +357,14 @@ impl Message {
             version,
             headers,
             body: Span::new(body_start, len),
-            crit,
+            crit: Critical { verbatim, ..crit },
             defect,
-            verbatim,
         };
         let avail = len - body_start;
         match msg.crit.content_length {
             Some(cl) if cl as usize <= avail => {
                 msg.body = Span::new(body_start, body_start + cl as usize);
-                msg.verbatim &= cl as usize == avail;
+                msg.crit.verbatim &= cl as usize == avail;
             }
             Some(_) => msg.note(Defect {
                 status: 400,
@@ -784,9 +788,14 @@ impl Message {
         }
         let mut crit = self.crit;
         let inside = |s: &Span| s.start >= entry.value_s.start && s.end <= entry.value_s.end;
-        for span in [&mut crit.branch, &mut crit.from_tag, &mut crit.to_tag, &mut crit.call_id]
-            .into_iter()
-            .flatten()
+        for span in [
+            &mut crit.branch,
+            &mut crit.from_tag,
+            &mut crit.to_tag,
+            &mut crit.call_id,
+        ]
+        .into_iter()
+        .flatten()
         {
             if !inside(span) {
                 *span = shift(*span);
@@ -837,7 +846,6 @@ impl Message {
             body: shift(self.body),
             crit,
             defect,
-            verbatim: self.verbatim,
             buf,
         })
     }
@@ -846,7 +854,7 @@ impl Message {
     /// copied) when that is exactly what [`Message::write_to`] writes, as
     /// for every built message.
     pub fn to_bytes(&self) -> Bytes {
-        if self.verbatim {
+        if self.crit.verbatim {
             return self.buf.clone();
         }
         let mut out = Vec::with_capacity(self.buf.len() + 32);
@@ -1137,7 +1145,10 @@ mod tests {
         let at = |needle: &str| text.find(needle).unwrap();
         let edits: Vec<(std::ops::Range<usize>, &str)> = vec![
             // Parameters at the end of the top Via, the bare rport removed.
-            (at("SIP/2.0/UDP h")..at(" , SIP"), "SIP/2.0/UDP h:5060;branch=z9hG4bK1;received=1.2.3.4;rport=9"),
+            (
+                at("SIP/2.0/UDP h")..at(" , SIP"),
+                "SIP/2.0/UDP h:5060;branch=z9hG4bK1;received=1.2.3.4;rport=9",
+            ),
             // A new branch.
             (at("z9hG4bK1")..at("z9hG4bK1") + 8, "z9hG4bKnew"),
             // Tags, Call-ID, CSeq, Max-Forwards edited in place.
@@ -1150,7 +1161,10 @@ mod tests {
             (at("c1")..at("c1") + 2, "c1\r\nX-New: 1"),
             (at("c1")..at("c1") + 2, ""),
             (at("c1")..at("c1") + 2, "c1 "),
-            (at("Content-Length: 4") + 16..at("Content-Length: 4") + 17, "3"),
+            (
+                at("Content-Length: 4") + 16..at("Content-Length: 4") + 17,
+                "3",
+            ),
             (0..7, "MESSAGE"),
             (at("body")..text.len(), "more body"),
         ];
@@ -1169,19 +1183,23 @@ mod tests {
                 assert_eq!(s, p, "{range:?} {with:?}");
                 assert_eq!(summary(&s), summary(&p), "{range:?} {with:?}");
                 assert_eq!(s.as_bytes(), p.as_bytes());
-                assert_eq!(s.verbatim, p.verbatim, "{range:?} {with:?}");
+                assert_eq!(s.crit.verbatim, p.crit.verbatim, "{range:?} {with:?}");
             }
         }
         // The first seven edits take the fast path, the others a full parse.
         assert_eq!(fast, [[true; 7].as_slice(), &[false; 6]].concat());
-        assert!(msg.splice(5..3, b"").is_none());
+        let (from, to) = (5, 3);
+        assert!(msg.splice(from..to, b"").is_none());
         assert!(msg.splice(0..text.len() + 1, b"").is_none());
     }
 
     #[test]
     fn to_bytes_shares_a_verbatim_buffer() {
-        let cases: [(&str, bool); 10] = [
-            ("OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n", true),
+        let cases: [(&str, bool); 11] = [
+            (
+                "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n",
+                true,
+            ),
             ("SIP/2.0 200 OK\r\nCSeq: 1 OPTIONS\r\n\r\n", true),
             ("SIP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nab", true),
             ("SIP/2.0 200\r\nCSeq: 1 OPTIONS\r\n\r\n", false),
@@ -1191,10 +1209,11 @@ mod tests {
             ("SIP/2.0 200 OK\r\nSubject: a\r\n b\r\n\r\n", true),
             ("SIP/2.0 200 OK\nCSeq: 1 OPTIONS\n\n", false),
             ("SIP/2.0 200 OK\r\nContent-Length: 1\r\n\r\nab", false),
+            ("SIP/2.0 200 OK\r\nCSeq: 1 OPTIONS\t\n\r\n", false),
         ];
         for (text, verbatim) in cases {
             let m = Message::parse(Bytes::from(text)).unwrap();
-            assert_eq!(m.verbatim, verbatim, "{text:?}");
+            assert_eq!(m.crit.verbatim, verbatim, "{text:?}");
             let mut written = Vec::new();
             m.write_to(&mut written);
             assert_eq!(&m.to_bytes()[..], &written[..], "{text:?}");

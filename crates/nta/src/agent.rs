@@ -11,9 +11,7 @@ use sofia_tport::{Destination, Incoming, Tport, Transport};
 use tokio::sync::{Notify, mpsc};
 
 use crate::dialog::DialogId;
-use crate::endpoint::{
-    ClientId, Config, Endpoint, Error, Event, ServerId, Source, Transmit,
-};
+use crate::endpoint::{ClientId, Config, Endpoint, Error, Event, ServerId, Source, Transmit};
 
 /// What a client transaction reports to the caller of [`Agent::request`].
 // Responses are the common case; boxing them would cost an allocation each.
@@ -307,9 +305,7 @@ async fn run(shared: Arc<Shared>, mut incoming: mpsc::Receiver<Incoming>) {
         let next = lock(&shared.state).endpoint.poll_timeout();
         if next != armed {
             if let Some(at) = next {
-                sleep
-                    .as_mut()
-                    .reset(tokio::time::Instant::from_std(at));
+                sleep.as_mut().reset(tokio::time::Instant::from_std(at));
             }
             armed = next;
         }

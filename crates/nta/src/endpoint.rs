@@ -346,10 +346,7 @@ fn reply_destination(incoming: &Incoming, via: Option<&TopVia>) -> Destination {
 /// responses copy the parameters (RFC 3261 §8.2.6).
 fn mark_via(msg: Message, via: &TopVia, source: SocketAddr) -> Message {
     let buf = msg.as_bytes();
-    let host = via
-        .host(buf)
-        .trim_start_matches('[')
-        .trim_end_matches(']');
+    let host = via.host(buf).trim_start_matches('[').trim_end_matches(']');
     let rport_empty = matches!(via.rport, Some(None));
     let ip = ip_text(source.ip());
     let needs_received = !via.received && (rport_empty || host != ip);
@@ -1197,7 +1194,14 @@ mod tests {
 
     #[test]
     fn ip_text_matches_display() {
-        for ip in ["0.0.0.0", "127.0.0.1", "10.20.100.255", "192.0.2.9", "::1", "2001:db8::7"] {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.100.255",
+            "192.0.2.9",
+            "::1",
+            "2001:db8::7",
+        ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(ip_text(ip), ip.to_string());
         }

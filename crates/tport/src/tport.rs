@@ -199,7 +199,10 @@ fn socket_for(spec: &BindSpec, config: &Config) -> std::io::Result<Socket> {
         // As sofia-sip's tport_udp_init_primary: a refusal is logged, and
         // the socket keeps the system's size.
         for (what, set) in [
-            ("SO_RCVBUF", Socket::set_recv_buffer_size as fn(&Socket, usize) -> _),
+            (
+                "SO_RCVBUF",
+                Socket::set_recv_buffer_size as fn(&Socket, usize) -> _,
+            ),
             ("SO_SNDBUF", Socket::set_send_buffer_size),
         ] {
             if let Err(e) = set(&socket, size) {

@@ -190,13 +190,13 @@ impl Report {
         let latencies = &mut self.latencies;
         let elapsed = self.elapsed.as_secs_f64();
         latencies.sort();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[i].as_secs_f64() * 1000.0
-    };
+        let pct = |p: f64| -> f64 {
+            if latencies.is_empty() {
+                return 0.0;
+            }
+            let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+            latencies[i].as_secs_f64() * 1000.0
+        };
         // A closed standard output (the reader has what it wanted) must not
         // stop the program.
         use std::io::Write;
@@ -206,7 +206,11 @@ impl Report {
             "transactions {count}, completed {}, failures {failures}, timeouts {timeouts}",
             latencies.len()
         );
-        let _ = writeln!(out, "{:.0} transactions/s", latencies.len() as f64 / elapsed);
+        let _ = writeln!(
+            out,
+            "{:.0} transactions/s",
+            latencies.len() as f64 / elapsed
+        );
         let _ = writeln!(
             out,
             "latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
@@ -265,7 +269,11 @@ async fn run_udp(args: &Args, target: std::net::SocketAddr) -> Result<Report, St
     // response: room for all of them, so that no table grows (and stalls the
     // loop while it rehashes) in the middle of the run. Bounded: at most a
     // million entries are reserved up front.
-    endpoint.reserve_clients(usize::try_from(args.count).unwrap_or(usize::MAX).min(1 << 20));
+    endpoint.reserve_clients(
+        usize::try_from(args.count)
+            .unwrap_or(usize::MAX)
+            .min(1 << 20),
+    );
     let from_tag = endpoint.new_tag();
     // The request, cut where the branch and the call number go.
     let head = format!(
