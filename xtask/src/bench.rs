@@ -266,6 +266,10 @@ const LOAD_DEADLINE: Duration = Duration::from_secs(60);
 const DISTURBED: f64 = 0.10;
 /// The throughput goal, as a multiple of the C engine's.
 const NTA_TARGET_RATIO: f64 = 2.0;
+/// The longest the whole bench waits for quiet cores before its runs.
+const QUIET_BUDGET: Duration = Duration::from_secs(120);
+/// How long the cores are watched for quiet before a run.
+const QUIET_SAMPLE: Duration = Duration::from_millis(500);
 /// The latency goal at 80 % of the C engine's saturation rate, in ms.
 const NTA_TARGET_P99_MS: f64 = 10.0;
 
@@ -484,7 +488,12 @@ impl Server {
 /// idle and I/O wait in `/proc/stat`, steal included): with the responder's
 /// own CPU time, it tells whether something else ran on its core.
 fn server_core_busy() -> u64 {
-    let name = format!("cpu{SERVER_CORE} ");
+    core_busy(SERVER_CORE)
+}
+
+/// Busy clock ticks of one core so far (`/proc/stat`), whoever used it.
+fn core_busy(core: &str) -> u64 {
+    let name = format!("cpu{core} ");
     std::fs::read_to_string("/proc/stat")
         .unwrap_or_default()
         .lines()
@@ -690,6 +699,8 @@ struct NtaBench {
     work: PathBuf,
     /// Clock ticks per second (`getconf CLK_TCK`).
     ticks: f64,
+    /// What is left of [`QUIET_BUDGET`] for waiting for quiet cores.
+    quiet_left: std::cell::Cell<Duration>,
 }
 
 impl NtaBench {
@@ -697,6 +708,7 @@ impl NtaBench {
     /// transactions at `rate` per second (0: unlimited), `concurrency` in
     /// flight.
     fn load(&self, server: &Server, count: u64, rate: u64, concurrency: usize) -> Result<LoadRun> {
+        self.wait_for_quiet_cores();
         let mut cmd = Command::new("taskset");
         cmd.args(["-c", LOAD_CORE])
             .arg(&self.load)
@@ -763,6 +775,7 @@ impl NtaBench {
     /// `count` calls at up to `rate` per second with at most `limit` in
     /// flight.
     fn sipp(&self, server: &Server, rate: u64, limit: usize, count: u64) -> Result<SippRun> {
+        self.wait_for_quiet_cores();
         let local = free_udp_tcp_port()?;
         let mut cmd = Command::new("taskset");
         cmd.args(["-c", LOAD_CORE, "sipp", "-sf"])
@@ -806,6 +819,34 @@ impl NtaBench {
             _ => Err(format!(
                 "{cmd:?} exited with {status} without its statistics:\n{out}"
             )),
+        }
+    }
+}
+
+impl NtaBench {
+    /// Waits until other processes leave both cores nearly idle (less than
+    /// [`DISTURBED`] of each over half a second; the responders are idle
+    /// between runs), for at most what is left of [`QUIET_BUDGET`]: on a
+    /// shared machine, a run started while others compile measures them.
+    fn wait_for_quiet_cores(&self) {
+        let started = Instant::now();
+        loop {
+            let before = [core_busy(SERVER_CORE), core_busy(LOAD_CORE)];
+            std::thread::sleep(QUIET_SAMPLE);
+            let after = [core_busy(SERVER_CORE), core_busy(LOAD_CORE)];
+            let limit = DISTURBED * QUIET_SAMPLE.as_secs_f64() * self.ticks;
+            let quiet = (0..2).all(|i| (after[i].saturating_sub(before[i]) as f64) < limit);
+            let waited = started.elapsed();
+            if quiet || waited >= self.quiet_left.get() {
+                self.quiet_left
+                    .set(self.quiet_left.get().saturating_sub(waited));
+                if !quiet {
+                    eprintln!(
+                        "xtask: bench nta: the cores are busy with other work; running anyway"
+                    );
+                }
+                return;
+            }
         }
     }
 }
@@ -860,7 +901,9 @@ fn mb(bytes: u64) -> f64 {
 ///
 /// Every run also counts the requests the kernel dropped at the responder's
 /// socket (receive buffer full), which sip-load and SIPp then retransmit
-/// after 500 ms.
+/// after 500 ms. Before each run the bench waits (at most [`QUIET_BUDGET`]
+/// over the whole bench) until other processes leave both cores nearly
+/// idle.
 fn nta(opts: NtaOptions) -> Result {
     peers::ensure(&peers::by_name(&[
         "libsofia-sip-ua-dev".to_string(),
@@ -882,6 +925,7 @@ fn nta(opts: NtaOptions) -> Result {
         load,
         work: target.join("xtask-bench"),
         ticks: clock_ticks(),
+        quiet_left: std::cell::Cell::new(QUIET_BUDGET),
     };
     let started = Instant::now();
 
@@ -1131,10 +1175,13 @@ fn nta(opts: NtaOptions) -> Result {
     }
     println!(
         "  the saturation runs took {:.1} s, the latency runs {:.1} s (transactions expire \
-         after 32 s); whole bench {:.0} s",
+         after 32 s); whole bench {:.0} s, of which {:.0} s waiting for quiet cores",
         saturation_time.as_secs_f64(),
         latency_time.as_secs_f64(),
-        total.as_secs_f64()
+        total.as_secs_f64(),
+        QUIET_BUDGET
+            .saturating_sub(bench.quiet_left.get())
+            .as_secs_f64()
     );
     Ok(())
 }
