@@ -708,6 +708,25 @@ impl NtaBench {
     /// transactions at `rate` per second (0: unlimited), `concurrency` in
     /// flight.
     fn load(&self, server: &Server, count: u64, rate: u64, concurrency: usize) -> Result<LoadRun> {
+        match self.load_once(server, count, rate, concurrency) {
+            Ok(run) => Ok(run),
+            Err(e) => {
+                // Once more, for a failure of the machine rather than the
+                // engines (a full disk for sip-load's output, say).
+                eprintln!("xtask: bench nta: {e}\nxtask: bench nta: running it once more");
+                self.load_once(server, count, rate, concurrency)
+            }
+        }
+    }
+
+    /// One run of [`NtaBench::load`].
+    fn load_once(
+        &self,
+        server: &Server,
+        count: u64,
+        rate: u64,
+        concurrency: usize,
+    ) -> Result<LoadRun> {
         self.wait_for_quiet_cores();
         let mut cmd = Command::new("taskset");
         cmd.args(["-c", LOAD_CORE])

@@ -22,7 +22,8 @@
 //!
 //! A failure is a final response other than 2xx; a timeout is timer F (or
 //! `--timeout`, default 32 s). Exit status 0 when every transaction got a 2xx,
-//! 1 otherwise, 2 on usage or setup errors.
+//! 1 otherwise, 2 on usage or setup errors or when the results cannot be
+//! written.
 //!
 //! Over UDP, sip-load drives sofia-nta's sans-IO [`Endpoint`] itself on one
 //! socket (2 MiB buffers, as sofia-tport's default), with no task, channel
@@ -93,7 +94,7 @@ async fn run(args: Args) -> Result<bool, String> {
     }
     if transport == Transport::Udp {
         let report = run_udp(&args, addr).await?;
-        return Ok(report.print(args.count));
+        return report.print(args.count);
     }
     let (tport, incoming) = Tport::bind(sofia_tport::Config::new([args.bind.clone()]))
         .await
@@ -168,7 +169,7 @@ async fn run(args: Args) -> Result<bool, String> {
         timeouts,
         elapsed: start.elapsed(),
     };
-    Ok(report.print(args.count))
+    report.print(args.count)
 }
 
 /// What a run measured.
@@ -184,8 +185,10 @@ struct Report {
 }
 
 impl Report {
-    /// Prints the three result lines; true when every transaction got a 2xx.
-    fn print(mut self, count: u64) -> bool {
+    /// Prints the result lines; true when every transaction got a 2xx. A
+    /// closed standard output (the reader has what it wanted) is not an
+    /// error; any other failure to write is.
+    fn print(mut self, count: u64) -> Result<bool, String> {
         let (failures, timeouts) = (self.failures, self.timeouts);
         let latencies = &mut self.latencies;
         let elapsed = self.elapsed.as_secs_f64();
@@ -197,32 +200,27 @@ impl Report {
             let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
             latencies[i].as_secs_f64() * 1000.0
         };
-        // A closed standard output (the reader has what it wanted) must not
-        // stop the program.
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(
-            out,
-            "transactions {count}, completed {}, failures {failures}, timeouts {timeouts}",
-            latencies.len()
-        );
-        let _ = writeln!(
-            out,
-            "{:.0} transactions/s",
-            latencies.len() as f64 / elapsed
-        );
-        let _ = writeln!(
-            out,
-            "latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        let mut text = format!(
+            "transactions {count}, completed {}, failures {failures}, timeouts {timeouts}\n\
+             {:.0} transactions/s\n\
+             latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n",
+            latencies.len(),
+            latencies.len() as f64 / elapsed,
             pct(0.50),
             pct(0.99),
             latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
         );
         if let Some(cpu) = own_cpu() {
-            let _ = writeln!(out, "cpu {:.3} s", cpu.as_secs_f64());
+            text.push_str(&format!("cpu {:.3} s\n", cpu.as_secs_f64()));
         }
-        let _ = out.flush();
-        failures == 0 && timeouts == 0
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => return Err(format!("cannot write the results: {e}")),
+        }
+        Ok(failures == 0 && timeouts == 0)
     }
 }
 
