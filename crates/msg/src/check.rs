@@ -58,9 +58,9 @@ impl Message {
     /// [`Message::check_with`] for a caller that has already parsed the top
     /// Via value ([`Message::top_via`] returned it): every other check is
     /// made, and the top Via is not parsed a second time. A transaction
-    /// layer reads the top Via of every request before checking it, and
-    /// the second parse was a tenth of a stateful responder's instructions
-    /// (callgrind).
+    /// layer reads the top Via of every request before checking it, and a
+    /// second parse would be a tenth of a stateful responder's
+    /// instructions (callgrind).
     pub fn check_with_parsed_top_via(&self, policy: &CheckPolicy<'_>) -> Result<(), Rejection> {
         self.check_inner(policy, true)
     }
@@ -179,7 +179,7 @@ impl Message {
             }
         }
         // From and To are parsed once each, for their syntax here and for
-        // an empty tag below (in the same order of checks as before).
+        // an empty tag below (the checks keep their order).
         fn addr(m: &Message, name: HeaderName) -> Result<Option<headers::NameAddr<'_>>, Rejection> {
             match m.header(name).map(headers::NameAddr::parse) {
                 Some(Err(e)) => Err(Rejection::new(400, format!("Invalid {name} header ({e})"))),

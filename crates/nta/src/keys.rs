@@ -9,12 +9,34 @@ use sofia_msg::{Message, Method};
 ///
 /// Branches, Call-IDs and tags are chosen by the peer, so the tables need a
 /// hasher an attacker cannot aim collisions at (HashDoS). foldhash is keyed
-/// with a random seed per process (and per map), like std's SipHash, so
-/// colliding keys cannot be computed offline; it hashes a 30-byte branch in
-/// a fraction of SipHash's time (SipHash was 6 % of the responder's
-/// instructions under callgrind). The tables are bounded by the timers
-/// besides.
-pub(crate) type State = foldhash::quality::RandomState;
+/// here with seeds from the operating system's random source (one shared
+/// seed per process, one more per table), like std's SipHash, so colliding
+/// keys cannot be computed offline; foldhash's own default seeds come from
+/// address-space layout and the clock only, hence the explicit ones. It
+/// hashes a 30-byte branch in a fraction of SipHash's time (SipHash would
+/// be 6 % of a stateful responder's instructions under callgrind). The
+/// tables are bounded by the timers besides.
+#[derive(Debug, Clone)]
+pub(crate) struct State(foldhash::quality::SeedableRandomState);
+
+impl Default for State {
+    fn default() -> State {
+        static SHARED: std::sync::OnceLock<foldhash::SharedSeed> = std::sync::OnceLock::new();
+        let shared = SHARED.get_or_init(|| foldhash::SharedSeed::from_u64(rand::random()));
+        State(foldhash::quality::SeedableRandomState::with_seed(
+            rand::random(),
+            shared,
+        ))
+    }
+}
+
+impl std::hash::BuildHasher for State {
+    type Hasher = foldhash::quality::FoldHasher<'static>;
+
+    fn build_hasher(&self) -> Self::Hasher {
+        self.0.build_hasher()
+    }
+}
 
 /// A map with the engine's hasher.
 pub(crate) type Map<K, V> = std::collections::HashMap<K, V, State>;
@@ -240,6 +262,17 @@ mod tests {
         assert_eq!(&copied[..], b"world");
         assert_ne!(copied.as_ptr(), buf[6..].as_ptr());
         assert!(share(&buf, "").is_empty());
+    }
+
+    #[test]
+    fn tables_are_keyed_apart() {
+        use std::hash::BuildHasher;
+        let key = Bytes::from_static(b"z9hG4bK776asdhds");
+        let (a, b) = (State::default(), State::default());
+        // Equal within a table, different across tables (per-table seeds
+        // from the system's random source; equal with probability 2^-64).
+        assert_eq!(a.hash_one(&key), a.hash_one(&key));
+        assert_ne!(a.hash_one(&key), b.hash_one(&key));
     }
 
     #[test]
