@@ -10,7 +10,10 @@
  * (NTATAG_NO_DIALOG(1)) whose callback returns 200 for every request, so
  * that nta itself answers statefully: it creates the server transaction,
  * sends the 200 with a To tag, absorbs retransmissions and keeps the
- * completed transaction for timer J (32 s over UDP). Prints
+ * completed transaction for timer J (32 s over UDP). Its UDP socket's
+ * receive and send buffers are 2 MiB (TPTAG_UDP_RMEM, TPTAG_UDP_WMEM),
+ * the size sofia-tport uses by default, so that both engines of the bench
+ * see the same socket. Prints
  * "listening on sip:127.0.0.1:PORT" once the agent is bound, then runs
  * su_root_run() until a signal (SIGTERM, SIGKILL) ends it. Exit status 2
  * on usage or bind errors.
@@ -27,7 +30,11 @@
 #include <sofia-sip/url.h>
 #include <sofia-sip/nta.h>
 #include <sofia-sip/nta_tag.h>
+#include <sofia-sip/tport_tag.h>
 #include <sofia-sip/sip.h>
+
+/* sofia-tport's default UDP socket buffer size (Config::DEFAULT_UDP_BUFFER). */
+#define UDP_BUFFER (2 * 1024 * 1024)
 
 /* The default leg: every request gets a 200 that nta sends statefully. */
 static int answer(nta_leg_magic_t *magic, nta_leg_t *leg,
@@ -68,7 +75,10 @@ int main(int argc, char *argv[])
     fprintf(stderr, "nta_responder: su_root_create() failed\n");
     return 2;
   }
-  agent = nta_agent_create(root, URL_STRING_MAKE(name), NULL, NULL, TAG_END());
+  agent = nta_agent_create(root, URL_STRING_MAKE(name), NULL, NULL,
+                           TPTAG_UDP_RMEM(UDP_BUFFER),
+                           TPTAG_UDP_WMEM(UDP_BUFFER),
+                           TAG_END());
   if (agent == NULL) {
     fprintf(stderr, "nta_responder: cannot bind %s\n", url);
     return 2;

@@ -234,7 +234,7 @@ const SERVER_CORE: &str = "0";
 /// The core the load generators run on (`taskset -c`).
 const LOAD_CORE: &str = "1";
 /// Transactions per saturation run unless `--count` says otherwise.
-const DEFAULT_SATURATION_COUNT: u64 = 40_000;
+const DEFAULT_SATURATION_COUNT: u64 = 100_000;
 /// Transactions in flight in saturation runs unless `--concurrency` says
 /// otherwise (sip-load's default).
 const DEFAULT_CONCURRENCY: usize = 100;
@@ -269,6 +269,10 @@ const LOAD_DEADLINE: Duration = Duration::from_secs(60);
 const DISTURBED: f64 = 0.10;
 /// The throughput goal, as a multiple of the C engine's.
 const NTA_TARGET_RATIO: f64 = 2.0;
+/// The longest the whole bench waits for quiet cores before its runs.
+const QUIET_BUDGET: Duration = Duration::from_secs(120);
+/// How long the cores are watched for quiet before a run.
+const QUIET_SAMPLE: Duration = Duration::from_millis(500);
 /// The latency goal at 80 % of the C engine's saturation rate, in ms.
 const NTA_TARGET_P99_MS: f64 = 10.0;
 
@@ -487,7 +491,12 @@ impl Server {
 /// idle and I/O wait in `/proc/stat`, steal included): with the responder's
 /// own CPU time, it tells whether something else ran on its core.
 fn server_core_busy() -> u64 {
-    let name = format!("cpu{SERVER_CORE} ");
+    core_busy(SERVER_CORE)
+}
+
+/// Busy clock ticks of one core so far (`/proc/stat`), whoever used it.
+fn core_busy(core: &str) -> u64 {
+    let name = format!("cpu{core} ");
     std::fs::read_to_string("/proc/stat")
         .unwrap_or_default()
         .lines()
@@ -592,6 +601,8 @@ struct LoadRun {
     /// CPU seconds core [`SERVER_CORE`] was busy during the run, whoever
     /// used it.
     core_busy: f64,
+    /// CPU seconds sip-load itself used (its `cpu` line; -1 when absent).
+    load_cpu: f64,
 }
 
 impl LoadRun {
@@ -606,6 +617,21 @@ impl LoadRun {
             self.server_cpu / seconds
         } else {
             0.0
+        }
+    }
+
+    /// sip-load's CPU use over the run's duration (1.0: its core busy), or
+    /// a negative number when it did not say.
+    fn load_utilisation(&self) -> f64 {
+        let seconds = if self.rate > 0.0 {
+            self.completed as f64 / self.rate
+        } else {
+            0.0
+        };
+        if seconds > 0.0 && self.load_cpu >= 0.0 {
+            self.load_cpu / seconds
+        } else {
+            -1.0
         }
     }
 
@@ -676,6 +702,8 @@ struct NtaBench {
     work: PathBuf,
     /// Clock ticks per second (`getconf CLK_TCK`).
     ticks: f64,
+    /// What is left of [`QUIET_BUDGET`] for waiting for quiet cores.
+    quiet_left: std::cell::Cell<Duration>,
 }
 
 impl NtaBench {
@@ -683,6 +711,26 @@ impl NtaBench {
     /// transactions at `rate` per second (0: unlimited), `concurrency` in
     /// flight.
     fn load(&self, server: &Server, count: u64, rate: u64, concurrency: usize) -> Result<LoadRun> {
+        match self.load_once(server, count, rate, concurrency) {
+            Ok(run) => Ok(run),
+            Err(e) => {
+                // Once more, for a failure of the machine rather than the
+                // engines (a full disk for sip-load's output, say).
+                eprintln!("xtask: bench nta: {e}\nxtask: bench nta: running it once more");
+                self.load_once(server, count, rate, concurrency)
+            }
+        }
+    }
+
+    /// One run of [`NtaBench::load`].
+    fn load_once(
+        &self,
+        server: &Server,
+        count: u64,
+        rate: u64,
+        concurrency: usize,
+    ) -> Result<LoadRun> {
+        self.wait_for_quiet_cores();
         let mut cmd = Command::new("taskset");
         cmd.args(["-c", LOAD_CORE])
             .arg(&self.load)
@@ -721,6 +769,7 @@ impl NtaBench {
             server_switches: switches1.saturating_sub(switches0),
             server_drops: drops1.saturating_sub(drops0),
             core_busy: busy1.saturating_sub(busy0) as f64 / self.ticks,
+            load_cpu: -1.0,
         };
         for line in out.lines() {
             if line.starts_with("transactions ") {
@@ -730,6 +779,8 @@ impl NtaBench {
                 run.timeouts = get("timeouts");
             } else if let Some(n) = line.strip_suffix(" transactions/s") {
                 run.rate = n.trim().parse().unwrap_or(-1.0);
+            } else if let Some(cpu) = line.strip_prefix("cpu ").and_then(|v| v.strip_suffix(" s")) {
+                run.load_cpu = cpu.trim().parse().unwrap_or(-1.0);
             } else if line.starts_with("latency ") {
                 run.p50 = number_after(line, "p50").unwrap_or(-1.0);
                 run.p99 = number_after(line, "p99").unwrap_or(-1.0);
@@ -746,6 +797,7 @@ impl NtaBench {
     /// `count` calls at up to `rate` per second with at most `limit` in
     /// flight.
     fn sipp(&self, server: &Server, rate: u64, limit: usize, count: u64) -> Result<SippRun> {
+        self.wait_for_quiet_cores();
         let local = free_udp_tcp_port()?;
         let mut cmd = Command::new("taskset");
         cmd.args(["-c", LOAD_CORE, "sipp", "-sf"])
@@ -789,6 +841,34 @@ impl NtaBench {
             _ => Err(format!(
                 "{cmd:?} exited with {status} without its statistics:\n{out}"
             )),
+        }
+    }
+}
+
+impl NtaBench {
+    /// Waits until other processes leave both cores nearly idle (less than
+    /// [`DISTURBED`] of each over half a second; the responders are idle
+    /// between runs), for at most what is left of [`QUIET_BUDGET`]: on a
+    /// shared machine, a run started while others compile measures them.
+    fn wait_for_quiet_cores(&self) {
+        let started = Instant::now();
+        loop {
+            let before = [core_busy(SERVER_CORE), core_busy(LOAD_CORE)];
+            std::thread::sleep(QUIET_SAMPLE);
+            let after = [core_busy(SERVER_CORE), core_busy(LOAD_CORE)];
+            let limit = DISTURBED * QUIET_SAMPLE.as_secs_f64() * self.ticks;
+            let quiet = (0..2).all(|i| (after[i].saturating_sub(before[i]) as f64) < limit);
+            let waited = started.elapsed();
+            if quiet || waited >= self.quiet_left.get() {
+                self.quiet_left
+                    .set(self.quiet_left.get().saturating_sub(waited));
+                if !quiet {
+                    eprintln!(
+                        "xtask: bench nta: the cores are busy with other work; running anyway"
+                    );
+                }
+                return;
+            }
         }
     }
 }
@@ -843,7 +923,9 @@ pub(crate) fn mb(bytes: u64) -> f64 {
 ///
 /// Every run also counts the requests the kernel dropped at the responder's
 /// socket (receive buffer full), which sip-load and SIPp then retransmit
-/// after 500 ms.
+/// after 500 ms. Before each run the bench waits (at most [`QUIET_BUDGET`]
+/// over the whole bench) until other processes leave both cores nearly
+/// idle.
 fn nta(opts: NtaOptions) -> Result {
     peers::ensure(&peers::by_name(&[
         "libsofia-sip-ua-dev".to_string(),
@@ -865,6 +947,7 @@ fn nta(opts: NtaOptions) -> Result {
         load,
         work: target.join("xtask-bench"),
         ticks: clock_ticks(),
+        quiet_left: std::cell::Cell::new(QUIET_BUDGET),
     };
     let started = Instant::now();
 
@@ -1005,10 +1088,11 @@ fn nta(opts: NtaOptions) -> Result {
             rates(runs)
         );
         println!(
-            "    {:<24} responder CPU {:.0}% of a core, {:.0} transactions per CPU-second, \
-             {:.2} context switches per transaction, p99 {:.2} ms{}",
+            "    {:<24} responder CPU {:.0}% of a core (sip-load {:.0}%), {:.0} transactions \
+             per CPU-second, {:.2} context switches per transaction, p99 {:.2} ms{}",
             "",
             best.utilisation() * 100.0,
+            best.load_utilisation() * 100.0,
             best.per_cpu_second(),
             best.server_switches as f64 / best.completed.max(1) as f64,
             best.p99,
@@ -1113,10 +1197,13 @@ fn nta(opts: NtaOptions) -> Result {
     }
     println!(
         "  the saturation runs took {:.1} s, the latency runs {:.1} s (transactions expire \
-         after 32 s); whole bench {:.0} s",
+         after 32 s); whole bench {:.0} s, of which {:.0} s waiting for quiet cores",
         saturation_time.as_secs_f64(),
         latency_time.as_secs_f64(),
-        total.as_secs_f64()
+        total.as_secs_f64(),
+        QUIET_BUDGET
+            .saturating_sub(bench.quiet_left.get())
+            .as_secs_f64()
     );
     Ok(())
 }

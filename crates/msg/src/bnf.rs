@@ -122,7 +122,17 @@ pub fn find_unquoted(s: &[u8], sep: u8, comments: bool) -> Result<Option<usize>,
         // (this runs for every list header split and parameter scan; a byte
         // loop here was the largest item of the responder's profile).
         let mut i = 0;
-        while let Some(p) = memchr::memchr3(sep, b'"', b'<', s.get(i..).unwrap_or_default()) {
+        // A byte loop for short texts (most parameters), where memchr3's
+        // vector set-up costs more than it saves.
+        let next = |rest: &[u8]| {
+            if rest.len() < 32 {
+                rest.iter()
+                    .position(|&c| c == sep || c == b'"' || c == b'<')
+            } else {
+                memchr::memchr3(sep, b'"', b'<', rest)
+            }
+        };
+        while let Some(p) = next(s.get(i..).unwrap_or_default()) {
             let j = i + p;
             match s[j] {
                 b'"' => i = j + quoted_len(&s[j..]).ok_or(Unbalanced)?,

@@ -89,6 +89,11 @@ struct Critical {
     max_forwards: Option<u8>,
     content_length: Option<u32>,
     content_type: Option<u32>,
+    /// The buffer is exactly what [`Message::write_to`] writes (one space
+    /// after each colon, CRLF line ends, no folds, nothing after the body):
+    /// [`Message::to_bytes`] then shares it instead of copying. Kept here,
+    /// in this struct's padding, so that a message is no larger for it.
+    verbatim: bool,
 }
 
 /// Capacity of a new header index.
@@ -233,6 +238,13 @@ impl Message {
             lf
         };
         let (start, version) = parse_start_line(b, pos, line_end)?;
+        // Whether write_to would give back this very buffer (see `verbatim`).
+        let mut verbatim = pos == 0
+            && line_end + 1 == lf
+            && match start {
+                Start::Request { .. } => true,
+                Start::Response { reason, .. } => reason.start == version.end + 5,
+            };
         pos = lf + 1;
 
         // Most messages have fewer than 32 header lines: one allocation, or
@@ -247,6 +259,7 @@ impl Message {
                 None => return Err(ParseError::Truncated),
                 Some(b'\n') => {
                     pos += 1;
+                    verbatim = false;
                     break;
                 }
                 Some(b'\r') if b.get(pos + 1) == Some(&b'\n') => {
@@ -275,6 +288,7 @@ impl Message {
             }
             pos = lf + 1;
             if !good {
+                verbatim = false;
                 // Only the first defect is kept: count its line once.
                 if defect.is_none() {
                     // Physical line number, counting the start line as 1.
@@ -303,6 +317,11 @@ impl Message {
             while ve > vs && is_lws(b[ve - 1]) {
                 ve -= 1;
             }
+            verbatim &= i == name_end
+                && vs == name_end + 2
+                && b[i + 1] == b' '
+                && ve + 1 == lf
+                && b[ve] == b'\r';
             if headers.len() == headers.capacity() {
                 if headers.len() >= limits.max_headers {
                     return Err(ParseError::TooManyHeaders {
@@ -338,13 +357,14 @@ impl Message {
             version,
             headers,
             body: Span::new(body_start, len),
-            crit,
+            crit: Critical { verbatim, ..crit },
             defect,
         };
         let avail = len - body_start;
         match msg.crit.content_length {
             Some(cl) if cl as usize <= avail => {
                 msg.body = Span::new(body_start, body_start + cl as usize);
+                msg.crit.verbatim &= cl as usize == avail;
             }
             Some(_) => msg.note(Defect {
                 status: 400,
@@ -684,8 +704,159 @@ impl Message {
         out.put_slice(&b[self.body.range()]);
     }
 
-    /// The message written to a new buffer.
+    /// The message with the bytes in `range` of its buffer replaced by
+    /// `with`: what [`Message::parse`] returns for the edited buffer, or
+    /// `None` when `range` is not within the buffer or the edited buffer
+    /// does not parse.
+    ///
+    /// An edit inside one header value that adds no line break and leaves
+    /// the value's ends free of white space (a parameter added to a Via, say)
+    /// shifts the existing index instead of parsing the whole message again,
+    /// and scans that header again when it is one the parse reads; the
+    /// result is the same as a parse's. Other edits parse the edited buffer.
+    pub fn splice(&self, range: std::ops::Range<usize>, with: &[u8]) -> Option<Message> {
+        let b: &[u8] = &self.buf;
+        if range.start > range.end || range.end > b.len() {
+            return None;
+        }
+        let new_len = b.len() - range.len() + with.len();
+        let mut out = Vec::with_capacity(new_len);
+        out.extend_from_slice(&b[..range.start]);
+        out.extend_from_slice(with);
+        out.extend_from_slice(&b[range.end..]);
+        let buf = Bytes::from(out);
+        match self.splice_index(&range, with, buf.clone()) {
+            Some(msg) => Some(msg),
+            None => Message::parse(buf).ok(),
+        }
+    }
+
+    /// The fast path of [`Message::splice`]: the index of this message with
+    /// the spans after the edit shifted, for an edit inside one header value
+    /// that cannot change how the message parses outside that value.
+    fn splice_index(
+        &self,
+        range: &std::ops::Range<usize>,
+        with: &[u8],
+        buf: Bytes,
+    ) -> Option<Message> {
+        if self.defect.is_some()
+            || buf.len() > Limits::DEFAULT.max_size
+            || with.iter().any(|&c| c == b'\r' || c == b'\n')
+        {
+            return None;
+        }
+        let (idx, entry) = self.headers.iter().enumerate().find(|(_, e)| {
+            (e.value_s.start as usize) <= range.start && range.end <= e.value_s.end as usize
+        })?;
+        if entry.name == HeaderName::ContentLength {
+            return None;
+        }
+        let grow = with.len() as i64 - range.len() as i64;
+        let end = (entry.value_s.end as i64 + grow) as usize;
+        let value = buf.get(entry.value_s.start as usize..end)?;
+        match (value.first(), value.last()) {
+            (Some(&first), Some(&last)) if !is_lws(first) && !is_lws(last) => {}
+            _ => return None,
+        }
+        let cut = range.end as u32;
+        let shift = |s: Span| -> Span {
+            if s.start >= cut {
+                Span {
+                    start: (s.start as i64 + grow) as u32,
+                    end: (s.end as i64 + grow) as u32,
+                }
+            } else {
+                s
+            }
+        };
+        let mut headers = index_pool::take(self.headers.len().max(INDEX_CAPACITY));
+        for (i, e) in self.headers.iter().enumerate() {
+            headers.push(if i == idx {
+                Entry {
+                    name: e.name,
+                    name_s: e.name_s,
+                    value_s: Span::new(e.value_s.start as usize, end),
+                }
+            } else {
+                Entry {
+                    name: e.name,
+                    name_s: shift(e.name_s),
+                    value_s: shift(e.value_s),
+                }
+            });
+        }
+        let mut crit = self.crit;
+        let inside = |s: &Span| s.start >= entry.value_s.start && s.end <= entry.value_s.end;
+        for span in [
+            &mut crit.branch,
+            &mut crit.from_tag,
+            &mut crit.to_tag,
+            &mut crit.call_id,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !inside(span) {
+                *span = shift(*span);
+            }
+        }
+        if let Some((_, _, span)) = &mut crit.cseq
+            && !inside(span)
+        {
+            *span = shift(*span);
+        }
+        let mut defect = None;
+        let first_of_kind = match entry.name {
+            HeaderName::Via => crit.via,
+            HeaderName::From => crit.from,
+            HeaderName::To => crit.to,
+            HeaderName::ContentType => crit.content_type,
+            HeaderName::CallId | HeaderName::CSeq | HeaderName::MaxForwards => {
+                self.first_index(entry.name).map(|i| i as u32)
+            }
+            _ => None,
+        };
+        if first_of_kind == Some(idx as u32) {
+            // The parse read this header: read it again from the edited value.
+            match entry.name {
+                HeaderName::Via => crit.branch = None,
+                HeaderName::From => crit.from_tag = None,
+                HeaderName::To => crit.to_tag = None,
+                HeaderName::CallId => crit.call_id = None,
+                HeaderName::CSeq => crit.cseq = None,
+                HeaderName::MaxForwards => crit.max_forwards = None,
+                _ => {}
+            }
+            let mut seen = 0u8;
+            scan_critical(
+                &buf,
+                idx,
+                entry.name,
+                (entry.value_s.start as usize, end),
+                &mut crit,
+                &mut seen,
+                &mut defect,
+            );
+        }
+        Some(Message {
+            start: self.start,
+            version: self.version,
+            headers,
+            body: shift(self.body),
+            crit,
+            defect,
+            buf,
+        })
+    }
+
+    /// The message written to a new buffer, or its own buffer (shared, not
+    /// copied) when that is exactly what [`Message::write_to`] writes, as
+    /// for every built message.
     pub fn to_bytes(&self) -> Bytes {
+        if self.crit.verbatim {
+            return self.buf.clone();
+        }
         let mut out = Vec::with_capacity(self.buf.len() + 32);
         self.write_to(&mut out);
         Bytes::from(out)
@@ -924,7 +1095,8 @@ impl Message {
 
 /// Replaces each fold (CR LF and the white space around it) with a single space.
 pub fn unfold(value: &str) -> std::borrow::Cow<'_, str> {
-    if !value.contains(['\r', '\n']) {
+    // One vectorised scan: almost no value is folded.
+    if memchr::memchr2(b'\r', b'\n', value.as_bytes()).is_none() {
         return std::borrow::Cow::Borrowed(value);
     }
     let mut out = String::with_capacity(value.len());
@@ -941,6 +1113,113 @@ pub fn unfold(value: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every accessor the parse fills in, for comparing two messages.
+    fn summary(m: &Message) -> String {
+        format!(
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            m.headers().collect::<Vec<_>>(),
+            m.branch(),
+            m.from_tag(),
+            m.to_tag(),
+            m.call_id(),
+            m.cseq(),
+            m.cseq_method_str(),
+            m.max_forwards(),
+            m.content_length(),
+            m.content_type(),
+            m.defect(),
+            m.body_bytes(),
+            m.top_via().map(|v| v.params().as_str().to_string()),
+        )
+    }
+
+    #[test]
+    fn splice_equals_a_parse_of_the_edited_buffer() {
+        let text = "OPTIONS sip:a@b SIP/2.0\r\n\
+            Via: SIP/2.0/UDP h:5060;rport;branch=z9hG4bK1 , SIP/2.0/UDP g;branch=z9hG4bK0\r\n\
+            From: <sip:x@y>;tag=f1\r\nTo: <sip:a@b>\r\nCall-ID: c1\r\n\
+            CSeq: 7 OPTIONS\r\nMax-Forwards: 70\r\nContent-Type: text/plain\r\n\
+            Content-Length: 4\r\n\r\nbody";
+        let msg = Message::parse(Bytes::from(text)).unwrap();
+        let at = |needle: &str| text.find(needle).unwrap();
+        let edits: Vec<(std::ops::Range<usize>, &str)> = vec![
+            // Parameters at the end of the top Via, the bare rport removed.
+            (
+                at("SIP/2.0/UDP h")..at(" , SIP"),
+                "SIP/2.0/UDP h:5060;branch=z9hG4bK1;received=1.2.3.4;rport=9",
+            ),
+            // A new branch.
+            (at("z9hG4bK1")..at("z9hG4bK1") + 8, "z9hG4bKnew"),
+            // Tags, Call-ID, CSeq, Max-Forwards edited in place.
+            (at("tag=f1")..at("tag=f1") + 6, "tag=other"),
+            (at("<sip:a@b>")..at("<sip:a@b>") + 9, "<sip:a@b>;tag=t9"),
+            (at("c1")..at("c1") + 2, "call-2"),
+            (at("7 OPTIONS")..at("7 OPTIONS") + 1, "x"),
+            (at("70")..at("70") + 2, "300"),
+            // Edits the fast path leaves to a full parse.
+            (at("c1")..at("c1") + 2, "c1\r\nX-New: 1"),
+            (at("c1")..at("c1") + 2, ""),
+            (at("c1")..at("c1") + 2, "c1 "),
+            (
+                at("Content-Length: 4") + 16..at("Content-Length: 4") + 17,
+                "3",
+            ),
+            (0..7, "MESSAGE"),
+            (at("body")..text.len(), "more body"),
+        ];
+        let mut fast = Vec::new();
+        for (range, with) in edits {
+            let mut edited = text.as_bytes().to_vec();
+            edited.splice(range.clone(), with.bytes());
+            fast.push(
+                msg.splice_index(&range, with.as_bytes(), Bytes::from(edited.clone()))
+                    .is_some(),
+            );
+            let spliced = msg.splice(range.clone(), with.as_bytes());
+            let parsed = Message::parse(Bytes::from(edited)).ok();
+            assert_eq!(spliced.is_some(), parsed.is_some(), "{range:?} {with:?}");
+            if let (Some(s), Some(p)) = (spliced, parsed) {
+                assert_eq!(s, p, "{range:?} {with:?}");
+                assert_eq!(summary(&s), summary(&p), "{range:?} {with:?}");
+                assert_eq!(s.as_bytes(), p.as_bytes());
+                assert_eq!(s.crit.verbatim, p.crit.verbatim, "{range:?} {with:?}");
+            }
+        }
+        // The first seven edits take the fast path, the others a full parse.
+        assert_eq!(fast, [[true; 7].as_slice(), &[false; 6]].concat());
+        let (from, to) = (5, 3);
+        assert!(msg.splice(from..to, b"").is_none());
+        assert!(msg.splice(0..text.len() + 1, b"").is_none());
+    }
+
+    #[test]
+    fn to_bytes_shares_a_verbatim_buffer() {
+        let cases: [(&str, bool); 11] = [
+            (
+                "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n",
+                true,
+            ),
+            ("SIP/2.0 200 OK\r\nCSeq: 1 OPTIONS\r\n\r\n", true),
+            ("SIP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nab", true),
+            ("SIP/2.0 200\r\nCSeq: 1 OPTIONS\r\n\r\n", false),
+            ("\r\nSIP/2.0 200 OK\r\nCSeq: 1 OPTIONS\r\n\r\n", false),
+            ("SIP/2.0 200 OK\r\nCSeq:1 OPTIONS\r\n\r\n", false),
+            ("SIP/2.0 200 OK\r\nCSeq :  1 OPTIONS \r\n\r\n", false),
+            ("SIP/2.0 200 OK\r\nSubject: a\r\n b\r\n\r\n", true),
+            ("SIP/2.0 200 OK\nCSeq: 1 OPTIONS\n\n", false),
+            ("SIP/2.0 200 OK\r\nContent-Length: 1\r\n\r\nab", false),
+            ("SIP/2.0 200 OK\r\nCSeq: 1 OPTIONS\t\n\r\n", false),
+        ];
+        for (text, verbatim) in cases {
+            let m = Message::parse(Bytes::from(text)).unwrap();
+            assert_eq!(m.crit.verbatim, verbatim, "{text:?}");
+            let mut written = Vec::new();
+            m.write_to(&mut written);
+            assert_eq!(&m.to_bytes()[..], &written[..], "{text:?}");
+            assert_eq!(written == text.as_bytes(), verbatim, "{text:?}");
+        }
+    }
 
     #[test]
     fn index_pool_is_bounded_and_reused() {

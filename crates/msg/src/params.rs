@@ -121,6 +121,16 @@ impl<'a> Iterator for ParamIter<'a> {
 /// Checks header parameters (`*( SEMI generic-param )`, the text after the first
 /// `;`): each name a token, each value a token, a host or a quoted string.
 pub(crate) fn check_header_params(raw: &str) -> Result<(), &'static str> {
+    check_header_params_each(raw, |_, _| {})
+}
+
+/// [`check_header_params`], passing each parameter's name and value (as
+/// [`Params::iter`] reads them) to `each` on the way, so that a caller that
+/// looks at some of them needs no second pass.
+pub(crate) fn check_header_params_each<'a>(
+    raw: &'a str,
+    mut each: impl FnMut(&'a str, Option<&'a str>),
+) -> Result<(), &'static str> {
     let mut rest = raw;
     loop {
         let end = match find_unquoted(rest.as_bytes(), b';', false) {
@@ -151,6 +161,7 @@ pub(crate) fn check_header_params(raw: &str) -> Result<(), &'static str> {
                 return Err("invalid parameter value");
             }
         }
+        each(name, value);
         if end >= rest.len() {
             return Ok(());
         }

@@ -11,7 +11,7 @@ use sofia_tport::{Destination, Incoming, Tport, Transport};
 use tokio::sync::{Notify, mpsc};
 
 use crate::dialog::DialogId;
-use crate::endpoint::{ClientId, Config, Endpoint, Error, Event, ServerId, Source};
+use crate::endpoint::{ClientId, Config, Endpoint, Error, Event, ServerId, Source, Transmit};
 
 /// What a client transaction reports to the caller of [`Agent::request`].
 // Responses are the common case; boxing them would cost an allocation each.
@@ -320,26 +320,26 @@ fn with_new_branch(msg: &Message, agent: &Agent) -> Option<Message> {
 }
 
 /// Moves everything the endpoint produced: transmits to the transport,
-/// events to their receivers.
-async fn flush(shared: &Shared) {
+/// events to their receivers. `transmits` and `events` are the caller's
+/// buffers, reused from one flush to the next.
+async fn flush(shared: &Shared, transmits: &mut Vec<Transmit>, events: &mut Vec<Event>) {
     loop {
-        let (transmits, events) = {
+        {
             let mut state = lock(&shared.state);
-            let transmits: Vec<_> = std::iter::from_fn(|| state.endpoint.poll_transmit()).collect();
-            let events: Vec<_> = std::iter::from_fn(|| state.endpoint.poll_event()).collect();
-            (transmits, events)
-        };
+            transmits.extend(std::iter::from_fn(|| state.endpoint.poll_transmit()));
+            events.extend(std::iter::from_fn(|| state.endpoint.poll_event()));
+        }
         if transmits.is_empty() && events.is_empty() {
             return;
         }
-        for t in transmits {
+        for t in transmits.drain(..) {
             // A response starts with its version, a request with its method.
             let is_request = !t.bytes.starts_with(b"SIP/");
             if let Err(e) = shared.tport.send_bytes(&t.dest, t.bytes, is_request).await {
                 su_log!(NTA, 3, "nta: send failed: {}", e);
             }
         }
-        for e in events {
+        for e in events.drain(..) {
             match e {
                 Event::Request {
                     server,
@@ -376,22 +376,46 @@ async fn flush(shared: &Shared) {
     }
 }
 
+/// Messages handled under one lock of the engine before the flush: what
+/// the transport queued meanwhile goes through in one step, and its
+/// responses go out together.
+const BATCH: usize = 32;
+
 async fn run(shared: Arc<Shared>, mut incoming: mpsc::Receiver<Incoming>) {
+    let (mut transmits, mut events) = (Vec::new(), Vec::new());
+    // One timer, moved when the engine's next deadline changes, rather than
+    // a new one registered with the runtime on every turn of the loop.
+    let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(sleep);
+    let mut armed: Option<Instant> = None;
     loop {
-        flush(&shared).await;
+        flush(&shared, &mut transmits, &mut events).await;
         let next = lock(&shared.state).endpoint.poll_timeout();
-        let sleep = async {
-            match next {
-                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-                None => std::future::pending::<()>().await,
+        if next != armed {
+            if let Some(at) = next {
+                sleep.as_mut().reset(tokio::time::Instant::from_std(at));
             }
-        };
+            armed = next;
+        }
         tokio::select! {
             msg = incoming.recv() => match msg {
-                Some(msg) => lock(&shared.state).endpoint.handle(Instant::now(), msg),
+                Some(msg) => {
+                    let mut state = lock(&shared.state);
+                    let now = Instant::now();
+                    state.endpoint.handle(now, msg);
+                    for _ in 1..BATCH {
+                        match incoming.try_recv() {
+                            Ok(msg) => state.endpoint.handle(now, msg),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 None => break,
             },
-            _ = sleep => lock(&shared.state).endpoint.handle_timeout(Instant::now()),
+            _ = &mut sleep, if armed.is_some() => {
+                armed = None;
+                lock(&shared.state).endpoint.handle_timeout(Instant::now());
+            }
             _ = shared.wake.notified() => {}
         }
     }

@@ -2,8 +2,8 @@
 //! transactions with RFC 6026's Accepted states, driven by explicit time.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,6 +13,7 @@ use sofia_su::su_log;
 use sofia_tport::{Destination, Incoming, Transport};
 
 use crate::dialog::DialogId;
+use crate::keys::{ClientKey, Map, MergeKey, SentBy, ServerKey, Set};
 use crate::timers::Timers;
 
 /// Identity of a client transaction.
@@ -176,7 +177,7 @@ struct ClientTx {
     bytes: Bytes,
     dest: Destination,
     reliable: bool,
-    key: (String, String),
+    key: ClientKey,
     retransmit_at: Option<Instant>,
     interval: Duration,
     deadline: Option<Instant>,
@@ -193,22 +194,6 @@ enum ServerState {
     Confirmed,
     /// RFC 6026: the user sent a 2xx to an INVITE.
     Accepted,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum ServerKey {
-    Rfc3261 {
-        branch: String,
-        sent_by: String,
-        method: String,
-    },
-    Rfc2543 {
-        call_id: String,
-        cseq: u32,
-        from_tag: String,
-        sent_by: String,
-        method: String,
-    },
 }
 
 #[derive(Debug)]
@@ -235,15 +220,15 @@ pub struct Endpoint {
     config: Config,
     ids: IdGenerator,
     next_id: u64,
-    clients: HashMap<ClientId, ClientTx>,
-    client_keys: HashMap<(String, String), ClientId>,
-    servers: HashMap<ServerId, ServerTx>,
-    server_keys: HashMap<ServerKey, ServerId>,
+    clients: Map<ClientId, ClientTx>,
+    client_keys: Map<ClientKey, ClientId>,
+    servers: Map<ServerId, ServerTx>,
+    server_keys: Map<ServerKey, ServerId>,
     /// From tag, Call-ID and CSeq of server transactions of requests without
     /// a To tag, for merged-request detection (RFC 3261 §8.2.2.2).
-    merge_keys: HashMap<(String, String, u32, String), ServerId>,
+    merge_keys: Map<MergeKey, ServerId>,
     /// Dialogs the user has registered, for the 481 of [`Config::ua`].
-    dialogs: HashSet<DialogId>,
+    dialogs: Set<DialogId>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     /// When each transaction next needs the clock. An entry can be stale
@@ -263,20 +248,90 @@ fn server_due(tx: &ServerTx) -> Option<Instant> {
         .min()
 }
 
+/// What the engine reads from a request's top Via, from one parse of it.
+#[derive(Debug, Clone, Default)]
+struct TopVia {
+    /// The top Via value (the first element of the first Via line), as
+    /// offsets in the buffer.
+    value: (usize, usize),
+    /// The sent-by host, as offsets in the buffer (brackets of an IPv6
+    /// reference kept).
+    host: (usize, usize),
+    port: Option<u16>,
+    rport: Option<Option<u16>>,
+    received: bool,
+    maddr: Option<IpAddr>,
+}
+
+/// Offsets of `part` in `buf`, when it lies inside.
+fn offsets(buf: &[u8], part: &str) -> Option<(usize, usize)> {
+    let start = (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+    (start <= buf.len() && part.len() <= buf.len() - start).then_some((start, start + part.len()))
+}
+
+impl TopVia {
+    /// Parses the top Via of `msg` once; `None` without a (valid) one.
+    fn of(msg: &Message) -> Option<TopVia> {
+        let buf: &[u8] = msg.as_bytes();
+        let top = msg
+            .header_lines(HeaderName::Via)
+            .next()
+            .and_then(|line| sofia_msg::bnf::CommaSplit::new(line).next())
+            .and_then(Result::ok)?;
+        let via = sofia_msg::headers::Via::parse(top).ok()?;
+        let mut info = TopVia {
+            value: offsets(buf, top)?,
+            host: offsets(buf, via.host())?,
+            port: via.port(),
+            ..TopVia::default()
+        };
+        // The first rport, received and maddr (as Via's accessors read
+        // them), in one pass over the parameters.
+        let (mut rport, mut received, mut maddr) = (false, false, false);
+        for (name, value) in via.params().iter() {
+            if !rport && name.eq_ignore_ascii_case("rport") {
+                rport = true;
+                info.rport = Some(value.and_then(|p| p.parse().ok()));
+            } else if !received && name.eq_ignore_ascii_case("received") {
+                received = true;
+                info.received = value.is_some();
+            } else if !maddr && name.eq_ignore_ascii_case("maddr") {
+                maddr = true;
+                info.maddr = value.and_then(|m| m.parse().ok());
+            }
+        }
+        Some(info)
+    }
+
+    /// The sent-by host as written in `buf`.
+    fn host<'a>(&self, buf: &'a [u8]) -> &'a str {
+        buf.get(self.host.0..self.host.1)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .unwrap_or("")
+    }
+
+    /// The transaction key's sent-by, read from `msg` (the host's offsets
+    /// are unchanged by [`mark_via`], which edits only the parameters).
+    fn sent_by(&self, msg: &Message) -> SentBy {
+        let buf = msg.as_bytes();
+        SentBy::new(buf, self.host(buf), self.port)
+    }
+}
+
 /// Where responses to a request go (RFC 3261 §18.2.2, with RFC 3581 rport):
 /// back on the connection for streams; for UDP to `maddr` when given, else
 /// to the source address, at the `rport` port when asked for, else at the
 /// sent-by port (5060 by default).
-fn reply_destination(incoming: &Incoming) -> Destination {
+fn reply_destination(incoming: &Incoming, via: Option<&TopVia>) -> Destination {
     let mut dest = Destination::new(incoming.transport, incoming.remote);
     dest.conn = incoming.conn;
     if incoming.transport == Transport::Udp
-        && let Some(via) = incoming.msg.top_via()
+        && let Some(via) = via
     {
-        if let Some(maddr) = via.maddr().and_then(|m| m.parse().ok()) {
-            dest.addr = SocketAddr::new(maddr, via.port().unwrap_or(5060));
-        } else if via.rport().is_none() {
-            dest.addr.set_port(via.port().unwrap_or(5060));
+        if let Some(maddr) = via.maddr {
+            dest.addr = SocketAddr::new(maddr, via.port.unwrap_or(5060));
+        } else if via.rport.is_none() {
+            dest.addr.set_port(via.port.unwrap_or(5060));
         }
     }
     dest
@@ -285,57 +340,90 @@ fn reply_destination(incoming: &Incoming) -> Destination {
 /// RFC 3261 §18.2.1 and RFC 3581 §4: adds `received` to the top Via of a
 /// received request when its sent-by host is not the source address, and
 /// fills in an empty `rport` with the source port (adding `received` too).
-/// The message is written again with the new parameters; the user's
-/// responses copy them (RFC 3261 §8.2.6).
-fn mark_via(msg: Message, source: SocketAddr) -> Message {
-    let Some(via) = msg.top_via() else {
-        return msg;
-    };
-    let ip = source.ip().to_string();
-    let host = via.host().trim_start_matches('[').trim_end_matches(']');
-    let rport_empty = matches!(via.rport(), Some(None));
-    let needs_received = via.received().is_none() && (rport_empty || host != ip);
+/// The top Via is written again with the new parameters at its end (an
+/// empty rport is removed and added with its value), and the message's
+/// index is shifted rather than rebuilt ([`Message::splice`]); the user's
+/// responses copy the parameters (RFC 3261 §8.2.6).
+fn mark_via(msg: Message, via: &TopVia, source: SocketAddr) -> Message {
+    let buf = msg.as_bytes();
+    let host = via.host(buf).trim_start_matches('[').trim_end_matches(']');
+    let rport_empty = matches!(via.rport, Some(None));
+    let ip = ip_text(source.ip());
+    let needs_received = !via.received && (rport_empty || host != ip);
     if !needs_received && !rport_empty {
         return msg;
     }
-    let mut extra = String::new();
-    if needs_received {
-        extra.push_str(";received=");
-        extra.push_str(&ip);
-    }
-    // The top Via's text, as a slice of the buffer: its end is where the
-    // parameters go (an empty rport is removed and added with its value).
-    let buf = msg.as_bytes().clone();
-    let Some(top) = msg
-        .header_lines(HeaderName::Via)
-        .next()
-        .and_then(|line| sofia_msg::bnf::CommaSplit::new(line).next())
-        .and_then(Result::ok)
+    let Some(top) = buf
+        .get(via.value.0..via.value.1)
+        .and_then(|v| std::str::from_utf8(v).ok())
     else {
         return msg;
     };
-    let start = (top.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
-    let end = start + top.len();
-    if end > buf.len() {
-        return msg;
+    let mut value = if rport_empty {
+        remove_bare_param(top, "rport")
+    } else {
+        top.to_string()
+    };
+    if needs_received {
+        value.push_str(";received=");
+        value.push_str(&ip);
     }
-    let mut value = top.to_string();
     if rport_empty {
-        value = remove_bare_param(&value, "rport");
-        extra.push_str(&format!(";rport={}", source.port()));
+        value.push_str(";rport=");
+        push_number(&mut value, source.port().into());
     }
-    let mut out = Vec::with_capacity(buf.len() + extra.len() + 8);
-    out.extend_from_slice(&buf[..start]);
-    out.extend_from_slice(value.as_bytes());
-    out.extend_from_slice(extra.as_bytes());
-    out.extend_from_slice(&buf[end..]);
-    Message::parse(Bytes::from(out)).unwrap_or(msg)
+    let range = via.value.0..via.value.1;
+    match msg.splice(range, value.as_bytes()) {
+        Some(marked) => marked,
+        None => msg,
+    }
+}
+
+/// An address as text; IPv4 without the formatting machinery, which cost
+/// as much as the rest of [`mark_via`] (callgrind).
+fn ip_text(ip: IpAddr) -> String {
+    let IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut out = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
+    }
+    out
+}
+
+/// Appends a number in decimal.
+fn push_number(out: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
 }
 
 /// Removes a parameter without a value (`;rport`) from a header value.
 fn remove_bare_param(value: &str, name: &str) -> String {
     let mut parts = value.split(';');
-    let mut out = parts.next().unwrap_or("").to_string();
+    let mut out = String::with_capacity(value.len() + 40);
+    out.push_str(parts.next().unwrap_or(""));
     for p in parts {
         if !sofia_msg::bnf::trim_lws(p).eq_ignore_ascii_case(name) {
             out.push(';');
@@ -343,51 +431,6 @@ fn remove_bare_param(value: &str, name: &str) -> String {
         }
     }
     out
-}
-
-/// The merged-request key of a request: From tag, Call-ID, CSeq number and
-/// method.
-fn merge_key(msg: &Message) -> Option<(String, String, u32, String)> {
-    let (seq, _) = msg.cseq()?;
-    Some((
-        msg.from_tag()?.to_string(),
-        msg.call_id()?.to_string(),
-        seq,
-        msg.cseq_method_str()?.to_string(),
-    ))
-}
-
-fn sent_by(msg: &Message) -> String {
-    msg.top_via()
-        .map(|v| {
-            format!(
-                "{}:{}",
-                v.host().to_ascii_lowercase(),
-                v.port().unwrap_or(5060)
-            )
-        })
-        .unwrap_or_default()
-}
-
-fn server_key(msg: &Message) -> ServerKey {
-    let method = match msg.method() {
-        Method::Ack => "INVITE".to_string(),
-        _ => msg.method_str().to_string(),
-    };
-    match msg.branch() {
-        Some(b) if b.starts_with(sofia_msg::BRANCH_COOKIE) && b.len() > 7 => ServerKey::Rfc3261 {
-            branch: b.to_string(),
-            sent_by: sent_by(msg),
-            method,
-        },
-        _ => ServerKey::Rfc2543 {
-            call_id: msg.call_id().unwrap_or("").to_string(),
-            cseq: msg.cseq().map_or(0, |c| c.0),
-            from_tag: msg.from_tag().unwrap_or("").to_string(),
-            sent_by: sent_by(msg),
-            method,
-        },
-    }
 }
 
 impl Endpoint {
@@ -401,12 +444,12 @@ impl Endpoint {
             config,
             ids,
             next_id: 1,
-            clients: HashMap::new(),
-            client_keys: HashMap::new(),
-            servers: HashMap::new(),
-            server_keys: HashMap::new(),
-            merge_keys: HashMap::new(),
-            dialogs: HashSet::new(),
+            clients: Map::default(),
+            client_keys: Map::default(),
+            servers: Map::default(),
+            server_keys: Map::default(),
+            merge_keys: Map::default(),
+            dialogs: Set::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             timers: BinaryHeap::new(),
@@ -470,6 +513,16 @@ impl Endpoint {
         });
     }
 
+    /// Makes room for `transactions` more client transactions without
+    /// growing the tables on the way: a load generator that knows how many
+    /// transactions it starts avoids the rehash of a large table (which
+    /// stalls the engine for milliseconds) in the middle of its run.
+    pub fn reserve_clients(&mut self, transactions: usize) {
+        self.clients.reserve(transactions);
+        self.client_keys.reserve(transactions);
+        self.timers.reserve(transactions);
+    }
+
     /// Number of live client and server transactions.
     pub fn transactions(&self) -> (usize, usize) {
         (self.clients.len(), self.servers.len())
@@ -486,11 +539,12 @@ impl Endpoint {
         if !request.is_request() {
             return Err(Error::Kind("send_request needs a request"));
         }
-        let branch = match request.branch() {
-            Some(b) if b.starts_with(sofia_msg::BRANCH_COOKIE) && b.len() > 7 => b.to_string(),
+        let key = match request.branch() {
+            Some(b) if b.starts_with(sofia_msg::BRANCH_COOKIE) && b.len() > 7 => {
+                ClientKey::of_request(&request, b)
+            }
             _ => return Err(Error::NoBranch),
         };
-        let method = request.method_str().to_string();
         if request.method() == Method::Ack {
             return Err(Error::Kind("an ACK is sent with send_stateless"));
         }
@@ -500,7 +554,13 @@ impl Endpoint {
         let bytes = request.to_bytes();
         let id = ClientId(self.id());
         self.transmit(&dest, bytes.clone());
-        su_log!(NTA, 5, "nta: sent {} (client {})", method, id.0);
+        su_log!(
+            NTA,
+            5,
+            "nta: sent {} (client {})",
+            request.method_str(),
+            id.0
+        );
         let tx = ClientTx {
             invite,
             state: ClientState::Calling,
@@ -508,13 +568,13 @@ impl Endpoint {
             bytes,
             dest,
             reliable,
-            key: (branch.clone(), method.clone()),
+            key: key.clone(),
             retransmit_at: (!reliable).then(|| now + t.t1),
             interval: t.t1,
             deadline: Some(now + t.t1x64()),
             ack: None,
         };
-        self.client_keys.insert((branch, method), id);
+        self.client_keys.insert(key, id);
         self.clients.insert(id, tx);
         self.schedule(TransactionId::Client(id));
         Ok(id)
@@ -630,10 +690,7 @@ impl Endpoint {
 
     fn handle_response(&mut self, now: Instant, msg: Message) {
         let t = self.config.timers;
-        let key = (
-            msg.branch().unwrap_or("").to_string(),
-            msg.cseq_method_str().unwrap_or("").to_string(),
-        );
+        let key = ClientKey::new(&msg, msg.branch().unwrap_or(""));
         let Some(&id) = self.client_keys.get(&key) else {
             su_log!(
                 NTA,
@@ -703,11 +760,14 @@ impl Endpoint {
     }
 
     fn handle_request(&mut self, now: Instant, incoming: Incoming) {
+        // The top Via is parsed once here; its reply address, the marks of
+        // mark_via and the transaction key all come from this parse.
+        let via = TopVia::of(&incoming.msg);
         let source = Source {
             transport: incoming.transport,
             remote: incoming.remote,
             local: incoming.local,
-            reply: reply_destination(&incoming),
+            reply: reply_destination(&incoming, via.as_ref()),
         };
         if let Some(e) = &incoming.oversized {
             // Over a size or header-count limit: answered 513 without a
@@ -730,8 +790,15 @@ impl Endpoint {
             }
             return;
         }
-        let msg = mark_via(incoming.msg, incoming.remote);
-        let key = server_key(&msg);
+        let (msg, sent_by) = match &via {
+            Some(via) => {
+                let msg = mark_via(incoming.msg, via, incoming.remote);
+                let sent_by = via.sent_by(&msg);
+                (msg, sent_by)
+            }
+            None => (incoming.msg, SentBy::none()),
+        };
+        let key = ServerKey::new(&msg, sent_by);
         let method = msg.method();
         if let Some(&id) = self.server_keys.get(&key) {
             let Some(tx) = self.servers.get_mut(&id) else {
@@ -785,7 +852,15 @@ impl Endpoint {
             supported: &supported,
             proxy: self.config.proxy,
         };
-        if let Err(r) = msg.check_with(&policy) {
+        // The top Via was parsed (successfully) above, and the parameters
+        // mark_via added for an IPv4 source (`received`, `rport`) are
+        // valid: not again. An IPv6 `received` gets the full check.
+        let checked = if via.is_some() && source.remote.is_ipv4() {
+            msg.check_with_parsed_top_via(&policy)
+        } else {
+            msg.check_with(&policy)
+        };
+        if let Err(r) = checked {
             su_log!(
                 NTA,
                 5,
@@ -815,28 +890,7 @@ impl Endpoint {
             return;
         }
         if method == Method::Cancel {
-            let invite_key = match &key {
-                ServerKey::Rfc3261 {
-                    branch, sent_by, ..
-                } => ServerKey::Rfc3261 {
-                    branch: branch.clone(),
-                    sent_by: sent_by.clone(),
-                    method: "INVITE".into(),
-                },
-                ServerKey::Rfc2543 {
-                    call_id,
-                    cseq,
-                    from_tag,
-                    sent_by,
-                    ..
-                } => ServerKey::Rfc2543 {
-                    call_id: call_id.clone(),
-                    cseq: *cseq,
-                    from_tag: from_tag.clone(),
-                    sent_by: sent_by.clone(),
-                    method: "INVITE".into(),
-                },
-            };
+            let invite_key = key.with_invite();
             let tag = self.ids.tag();
             let invite = self.server_keys.get(&invite_key).copied();
             let (status, reason) = match invite {
@@ -889,7 +943,7 @@ impl Endpoint {
         // Call-ID and CSeq match a transaction in progress, but which is not
         // a retransmission of it, arrived by another path: 482.
         if msg.to_tag().is_none()
-            && let Some(merge) = merge_key(&msg)
+            && let Some(merge) = MergeKey::new(&msg)
             && self
                 .merge_keys
                 .get(&merge)
@@ -940,7 +994,7 @@ impl Endpoint {
             trying_at: invite.then(|| now + self.config.timers.trying_after),
         };
         if tx.request.to_tag().is_none()
-            && let Some(merge) = merge_key(&tx.request)
+            && let Some(merge) = MergeKey::new(&tx.request)
         {
             self.merge_keys.insert(merge, id);
         }
@@ -1101,7 +1155,7 @@ impl Endpoint {
                     if self.server_keys.get(&tx.key) == Some(&s) {
                         self.server_keys.remove(&tx.key);
                     }
-                    if let Some(merge) = merge_key(&tx.request)
+                    if let Some(merge) = MergeKey::new(&tx.request)
                         && self.merge_keys.get(&merge) == Some(&s)
                     {
                         self.merge_keys.remove(&merge);
@@ -1132,4 +1186,29 @@ fn build_ack(request: &Message, response: &Message) -> Option<Bytes> {
         .header(HeaderName::CallId, request.call_id()?)
         .header(HeaderName::CSeq, &format!("{} ACK", request.cseq()?.0));
     b.build().ok().map(|m| m.to_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_text_matches_display() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.100.255",
+            "192.0.2.9",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
+        for n in [0u32, 7, 10, 5060, 65535, u32::MAX] {
+            let mut s = String::new();
+            push_number(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
+    }
 }

@@ -65,6 +65,7 @@
 mod agent;
 pub mod dialog;
 mod endpoint;
+mod keys;
 pub mod resolve;
 mod timers;
 

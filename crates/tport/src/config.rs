@@ -59,7 +59,20 @@ pub struct Config {
     pub write_queue: usize,
     /// Received messages waiting for the layer above (default 4096).
     pub incoming_queue: usize,
-    /// Socket receive and send buffer size for UDP, when set.
+    /// Socket receive and send buffer size of each UDP socket (`SO_RCVBUF`
+    /// and `SO_SNDBUF`), like sofia-sip's `TPTAG_UDP_RMEM` and
+    /// `TPTAG_UDP_WMEM`; `None` leaves the system's default.
+    ///
+    /// Default: [`Config::DEFAULT_UDP_BUFFER`] (2 MiB). sofia-sip leaves the
+    /// system's default unless the tags are given, which on Linux is
+    /// 212,992 bytes (`net.core.rmem_default`): a few hundred requests, so
+    /// a burst of load overflows it even when the engine keeps up on
+    /// average, and each request the kernel drops waits for its sender's
+    /// retransmission (T1, 500 ms). Linux caps the size at
+    /// `net.core.rmem_max` / `net.core.wmem_max`; sofia-sip tries
+    /// `SO_RCVBUFFORCE` first (which needs `CAP_NET_ADMIN`), sofia-tport
+    /// only the plain option. As in sofia-sip, a size the system refuses is
+    /// logged (level 3) and the socket keeps its default.
     pub udp_buffer: Option<usize>,
     /// TLS settings (needed for `sips:` and `transport=tls`).
     pub tls: Option<TlsConfig>,
@@ -72,6 +85,10 @@ pub struct Config {
 }
 
 impl Config {
+    /// The default size of UDP sockets' receive and send buffers
+    /// ([`Config::udp_buffer`]): 2 MiB.
+    pub const DEFAULT_UDP_BUFFER: usize = 2 * 1024 * 1024;
+
     /// Defaults with the given bind names.
     pub fn new<I, S>(bind: I) -> Config
     where
@@ -99,7 +116,7 @@ impl Default for Config {
             udp_max_request: Some(1300),
             write_queue: 256,
             incoming_queue: 4096,
-            udp_buffer: None,
+            udp_buffer: Some(Config::DEFAULT_UDP_BUFFER),
             tls: None,
             log: None,
             dump: None,

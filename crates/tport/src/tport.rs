@@ -196,8 +196,19 @@ fn socket_for(spec: &BindSpec, config: &Config) -> std::io::Result<Socket> {
     if spec.transport == Transport::Udp
         && let Some(size) = config.udp_buffer
     {
-        socket.set_recv_buffer_size(size)?;
-        socket.set_send_buffer_size(size)?;
+        // As sofia-sip's tport_udp_init_primary: a refusal is logged, and
+        // the socket keeps the system's size.
+        for (what, set) in [
+            (
+                "SO_RCVBUF",
+                Socket::set_recv_buffer_size as fn(&Socket, usize) -> _,
+            ),
+            ("SO_SNDBUF", Socket::set_send_buffer_size),
+        ] {
+            if let Err(e) = set(&socket, size) {
+                su_log!(TPORT, 3, "tport: setsockopt({}, {}): {}", what, size, e);
+            }
+        }
     }
     socket.set_nonblocking(true)?;
     socket.bind(&spec.addr.into())?;

@@ -65,6 +65,7 @@ async fn run(args: Args) -> Result<(), String> {
         .map(|(_, a)| *a)
         .ok_or("nothing bound")?;
     let tag = agent.tag();
+    let contact = format!("<sip:responder@{contact_addr}>");
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
     loop {
@@ -73,7 +74,7 @@ async fn run(args: Args) -> Result<(), String> {
                 let Some(req) = req else { break };
                 let status = args.status;
                 let resp = ResponseBuilder::reply_to(&req.msg, status, reason(status), Some(&tag))
-                    .header(HeaderName::Contact, &format!("<sip:responder@{contact_addr}>"))
+                    .header(HeaderName::Contact, &contact)
                     .build();
                 sofia_examples::respond("sip-responder", &agent, req.server, resp);
             }

@@ -3,7 +3,7 @@
 use super::{HeaderError, TypedHeader};
 use crate::bnf::{is_token, is_token_str, trim_lws, trim_lws_start};
 use crate::name::HeaderName;
-use crate::params::{Params, check_header_params};
+use crate::params::{Params, check_header_params_each};
 
 /// One `Via` value: `SIP/2.0/UDP host:port;branch=...`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,9 +72,20 @@ impl<'a> Via<'a> {
                     .map_err(|_| HeaderError("invalid sent-by port"))?,
             )
         };
+        // The first branch and rport (what `Params::get` returns) are
+        // checked in the same pass as the parameters' syntax; their errors
+        // come after the syntax's, as from separate passes.
+        let (mut branch, mut rport) = (None, None);
         let params = match params {
             Some(p) => {
-                check_header_params(p).map_err(HeaderError)?;
+                check_header_params_each(p, |name, value| {
+                    if branch.is_none() && name.eq_ignore_ascii_case("branch") {
+                        branch = Some(value);
+                    } else if rport.is_none() && name.eq_ignore_ascii_case("rport") {
+                        rport = Some(value);
+                    }
+                })
+                .map_err(HeaderError)?;
                 p
             }
             None => "",
@@ -90,12 +101,12 @@ impl<'a> Via<'a> {
             port,
             params: Params::header(params),
         };
-        if let Some(b) = via.params.get("branch")
+        if let Some(b) = branch
             && !b.is_some_and(is_token_str)
         {
             return Err(HeaderError("invalid branch parameter"));
         }
-        if let Some(Some(r)) = via.params.get("rport")
+        if let Some(Some(r)) = rport
             && r.parse::<u16>().is_err()
         {
             return Err(HeaderError("invalid rport parameter"));
