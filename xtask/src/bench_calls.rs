@@ -339,7 +339,11 @@ pub(crate) fn calls(args: &[String]) -> Result {
         None => println!("SIPp uac: failures at every rate"),
     }
 
-    let (uas_per_call, uac_per_call) = memory(&uac_bin, &uas, &out)?;
+    // A fresh `uas` for the memory figure: one that ran the load above
+    // keeps what its allocator was given.
+    drop(uas);
+    let fresh = Answerer::uas(&uas_bin)?;
+    let (uas_per_call, uac_per_call) = memory(&uac_bin, &fresh, &out)?;
     println!(
         "memory per established call: uas {:.0} bytes, uac {:.0} bytes",
         uas_per_call, uac_per_call
