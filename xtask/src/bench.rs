@@ -421,30 +421,12 @@ impl Server {
 
     /// Resident set size in bytes (`VmRSS` of `/proc/PID/status`).
     fn rss(&self) -> Result<u64> {
-        let path = format!("/proc/{}/status", self.pid());
-        let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().strip_suffix("kB"))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-            .ok_or_else(|| format!("{path} has no VmRSS line"))
+        proc_rss(self.pid())
     }
 
     /// CPU time used so far (user + system, all threads), in clock ticks.
     fn cpu_ticks(&self) -> Result<u64> {
-        let path = format!("/proc/{}/stat", self.pid());
-        let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        // The fields after the command name, which is in parentheses:
-        // state is field 3, utime field 14 and stime field 15.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
-        match (field(14), field(15)) {
-            (Some(u), Some(s)) => Ok(u + s),
-            _ => Err(format!("cannot read utime and stime from {path}")),
-        }
+        proc_cpu_ticks(self.pid())
     }
 
     /// Datagrams the kernel dropped so far at the responder's UDP socket
@@ -484,6 +466,36 @@ impl Server {
                     .collect::<Vec<_>>()
             })
             .sum()
+    }
+}
+
+/// Resident set size of a process in bytes (`VmRSS` of
+/// `/proc/PID/status`).
+pub(crate) fn proc_rss(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .ok_or_else(|| format!("{path} has no VmRSS line"))
+}
+
+/// CPU time a process used so far (user + system, all threads), in clock
+/// ticks.
+pub(crate) fn proc_cpu_ticks(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    // The fields after the command name, which is in parentheses:
+    // state is field 3, utime field 14 and stime field 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    match (field(14), field(15)) {
+        (Some(u), Some(s)) => Ok(u + s),
+        _ => Err(format!("cannot read utime and stime from {path}")),
     }
 }
 

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use crate::Result;
 use crate::bench::{
-    Guard, build_example, clock_ticks, free_udp_tcp_port, mb, run_bounded, target_dir,
+    Guard, build_example, clock_ticks, free_udp_tcp_port, mb, proc_cpu_ticks, proc_rss,
+    run_bounded, target_dir,
 };
 use crate::peers;
 
@@ -118,32 +119,6 @@ fn spawn_quiet(cmd: &mut Command) -> Result<Guard> {
         .spawn()
         .map(Guard)
         .map_err(|e| format!("cannot start {cmd:?}: {e}"))
-}
-
-/// User + system CPU time of a process, in clock ticks.
-fn proc_cpu_ticks(pid: u32) -> Result<u64> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
-    match (field(14), field(15)) {
-        (Some(u), Some(s)) => Ok(u + s),
-        _ => Err(format!("cannot read utime and stime from {path}")),
-    }
-}
-
-/// `VmRSS` of a process, in bytes.
-fn proc_rss(pid: u32) -> Result<u64> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().strip_suffix("kB"))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .ok_or_else(|| format!("{path} has no VmRSS line"))
 }
 
 /// What one `uac --load` run printed.
