@@ -163,6 +163,8 @@ struct Profile {
     registrar: Mutex<Registrar<Directory, ProfileAcl>>,
     store: Mutex<BackgroundStore>,
     started: Instant,
+    /// `apply-inbound-acl` and the ACL lists (replaced by a rescan).
+    acl: Mutex<ProfileAcl>,
     /// `<aliases>`, and the directory domains of `<domains>` with
     /// `alias="true"` (`all`: every domain of the directory).
     aliases: Vec<String>,
@@ -236,6 +238,7 @@ impl Profile {
             registrar: Mutex::new(registrar),
             store: Mutex::new(store),
             started: Instant::now(),
+            acl: Mutex::new(acl),
             aliases: profile_aliases,
             tasks: Mutex::new(Vec::new()),
         });
@@ -243,7 +246,7 @@ impl Profile {
         let (b, pres) = (bus.clone(), presence);
         let requests_task = tokio::spawn(async move {
             while let Some(req) = requests.recv().await {
-                p.request(req, &acl, &pres, &b);
+                p.request(req, &pres, &b);
             }
         });
         let p = Arc::clone(&profile);
@@ -258,8 +261,35 @@ impl Profile {
         Ok(profile)
     }
 
+    /// Applies what changes without rebinding (FreeSWITCH's `rescan`):
+    /// the registrar's settings, the directory and the ACLs, keeping every
+    /// binding. The transports, and so `sip-ip` and `sip-port`, stay as
+    /// they were until a restart.
+    fn rescan(&self, config: ProfileConfig, loaded: &LoadedConfig) {
+        let acl = ProfileAcl {
+            acls: loaded.acls.clone(),
+            config: config.clone(),
+        };
+        let mut fresh = Registrar::new(
+            registrar_settings(&config),
+            loaded.directory.clone(),
+            acl.clone(),
+        );
+        let mut registrar = lock(&self.registrar);
+        let rows: Vec<Registration> = registrar.all().cloned().collect();
+        let kept = fresh.load(rows, SystemTime::now());
+        *registrar = fresh;
+        *lock(&self.acl) = acl;
+        su_log!(
+            SOFIA,
+            3,
+            "sofia: profile {} rescanned: {kept} registrations kept",
+            self.config.name
+        );
+    }
+
     /// Answers one request.
-    fn request(&self, req: ServerRequest, acl: &ProfileAcl, presence: &Server, bus: &EventBus) {
+    fn request(&self, req: ServerRequest, presence: &Server, bus: &EventBus) {
         let method = req.msg.method();
         if method == Method::Ack {
             return;
@@ -287,7 +317,7 @@ impl Profile {
             }
             return;
         }
-        if method == Method::Invite && !acl.inbound_allows(req.source.remote.ip()) {
+        if method == Method::Invite && !lock(&self.acl).inbound_allows(req.source.remote.ip()) {
             su_log!(
                 SOFIA,
                 3,
@@ -676,12 +706,19 @@ impl SofiaState for Sofia {
                 self.spawn_start(&name)
             }
             ProfileAction::Rescan => {
-                // Nothing a rescan changes without rebinding is kept apart
-                // from the configuration yet: the reloaded configuration
-                // applies to the next start.
-                self.find(profile)
-                    .map(|_| ())
-                    .ok_or_else(|| format!("no such profile {profile}"))
+                let p = self
+                    .find(profile)
+                    .ok_or_else(|| format!("no such profile {profile}"))?;
+                let config = self
+                    .loaded
+                    .sofia
+                    .profiles
+                    .iter()
+                    .find(|c| c.name == p.config.name)
+                    .cloned()
+                    .ok_or_else(|| format!("profile {profile} is no longer configured"))?;
+                p.rescan(config, &self.loaded);
+                Ok(())
             }
         }
     }

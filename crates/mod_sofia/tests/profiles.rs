@@ -207,6 +207,8 @@ async fn register_show_restart_flush_and_refuse() {
     // The binding is in the SQLite store: a new daemon finds it.
     drop(daemon);
     let daemon = start(&dir, &conf);
+    // `auto`: the new daemon's port.
+    let port = self::port(&dir);
     let reg = stdout(&x(&dir, "sofia status profile internal reg"));
     assert!(reg.contains("1000@127.0.0.1"), "after a restart: {reg}");
 
@@ -221,6 +223,31 @@ async fn register_show_restart_flush_and_refuse() {
 
     let bad = x(&dir, "sofia status profile nosuch");
     assert!(!bad.status.success());
+
+    // A user added to the directory registers after a rescan, without a
+    // restart, and the bindings made before stay.
+    let (_ua, status) = register(port, "1000", "secret1000").await;
+    assert_eq!(status, 200);
+    let (_ua3, status) = register(port, "1002", "secret1002").await;
+    assert_eq!(status, 403, "1002 is not in the directory yet");
+    let directory = dir.0.join("conf/directory/default.xml");
+    let text = std::fs::read_to_string(&directory).unwrap().replace(
+        "</users>",
+        r#"<user id="1002"><params><param name="password" value="secret1002"/></params></user></users>"#,
+    );
+    std::fs::write(&directory, text).unwrap();
+    let out = x(&dir, "sofia profile internal rescan");
+    assert_eq!(stdout(&out), "Reload XML [Success]\n+OK scan complete\n");
+    let (_ua3, status) = register(port, "1002", "secret1002").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        stdout(&x(&dir, "sofia_count_reg 1000@127.0.0.1")).trim(),
+        "1"
+    );
+    assert_eq!(
+        stdout(&x(&dir, "sofia_count_reg 1002@127.0.0.1")).trim(),
+        "1"
+    );
     drop(daemon);
 }
 
