@@ -187,8 +187,32 @@ impl Profile {
             IpAddr::V6(v6) => format!("[{v6}]"),
             IpAddr::V4(v4) => v4.to_string(),
         };
-        let bind = format!("sip:{ip}:{}", config.sip_port);
-        let mut tconfig = sofia_tport::Config::new([bind.clone()]);
+        // `sip-port` for UDP and TCP unless `tls-only`, `tls-sip-port` for
+        // TLS with `tls`.
+        let names: Vec<String> = config
+            .bindings()
+            .into_iter()
+            .map(|(what, _, port)| match what {
+                "tls-sip-port" => format!("sips:{ip}:{port}"),
+                _ => format!("sip:{ip}:{port}"),
+            })
+            .collect();
+        let bind = names.join(", ");
+        let mut tconfig = sofia_tport::Config::new(names);
+        if config.tls {
+            let files = config.tls_files().ok_or_else(|| {
+                format!("profile {name}: tls is on but neither tls-cert nor tls-cert-dir is set")
+            })?;
+            tconfig.tls = Some(sofia_tport::TlsConfig {
+                cert_file: Some(files.cert),
+                key_file: Some(files.key),
+                roots: match files.ca {
+                    Some(ca) if ca.exists() => sofia_tport::TlsRoots::PemFile(ca),
+                    _ => sofia_tport::TlsRoots::System,
+                },
+                ..sofia_tport::TlsConfig::default()
+            });
+        }
         // Off unless asked: TPORT_LOG still turns it on.
         tconfig.log = (siptrace || config.sip_trace).then_some(true);
         let (tport, incoming) = Tport::bind(tconfig)
@@ -443,6 +467,18 @@ impl Profile {
             sip_ip: c.sip_ip.to_string(),
             bind_url: format!("{url};maddr={}", c.sip_ip),
             url,
+            tls: self
+                .agent
+                .tport()
+                .local_addr(sofia_tport::Transport::Tls)
+                .map(|a| {
+                    let tls_url = format!("sips:mod_sofia@{ip}:{}", a.port());
+                    (
+                        format!("{tls_url};transport=tls"),
+                        format!("{tls_url};maddr={};transport=tls", c.sip_ip),
+                    )
+                }),
+            tls_only: c.tls && c.tls_only,
             max_registrations_per_ext: c.max_registrations_per_extension as i32,
             ..ProfileStatus::default()
         }

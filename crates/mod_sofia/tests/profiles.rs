@@ -272,3 +272,79 @@ fn a_bad_parameter_is_refused_naming_file_and_line() {
     );
     assert!(err.contains("multiple-registrations"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_profile_answers_over_tls() {
+    use sofia_msg::{HeaderName, Method, RequestBuilder};
+    use sofia_tport::{Destination, TlsConfig, TlsRoots, Tport, Transport};
+
+    let dir = TempDir::new("tls");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert_file, key_file) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = write_config(&dir, "contact");
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        r#"<param name="context" value="public"/>"#,
+        &format!(
+            r#"<param name="tls" value="true"/>
+        <param name="tls-sip-port" value="{tls_port}"/>
+        <param name="tls-cert" value="{}"/>
+        <param name="tls-key" value="{}"/>"#,
+            cert_file.display(),
+            key_file.display()
+        ),
+    );
+    std::fs::write(&conf, text).unwrap();
+    let daemon = start(&dir, &conf);
+    let info = stdout(&x(&dir, "sofia status profile internal"));
+    assert!(
+        info.contains(&format!(
+            "sips:mod_sofia@127.0.0.1:{tls_port};transport=tls"
+        )),
+        "{info}"
+    );
+
+    // OPTIONS over TLS, trusting the profile's certificate: 200.
+    let mut client = sofia_tport::Config::new(["sip:127.0.0.1:0;transport=tcp"]);
+    client.tls = Some(TlsConfig {
+        roots: TlsRoots::Der(vec![cert.cert.der().to_vec()]),
+        ..TlsConfig::default()
+    });
+    let (tport, incoming) = Tport::bind(client).await.unwrap();
+    let (agent, _r, _o) = sofia_nta::Agent::new(tport, incoming, sofia_nta::Config::default());
+    let uri = format!("sips:127.0.0.1:{tls_port}");
+    let options = RequestBuilder::new(Method::Options, &uri)
+        .header(
+            HeaderName::Via,
+            // The client listens on TCP only; its Via names TLS.
+            &agent
+                .via(Transport::Tcp)
+                .unwrap()
+                .replacen("SIP/2.0/TCP", "SIP/2.0/TLS", 1),
+        )
+        .header(HeaderName::MaxForwards, "70")
+        .header(HeaderName::From, "<sips:probe@127.0.0.1>;tag=p")
+        .header(HeaderName::To, &format!("<{uri}>"))
+        .header(HeaderName::CallId, "tls-options@127.0.0.1")
+        .header(HeaderName::CSeq, "1 OPTIONS")
+        .build()
+        .unwrap();
+    let dest = Destination::new(Transport::Tls, ([127, 0, 0, 1], tls_port).into())
+        .with_server_name("localhost");
+    let mut rx = agent.request(options, dest).unwrap();
+    match tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        sofia_nta::ClientEvent::Response(r) => assert_eq!(r.status(), Some(200)),
+        sofia_nta::ClientEvent::Timeout => panic!("no answer over TLS"),
+    }
+    drop(daemon);
+}
