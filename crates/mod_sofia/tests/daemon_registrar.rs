@@ -672,3 +672,137 @@ fn warnings_are_printed_at_start() {
     let direct = mod_sofia::config::default_password_warnings(&loaded.sofia, &loaded.directory);
     assert_eq!(direct.len(), 1);
 }
+
+/// A port free for UDP and TCP on 127.0.0.1 (bound and released).
+fn free_port() -> u16 {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free for UDP and TCP");
+}
+
+/// Sends a REGISTER over the TCP connection `stream` and returns the final
+/// response's status.
+fn tcp_register(stream: &mut std::net::TcpStream, port: u16, user: &str, call_id: &str) -> u16 {
+    use std::io::Read;
+    let local = stream.local_addr().unwrap();
+    let msg = format!(
+        "REGISTER sip:127.0.0.1:{port};transport=tcp SIP/2.0\r\n\
+         Via: SIP/2.0/TCP {local};branch=z9hG4bK-tcp-{call_id}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:{user}@127.0.0.1>;tag=tcp1\r\n\
+         To: <sip:{user}@127.0.0.1>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 REGISTER\r\n\
+         Contact: <sip:{user}@{local};transport=tcp>\r\n\
+         Expires: 600\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    stream.write_all(msg.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).expect("a response over TCP");
+        assert!(n > 0, "the connection closed before a response");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let status: u16 = text[8..11].parse().expect("a status line");
+            if status >= 200 {
+                return status;
+            }
+            got.drain(..end + 4);
+        }
+    }
+}
+
+#[test]
+fn a_fixed_port_is_bound_again_by_start_and_restart() {
+    use std::io::Read;
+    let dir = TempDir::new("fixed");
+    let port = free_port();
+    let conf = write_config(&dir, &[ALLOW_LOOPBACK]);
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        r#""sip-port" value="auto""#,
+        &format!(r#""sip-port" value="{port}""#),
+    );
+    std::fs::write(&conf, text).unwrap();
+    let daemon = start(&dir, &conf, false);
+    let up = Instant::now();
+    assert_eq!(profile_port(&dir), Some(port));
+    // A phone registered over TCP keeps its connection open.
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(tcp_register(&mut tcp, port, "1000", "cid-tcp"), 200);
+    let r = reg(&dir);
+    assert!(r.contains("Registered(TCP)"), "{r}");
+
+    std::thread::sleep(
+        Duration::from_secs(10).saturating_sub(up.elapsed()) + Duration::from_millis(500),
+    );
+    let out = x(&dir, "sofia profile internal stop");
+    assert!(out.status.success(), "{}", stdout(&out));
+    // The stopped profile closes its connections.
+    let mut buf = [0u8; 64];
+    match tcp.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the stopped profile's TCP connection is still open: {other:?}"),
+    }
+    let out = x(&dir, "sofia profile internal start");
+    assert!(out.status.success(), "{}", stdout(&out));
+    let deadline = Instant::now() + WAIT;
+    while profile_port(&dir).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the profile did not bind {port} again:\n{}",
+            daemon.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(profile_port(&dir), Some(port));
+    let up = Instant::now();
+    let r = reg(&dir);
+    assert!(r.contains("Registered(TCP)"), "after start: {r}");
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(tcp_register(&mut tcp, port, "1001", "cid-tcp2"), 200);
+
+    std::thread::sleep(
+        Duration::from_secs(10).saturating_sub(up.elapsed()) + Duration::from_millis(500),
+    );
+    let out = x(&dir, "sofia profile internal restart");
+    assert!(out.status.success(), "{}", stdout(&out));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        // The profile may still show while it stops; a REGISTER on the
+        // port answers once it is back.
+        if profile_port(&dir) == Some(port) {
+            let mut c = RawClient::new();
+            if let Ok(s) = std::panic::catch_unwind(move || {
+                c.register(port, "1001", "cid-udp", "sip:1001@127.0.0.1:7005", 600)
+                    .0
+            }) {
+                assert_eq!(s, 200);
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the profile did not come back on {port}:\n{}",
+            daemon.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(count(&dir, "1000"), "1");
+    assert_eq!(count(&dir, "1001"), "1");
+    assert!(
+        !daemon.stderr().contains("stays in use"),
+        "{}",
+        daemon.stderr()
+    );
+}
