@@ -806,3 +806,49 @@ fn a_fixed_port_is_bound_again_by_start_and_restart() {
         daemon.stderr()
     );
 }
+
+#[test]
+fn the_console_prints_unregister_and_expire_events() {
+    let dir = TempDir::new("events-exp");
+    let conf = write_config(
+        &dir,
+        &[
+            ("multiple-registrations", "contact"),
+            ("sip-expires-late-margin", "0"),
+            ALLOW_LOOPBACK,
+        ],
+    );
+    let mut daemon = start(&dir, &conf, true);
+    let port = profile_port(&dir).unwrap();
+    daemon.say("events on");
+    daemon.read_until("+OK events on", WAIT);
+    let mut c = RawClient::new();
+    assert_eq!(
+        c.register(port, "1000", "cid-gone", "sip:1000@127.0.0.1:7001", 600)
+            .0,
+        200
+    );
+    daemon.read_until("Event-Subclass: sofia%3A%3Aregister", WAIT);
+    assert_eq!(
+        c.register(port, "1000", "cid-gone", "sip:1000@127.0.0.1:7001", 0)
+            .0,
+        200
+    );
+    daemon.read_until("Event-Subclass: sofia%3A%3Aunregister", WAIT);
+    let text = daemon.read_until("", WAIT).join("\n");
+    assert!(text.contains("call-id: cid-gone"), "{text}");
+    assert_eq!(count(&dir, "1000"), "0");
+
+    assert_eq!(
+        c.register(port, "1000", "cid-short", "sip:1000@127.0.0.1:7002", 1)
+            .0,
+        200
+    );
+    daemon.read_until("Event-Subclass: sofia%3A%3Aregister", WAIT);
+    // The sweep removes it and says so.
+    daemon.read_until("Event-Subclass: sofia%3A%3Aexpire", WAIT);
+    let text = daemon.read_until("", WAIT).join("\n");
+    assert!(text.contains("call-id: cid-short"), "{text}");
+    assert!(text.contains("profile-name: internal"), "{text}");
+    assert_eq!(count(&dir, "1000"), "0");
+}
