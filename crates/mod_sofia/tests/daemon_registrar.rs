@@ -852,3 +852,60 @@ fn the_console_prints_unregister_and_expire_events() {
     assert!(text.contains("profile-name: internal"), "{text}");
     assert_eq!(count(&dir, "1000"), "0");
 }
+
+#[test]
+fn rescan_reloadxml_applies_the_new_configuration_at_restart() {
+    let dir = TempDir::new("rescan");
+    let conf = write_config(&dir, &[("multiple-registrations", "false"), ALLOW_LOOPBACK]);
+    let daemon = start(&dir, &conf, false);
+    let up = Instant::now();
+    let port = profile_port(&dir).unwrap();
+    let mut c = RawClient::new();
+    for (cid, contact) in [
+        ("cid-a", "sip:1000@127.0.0.1:7001"),
+        ("cid-b", "sip:1000@127.0.0.1:7002"),
+    ] {
+        assert_eq!(c.register(port, "1000", cid, contact, 600).0, 200);
+    }
+    assert_eq!(count(&dir, "1000"), "1");
+
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        r#""multiple-registrations" value="false""#,
+        r#""multiple-registrations" value="contact""#,
+    );
+    std::fs::write(&conf, text).unwrap();
+    let out = x(&dir, "sofia profile internal rescan reloadxml");
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("Reload XML [Success]"),
+        "{}",
+        stdout(&out)
+    );
+    std::thread::sleep(
+        Duration::from_secs(10).saturating_sub(up.elapsed()) + Duration::from_millis(500),
+    );
+    let out = x(&dir, "sofia profile internal restart");
+    assert!(out.status.success(), "{}", stdout(&out));
+    let deadline = Instant::now() + WAIT;
+    // `restart` takes the profile out before it answers: the port shown
+    // next is the new profile's.
+    let port = loop {
+        if let Some(p) = profile_port(&dir) {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the profile did not restart:\n{}",
+            daemon.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut c = RawClient::new();
+    assert_eq!(
+        c.register(port, "1000", "cid-c", "sip:1000@127.0.0.1:7003", 600)
+            .0,
+        200
+    );
+    // `contact` now: the new Contact is added to the stored one.
+    assert_eq!(count(&dir, "1000"), "2", "{}", reg(&dir));
+}
