@@ -753,6 +753,15 @@ fn a_fixed_port_is_bound_again_by_start_and_restart() {
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
         other => panic!("the stopped profile's TCP connection is still open: {other:?}"),
     }
+    // And frees its port: another socket can have it.
+    let deadline = Instant::now() + WAIT;
+    while UdpSocket::bind(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the stopped profile keeps UDP port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let out = x(&dir, "sofia profile internal start");
     assert!(out.status.success(), "{}", stdout(&out));
     let deadline = Instant::now() + WAIT;
@@ -908,4 +917,107 @@ fn rescan_reloadxml_applies_the_new_configuration_at_restart() {
     );
     // `contact` now: the new Contact is added to the stored one.
     assert_eq!(count(&dir, "1000"), "2", "{}", reg(&dir));
+}
+
+/// The UDP sockets process `pid` has bound on 127.0.0.1, by port.
+fn udp_ports_of(pid: u32) -> Vec<u16> {
+    let mut inodes = std::collections::HashSet::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        if let Ok(link) = std::fs::read_link(fd.path()) {
+            let link = link.to_string_lossy().into_owned();
+            if let Some(inode) = link
+                .strip_prefix("socket:[")
+                .and_then(|s| s.strip_suffix(']'))
+            {
+                inodes.insert(inode.to_string());
+            }
+        }
+    }
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+    let mut ports: Vec<u16> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (addr, port) = f.get(1)?.split_once(':')?;
+            (addr == "0100007F" && inodes.contains(*f.get(9)?))
+                .then(|| u16::from_str_radix(port, 16).ok())
+                .flatten()
+        })
+        .collect();
+    ports.sort_unstable();
+    ports
+}
+
+#[test]
+fn stop_closes_the_udp_socket_and_concurrent_starts_leave_one_profile() {
+    let dir = TempDir::new("twostarts");
+    let conf = write_config(&dir, &[ALLOW_LOOPBACK]);
+    let daemon = start(&dir, &conf, false);
+    let up = Instant::now();
+    let pid = daemon.child.id();
+    let port = profile_port(&dir).unwrap();
+    assert_eq!(udp_ports_of(pid), vec![port]);
+    std::thread::sleep(
+        Duration::from_secs(10).saturating_sub(up.elapsed()) + Duration::from_millis(500),
+    );
+    let out = x(&dir, "sofia profile internal stop");
+    assert!(out.status.success(), "{}", stdout(&out));
+    let deadline = Instant::now() + WAIT;
+    while !udp_ports_of(pid).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the stopped profile's socket stays"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let data = dir.0.join("data");
+            std::thread::spawn(move || {
+                Command::new(BIN)
+                    .arg("--data-dir")
+                    .arg(data)
+                    .arg("-x")
+                    .arg("sofia profile internal start")
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    let replies: Vec<String> = starts
+        .into_iter()
+        .map(|t| stdout(&t.join().unwrap()))
+        .collect();
+    let deadline = Instant::now() + WAIT;
+    while profile_port(&dir).is_none() {
+        assert!(Instant::now() < deadline, "the profile did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|r| r.contains("internal started successfully"))
+            .count(),
+        1,
+        "{replies:?}"
+    );
+    assert!(
+        replies
+            .iter()
+            .filter(|r| !r.contains("started successfully"))
+            .all(|r| r.contains("Failure starting internal")),
+        "{replies:?}"
+    );
+    // Let every start that was let through finish binding.
+    std::thread::sleep(Duration::from_millis(500));
+    let port = profile_port(&dir).unwrap();
+    assert_eq!(
+        udp_ports_of(pid),
+        vec![port],
+        "one profile listens after concurrent starts; replies: {replies:?}"
+    );
 }
