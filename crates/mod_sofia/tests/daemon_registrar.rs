@@ -952,6 +952,18 @@ fn udp_ports_of(pid: u32) -> Vec<u16> {
     ports
 }
 
+/// The threads of process `pid` named like the registration store's writer
+/// (`sofia-reg-db`).
+fn store_writers(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "sofia-reg-db")
+        })
+        .count()
+}
+
 #[test]
 fn stop_closes_the_udp_socket_and_concurrent_starts_leave_one_profile() {
     let dir = TempDir::new("twostarts");
@@ -964,6 +976,7 @@ fn stop_closes_the_udp_socket_and_concurrent_starts_leave_one_profile() {
     std::thread::sleep(
         Duration::from_secs(10).saturating_sub(up.elapsed()) + Duration::from_millis(500),
     );
+    assert_eq!(store_writers(pid), 1, "one store writer thread per profile");
     let out = x(&dir, "sofia profile internal stop");
     assert!(out.status.success(), "{}", stdout(&out));
     let deadline = Instant::now() + WAIT;
@@ -971,6 +984,15 @@ fn stop_closes_the_udp_socket_and_concurrent_starts_leave_one_profile() {
         assert!(
             Instant::now() < deadline,
             "the stopped profile's socket stays"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The stopped profile is gone: its store's writer thread ended.
+    let deadline = Instant::now() + WAIT;
+    while store_writers(pid) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stopped profile's store writer stays"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -1020,4 +1042,5 @@ fn stop_closes_the_udp_socket_and_concurrent_starts_leave_one_profile() {
         vec![port],
         "one profile listens after concurrent starts; replies: {replies:?}"
     );
+    assert_eq!(store_writers(pid), 1, "{replies:?}");
 }
