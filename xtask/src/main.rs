@@ -231,6 +231,19 @@ const SUITES: &[Suite] = &[
         needs: &[KAMAILIO, BARESIP],
         run: peers_interop::calls_through_kamailio,
     },
+    Suite {
+        name: "SIPp REGISTER with digest auth against the sofia daemon",
+        needs: &[peers::Package {
+            name: "sip-tester",
+            probe: peers::Probe::Program("sipp"),
+        }],
+        run: peers_interop::sipp_register_auth_against_sofia_daemon,
+    },
+    Suite {
+        name: "baresip registers at the sofia daemon",
+        needs: &[BARESIP],
+        run: peers_interop::baresip_registers_at_sofia_daemon,
+    },
 ];
 
 const BARESIP: peers::Package = peers::Package {

@@ -1422,3 +1422,382 @@ pub fn calls_through_kamailio() -> Result {
     );
     Ok(())
 }
+
+// ------------------------------------------------------- the sofia daemon
+
+/// The password of user 1001, the account baresip registers with.
+const BARESIP_PASSWORD: &str = "baresip-1001";
+
+/// A running `sofia` daemon (the mod_sofia program) with a throwaway
+/// configuration tree in `dir/conf`: profile `internal` on 127.0.0.1 (UDP
+/// and TCP on a port the system picks, `multiple-registrations` contact,
+/// the realm from the From host), users 1000 (password 1234, SIPp's) and
+/// 1001 in domain 127.0.0.1.
+struct SofiaDaemon {
+    peer: Peer,
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+}
+
+impl SofiaDaemon {
+    fn start(dir: &Path) -> Result<SofiaDaemon> {
+        crate::run(crate::cargo().args(["build", "-q", "-p", "mod_sofia", "--bin", "sofia"]))?;
+        let bin = build_target_dir().join("debug/sofia");
+        let conf = dir.join("conf");
+        for sub in ["autoload_configs", "directory"] {
+            std::fs::create_dir_all(conf.join(sub))
+                .map_err(|e| format!("cannot create {}: {e}", conf.join(sub).display()))?;
+        }
+        let sofia_conf = conf.join("autoload_configs/sofia.conf.xml");
+        write_file(
+            &sofia_conf,
+            r#"<configuration name="sofia.conf" description="sofia Endpoint">
+  <global_settings>
+    <param name="log-level" value="0"/>
+  </global_settings>
+  <profiles>
+    <profile name="internal">
+      <domains><domain name="all" alias="true" parse="false"/></domains>
+      <settings>
+        <param name="sip-ip" value="127.0.0.1"/>
+        <param name="sip-port" value="auto"/>
+        <param name="challenge-realm" value="auto_from"/>
+        <param name="multiple-registrations" value="contact"/>
+        <param name="context" value="public"/>
+      </settings>
+    </profile>
+  </profiles>
+</configuration>
+"#,
+        )?;
+        write_file(
+            &conf.join("directory/default.xml"),
+            &format!(
+                r#"<include>
+  <domain name="127.0.0.1">
+    <users>
+      <user id="1000"><params><param name="password" value="1234"/></params></user>
+      <user id="1001"><params><param name="password" value="{BARESIP_PASSWORD}"/></params></user>
+    </users>
+  </domain>
+</include>
+"#
+            ),
+        )?;
+        let data = dir.join("data");
+        let mut peer = Peer::start(
+            "sofia",
+            Duration::from_secs(180),
+            &bin,
+            [
+                OsStr::new("-c"),
+                sofia_conf.as_os_str(),
+                OsStr::new("--data-dir"),
+                data.as_os_str(),
+                OsStr::new("--no-console"),
+            ],
+            &[],
+            dir.join("sofia.log"),
+        )?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let port = loop {
+            if let Some(status) = peer.exited() {
+                return Err(format!(
+                    "the sofia daemon exited with {status}\n{}",
+                    peer.tail()
+                ));
+            }
+            let status = sofia_x(&bin, &data, "sofia status").unwrap_or_default();
+            if let Some(port) = status
+                .split("sip:mod_sofia@127.0.0.1:")
+                .nth(1)
+                .and_then(|rest| {
+                    rest.chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect::<String>()
+                        .parse()
+                        .ok()
+                })
+            {
+                break port;
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the sofia daemon did not start its profile within 20 s\n{}",
+                    peer.tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        println!("interop: sofia daemon, profile internal on 127.0.0.1:{port} (UDP and TCP)");
+        Ok(SofiaDaemon {
+            peer,
+            bin,
+            data,
+            port,
+        })
+    }
+
+    /// `sofia -x LINE`'s output.
+    fn x(&self, line: &str) -> Result<String> {
+        sofia_x(&self.bin, &self.data, line).map_err(|e| format!("{e}\n{}", self.peer.tail()))
+    }
+
+    /// `sofia status profile internal reg`.
+    fn reg(&self) -> Result<String> {
+        self.x("sofia status profile internal reg")
+    }
+
+    /// Waits until `sofia status profile internal reg` satisfies `ok`.
+    fn wait_reg(&self, what: &str, within: Duration, ok: impl Fn(&str) -> bool) -> Result<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let reg = self.reg()?;
+            if ok(&reg) {
+                return Ok(reg);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{what}: not seen within {} s in `sofia status profile internal reg`:\n{reg}\n{}",
+                    within.as_secs(),
+                    self.peer.tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Stops the daemon with SIGTERM; it must exit with status 0.
+    fn stop(mut self) -> Result {
+        self.peer.signal("TERM")?;
+        let status = self.peer.wait_exit(Duration::from_secs(10))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the sofia daemon exited with {status} on SIGTERM\n{}",
+                self.peer.tail()
+            ))
+        }
+    }
+}
+
+/// The target directory cargo builds into.
+fn build_target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::workspace_root().join("target"))
+}
+
+/// Runs `sofia --data-dir DATA -x LINE` (at most 20 s) and returns what it
+/// printed; an error when it fails.
+fn sofia_x(bin: &Path, data: &Path, line: &str) -> Result<String> {
+    let out = Command::new("timeout")
+        .arg("20")
+        .arg(bin)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("-x")
+        .arg(line)
+        .output()
+        .map_err(|e| format!("cannot run sofia -x: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!(
+            "sofia -x {line:?} failed with {}: {text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// The registration blocks (`Call-ID:` to `MWI-Account:`) of a `sofia
+/// status profile <p> reg` reply.
+fn reg_blocks(reg: &str) -> Vec<&str> {
+    reg.split("Call-ID:")
+        .skip(1)
+        .map(|b| b.split("\n\n").next().unwrap_or(b))
+        .collect()
+}
+
+/// SIPp's `[authentication]` REGISTER against the `sofia` daemon: the right
+/// password over UDP and over TCP (401, then 200 for every call), a wrong
+/// one over UDP (401, then 403, as FreeSWITCH answers); then `sofia status
+/// profile internal reg` shows user 1000 with SIPp's UDP and TCP contacts.
+pub fn sipp_register_auth_against_sofia_daemon() -> Result {
+    let dir = suite_dir("sofia-daemon-sipp")?;
+    let daemon = SofiaDaemon::start(&dir)?;
+    let target = format!("127.0.0.1:{}", daemon.port);
+    let mut contacts = Vec::new();
+    for (name, file, transport, calls) in [
+        (
+            "right password over UDP",
+            "register_auth_ok.xml",
+            "u1",
+            "20",
+        ),
+        (
+            "right password over TCP",
+            "register_auth_ok.xml",
+            "t1",
+            "20",
+        ),
+        (
+            "wrong password over UDP",
+            "register_auth_403.xml",
+            "u1",
+            "3",
+        ),
+    ] {
+        let scenario = crate::workspace_root().join("xtask/sipp").join(file);
+        let port = free_port(transport == "u1")?;
+        let log = dir.join(format!("sipp-{}.log", name.replace(' ', "-")));
+        let mut sipp = Peer::start(
+            &format!("sipp ({name})"),
+            Duration::from_secs(60),
+            "sipp",
+            [
+                OsStr::new("-sf"),
+                scenario.as_os_str(),
+                OsStr::new("-t"),
+                OsStr::new(transport),
+                OsStr::new("-m"),
+                OsStr::new(calls),
+                OsStr::new("-r"),
+                OsStr::new("50"),
+                OsStr::new("-timeout"),
+                OsStr::new("30s"),
+                OsStr::new("-nostdin"),
+                OsStr::new("-i"),
+                OsStr::new("127.0.0.1"),
+                OsStr::new("-p"),
+                OsStr::new(&port.to_string()),
+                OsStr::new(&target),
+            ],
+            &[],
+            log,
+        )?;
+        let status = sipp.wait_exit(Duration::from_secs(70))?;
+        let text = sipp.text();
+        let line = |label: &str| {
+            text.lines()
+                .rfind(|l| l.contains(label))
+                .unwrap_or("")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let (ok, failed) = (line("Successful call"), line("Failed call"));
+        let expected = format!("{calls} ");
+        let all_ok = failed.ends_with(" 0") && ok.ends_with(&format!(" {calls}"));
+        if !status.success() || !all_ok {
+            return Err(format!(
+                "sipp REGISTER {name} against the sofia daemon: exit {status}, {ok:?}, {failed:?} \
+                 (expected {expected}successful)\n{}\n{}",
+                sipp.tail(),
+                daemon.peer.tail()
+            ));
+        }
+        if file == "register_auth_ok.xml" {
+            let tp = if transport == "u1" { "UDP" } else { "TCP" };
+            contacts.push((format!("sip:1000@127.0.0.1:{port};transport={tp}"), tp));
+        }
+        println!("interop: sipp REGISTER with digest, {name}, against the sofia daemon: {ok}");
+    }
+    let reg = daemon.wait_reg("SIPp's bindings", Duration::from_secs(5), |r| {
+        r.contains("Total items returned: 2")
+    })?;
+    for (contact, tp) in &contacts {
+        let block = reg_blocks(&reg)
+            .into_iter()
+            .find(|b| b.contains(contact.as_str()))
+            .ok_or_else(|| format!("no binding with contact {contact}:\n{reg}"))?;
+        if !block.contains("User:       \t1000@127.0.0.1\n")
+            || !block.contains(&format!("Status:     \tRegistered({tp})"))
+            || !block.contains("Auth-User:  \t1000\n")
+        {
+            return Err(format!("unexpected binding for {contact}:\n{block}"));
+        }
+    }
+    let count = daemon.x("sofia_count_reg 1000@127.0.0.1")?;
+    if count.trim() != "2" {
+        return Err(format!(
+            "sofia_count_reg 1000@127.0.0.1 is {count:?}, not 2"
+        ));
+    }
+    println!(
+        "interop: sofia status profile internal reg: user 1000 with SIPp's contacts {}",
+        contacts
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    );
+    daemon.stop()
+}
+
+/// baresip registers at the `sofia` daemon as 1001 with digest
+/// authentication: the binding appears in `sofia status profile internal
+/// reg` with baresip's contact and User-Agent, and goes when baresip quits
+/// (it unregisters).
+pub fn baresip_registers_at_sofia_daemon() -> Result {
+    let dir = suite_dir("sofia-daemon-baresip")?;
+    let daemon = SofiaDaemon::start(&dir)?;
+    let baresip_dir = dir.join("baresip");
+    std::fs::create_dir_all(&baresip_dir).map_err(|e| format!("{}: {e}", baresip_dir.display()))?;
+    let account = format!(
+        "<sip:1001@127.0.0.1:{}>;auth_user=1001;auth_pass={BARESIP_PASSWORD};regint=60;\
+         answermode=manual;audio_codecs=pcmu,pcma",
+        daemon.port
+    );
+    let baresip = Baresip::start(&baresip_dir, Some(&account))?;
+    // baresip's contact user is the account's user with a suffix.
+    let contact = format!("@127.0.0.1:{}>", baresip.sip_port);
+    let reg = daemon
+        .wait_reg("baresip's binding", Duration::from_secs(15), |r| {
+            r.contains("User:       \t1001@127.0.0.1\n")
+        })
+        .map_err(|e| format!("{e}\n{}", baresip.peer.tail()))?;
+    let block = reg_blocks(&reg)
+        .into_iter()
+        .find(|b| b.contains("1001@127.0.0.1"))
+        .unwrap_or_default()
+        .to_string();
+    let agent = block
+        .lines()
+        .find_map(|l| l.strip_prefix("Agent:      \t"))
+        .unwrap_or("")
+        .to_string();
+    if !agent.starts_with("baresip") {
+        return Err(format!(
+            "the binding's agent is {agent:?}, not baresip's:\n{reg}"
+        ));
+    }
+    let contact = block
+        .lines()
+        .find_map(|l| l.strip_prefix("Contact:    \t"))
+        .filter(|c| c.contains("<sip:1001") && c.ends_with(&contact))
+        .ok_or_else(|| format!("the binding's contact is not baresip's ({contact}):\n{reg}"))?;
+    if !block.contains("Auth-User:  \t1001\n") || !block.contains("Status:     \tRegistered(UDP)") {
+        return Err(format!("unexpected binding:\n{reg}"));
+    }
+    let count = daemon.x("sofia_count_reg 1001@127.0.0.1")?;
+    if count.trim() != "1" {
+        return Err(format!(
+            "sofia_count_reg 1001@127.0.0.1 is {count:?}, not 1"
+        ));
+    }
+    println!(
+        "interop: baresip {} registered at the sofia daemon as 1001 (digest): contact {contact}, agent {agent:?}",
+        baresip_version()
+    );
+    baresip.quit()?;
+    daemon.wait_reg("baresip's unregistration", Duration::from_secs(10), |r| {
+        !r.contains("1001@127.0.0.1") && r.contains("Total items returned: 0")
+    })?;
+    println!("interop: baresip quit and unregistered: the binding is gone");
+    daemon.stop()
+}

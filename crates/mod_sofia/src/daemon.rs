@@ -11,7 +11,7 @@
 //! refuses INVITEs from addresses it does not allow (403). Registration
 //! events go on the daemon's [`EventBus`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -215,7 +215,8 @@ impl Profile {
         }
         // Off unless asked: TPORT_LOG still turns it on.
         tconfig.log = (siptrace || config.sip_trace).then_some(true);
-        let (tport, incoming) = Tport::bind(tconfig)
+        let queue = tconfig.incoming_queue.max(1);
+        let (tport, mut from_tport) = Tport::bind(tconfig)
             .await
             .map_err(|e| format!("profile {name}: cannot bind {bind}: {e}"))?;
         let db = SqliteStore::default_path(data_dir, &name);
@@ -247,6 +248,18 @@ impl Profile {
             accept_unknown_methods: true,
             ..sofia_nta::Config::default()
         };
+        // The engine ends when its input closes, and only then lets go of
+        // the transports (the UDP sockets among them); the transports'
+        // own sender lives as long as they do. So the input goes through
+        // a task of the profile, which `stop` ends.
+        let (to_engine, incoming) = tokio::sync::mpsc::channel(queue);
+        let forward_task = tokio::spawn(async move {
+            while let Some(msg) = from_tport.recv().await {
+                if to_engine.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        });
         let (agent, mut requests, _others) = Agent::new(tport, incoming, nta_config);
         let mut notifier = Notifier::new(sofia_nea::Config {
             contact: format!("sip:mod_sofia@{ip}:{}", config.sip_port),
@@ -281,7 +294,11 @@ impl Profile {
                 p.sweep(&bus);
             }
         });
-        lock(&profile.tasks).extend([requests_task.abort_handle(), sweep_task.abort_handle()]);
+        lock(&profile.tasks).extend([
+            forward_task.abort_handle(),
+            requests_task.abort_handle(),
+            sweep_task.abort_handle(),
+        ]);
         Ok(profile)
     }
 
@@ -541,6 +558,9 @@ pub struct Sofia {
     bus: EventBus,
     siptrace: bool,
     profiles: Arc<Mutex<BTreeMap<String, Arc<Profile>>>>,
+    /// Profiles being started in the background: a name is here or in
+    /// `profiles` (or both) from the start command until the start fails.
+    starting: Arc<Mutex<BTreeSet<String>>>,
     watchdog: Option<Watchdog>,
 }
 
@@ -573,6 +593,7 @@ impl Sofia {
             bus,
             siptrace: false,
             profiles: Arc::new(Mutex::new(BTreeMap::new())),
+            starting: Arc::new(Mutex::new(BTreeSet::new())),
             watchdog: None,
         };
         for p in sofia.loaded.sofia.profiles.clone() {
@@ -635,6 +656,16 @@ impl Sofia {
             .ok_or_else(|| format!("profile {name} is not in the configuration"))?;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| "no runtime to start the profile on".to_string())?;
+        {
+            // One start at a time: a second one would run a profile that
+            // nothing stops.
+            let mut starting = lock(&self.starting);
+            if starting.contains(name) || lock(&self.profiles).contains_key(name) {
+                return Err(format!("profile {name} is already running or starting"));
+            }
+            starting.insert(name.to_string());
+        }
+        let starting = Arc::clone(&self.starting);
         let (profiles, data_dir, bus, siptrace) = (
             Arc::clone(&self.profiles),
             self.data_dir.clone(),
@@ -645,24 +676,30 @@ impl Sofia {
         let name = name.to_string();
         runtime.spawn(async move {
             // A stopped profile's sockets close as its tasks end.
+            let mut in_use = true;
             for _ in 0..50 {
                 match Profile::start(config.clone(), &loaded, &data_dir, bus.clone(), siptrace)
                     .await
                 {
                     Ok(p) => {
-                        lock(&profiles).insert(name, p);
-                        return;
+                        lock(&profiles).insert(name.clone(), p);
+                        in_use = false;
+                        break;
                     }
                     Err(e) if e.contains("in use") => {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     Err(e) => {
                         su_log!(SOFIA, 1, "sofia: {e}");
-                        return;
+                        in_use = false;
+                        break;
                     }
                 }
             }
-            su_log!(SOFIA, 1, "sofia: profile {name}: its address stays in use");
+            if in_use {
+                su_log!(SOFIA, 1, "sofia: profile {name}: its address stays in use");
+            }
+            lock(&starting).remove(&name);
         });
         Ok(())
     }
