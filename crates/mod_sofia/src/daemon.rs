@@ -215,8 +215,7 @@ impl Profile {
         }
         // Off unless asked: TPORT_LOG still turns it on.
         tconfig.log = (siptrace || config.sip_trace).then_some(true);
-        let queue = tconfig.incoming_queue.max(1);
-        let (tport, mut from_tport) = Tport::bind(tconfig)
+        let (tport, incoming) = Tport::bind(tconfig)
             .await
             .map_err(|e| format!("profile {name}: cannot bind {bind}: {e}"))?;
         let db = SqliteStore::default_path(data_dir, &name);
@@ -248,18 +247,6 @@ impl Profile {
             accept_unknown_methods: true,
             ..sofia_nta::Config::default()
         };
-        // The engine ends when its input closes, and only then lets go of
-        // the transports (the UDP sockets among them); the transports'
-        // own sender lives as long as they do. So the input goes through
-        // a task of the profile, which `stop` ends.
-        let (to_engine, incoming) = tokio::sync::mpsc::channel(queue);
-        let forward_task = tokio::spawn(async move {
-            while let Some(msg) = from_tport.recv().await {
-                if to_engine.send(msg).await.is_err() {
-                    break;
-                }
-            }
-        });
         let (agent, mut requests, _others) = Agent::new(tport, incoming, nta_config);
         let mut notifier = Notifier::new(sofia_nea::Config {
             contact: format!("sip:mod_sofia@{ip}:{}", config.sip_port),
@@ -294,11 +281,7 @@ impl Profile {
                 p.sweep(&bus);
             }
         });
-        lock(&profile.tasks).extend([
-            forward_task.abort_handle(),
-            requests_task.abort_handle(),
-            sweep_task.abort_handle(),
-        ]);
+        lock(&profile.tasks).extend([requests_task.abort_handle(), sweep_task.abort_handle()]);
         Ok(profile)
     }
 
@@ -444,7 +427,8 @@ impl Profile {
         for t in lock(&self.tasks).drain(..) {
             t.abort();
         }
-        self.agent.tport().shutdown();
+        // Ends the engine, which lets go of the transports' sockets.
+        self.agent.shutdown();
         if let Err(e) = lock(&self.store).flush() {
             su_log!(
                 SOFIA,

@@ -85,6 +85,8 @@ struct Shared {
     tport: Tport,
     wake: Notify,
     sink: Sink,
+    /// Set by [`Agent::shutdown`]: the loop ends at its next turn.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// The transaction engine on a transport: requests go out with
@@ -155,9 +157,23 @@ impl Agent {
             tport,
             wake: Notify::new(),
             sink,
+            closed: std::sync::atomic::AtomicBool::new(false),
         });
         tokio::spawn(run(shared.clone(), incoming));
         Agent { shared }
+    }
+
+    /// Stops the engine and its transport: the receive tasks and
+    /// connections end, the loop ends (transactions in progress are
+    /// dropped), and once the last clone of the agent is gone the sockets
+    /// close and the receivers of requests and events end. Requests sent
+    /// afterwards go nowhere.
+    pub fn shutdown(&self) {
+        self.shared
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.shared.tport.shutdown();
+        self.shared.wake.notify_one();
     }
 
     /// The transport.
@@ -389,6 +405,10 @@ async fn run(shared: Arc<Shared>, mut incoming: mpsc::Receiver<Incoming>) {
     tokio::pin!(sleep);
     let mut armed: Option<Instant> = None;
     loop {
+        if shared.closed.load(std::sync::atomic::Ordering::Acquire) {
+            su_log!(NTA, 5, "nta: shut down");
+            break;
+        }
         flush(&shared, &mut transmits, &mut events).await;
         let next = lock(&shared.state).endpoint.poll_timeout();
         if next != armed {

@@ -216,3 +216,31 @@ async fn oversized_requests_are_answered_513() {
         "the oversized ones never arrive"
     );
 }
+
+#[tokio::test]
+async fn shutdown_ends_the_engine_and_frees_its_sockets() {
+    let (a, mut requests) = agent().await;
+    let udp = a.tport().local_addr(Transport::Udp).unwrap();
+    a.shutdown();
+    drop(a);
+    // The engine's loop has ended and the last clone is gone: the request
+    // stream ends, and the UDP port can be bound again (without
+    // SO_REUSEADDR, which a live socket would refuse).
+    let ended = tokio::time::timeout(Duration::from_secs(5), requests.recv())
+        .await
+        .expect("the request stream ends");
+    assert!(ended.is_none());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match std::net::UdpSocket::bind(udp) {
+            Ok(_) => break,
+            Err(e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{udp} stays bound: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}

@@ -316,8 +316,9 @@ impl Nua {
         }
     }
 
-    /// Stops the user agent's task. Registrations are not removed first:
-    /// unregister and wait for `r_unregister` before shutting down.
+    /// Stops the user agent's task, its transaction engine and its
+    /// transports (the sockets close). Registrations are not removed
+    /// first: unregister and wait for `r_unregister` before shutting down.
     pub fn shutdown(&self) {
         let _ = self.commands.send(Command::Shutdown);
     }
@@ -591,6 +592,8 @@ impl Task {
                 _ = sleep => self.timers().await,
             }
         }
+        // The transaction engine and the transports end with the task.
+        self.agent.shutdown();
         su_log!(NUA, 5, "nua: shut down");
     }
 

@@ -150,7 +150,9 @@ struct ConnTable {
 struct Shared {
     config: Config,
     limits: Limits,
-    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    /// The UDP sockets, emptied by [`Tport::shutdown`] so that they close
+    /// as soon as their receive tasks end.
+    udp: Mutex<Vec<(SocketAddr, Arc<UdpSocket>)>>,
     listeners: Mutex<Vec<(Transport, SocketAddr)>>,
     conns: Mutex<ConnTable>,
     incoming: mpsc::Sender<Incoming>,
@@ -179,7 +181,18 @@ impl std::fmt::Debug for Tport {
     }
 }
 
-fn lock(m: &Mutex<ConnTable>) -> MutexGuard<'_, ConnTable> {
+/// Completes once [`Tport::shutdown`] was called, also when it was called
+/// before the task subscribed (a receiver created after the change would
+/// otherwise wait for the next one).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    while !*rx.borrow_and_update() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -296,9 +309,10 @@ impl Tport {
             max_size: config.max_message_size,
             ..Limits::default()
         };
+        let udp_loops: Vec<_> = udp.iter().map(|(l, s)| (*l, s.clone())).collect();
         let shared = Arc::new(Shared {
             limits,
-            udp,
+            udp: Mutex::new(udp),
             listeners: Mutex::new(listeners),
             conns: Mutex::new(ConnTable::default()),
             incoming: tx,
@@ -310,8 +324,8 @@ impl Tport {
             connector: OnceLock::new(),
             config,
         });
-        for (local, socket) in &shared.udp {
-            tokio::spawn(udp_loop(shared.clone(), socket.clone(), *local));
+        for (local, socket) in udp_loops {
+            tokio::spawn(udp_loop(shared.clone(), socket, local));
         }
         for (transport, local, listener) in tcp {
             tokio::spawn(accept_loop(shared.clone(), listener, transport, local));
@@ -361,7 +375,9 @@ impl Tport {
 
     /// Stops every receive task and closes every connection.
     pub fn shutdown(&self) {
-        let _ = self.shared.shutdown.send(true);
+        // `send_replace` stores the value also when no task has subscribed yet.
+        self.shared.shutdown.send_replace(true);
+        lock(&self.shared.udp).clear();
         let mut table = lock(&self.shared.conns);
         table.by_id.clear();
         table.by_peer.clear();
@@ -464,11 +480,11 @@ impl Tport {
 }
 
 async fn send_udp(shared: &Shared, addr: SocketAddr, bytes: Bytes) -> Result<Sent, Error> {
-    let Some((local, socket)) = shared
-        .udp
+    let found = lock(&shared.udp)
         .iter()
         .find(|(local, _)| local.is_ipv4() == addr.is_ipv4())
-    else {
+        .map(|(local, socket)| (*local, socket.clone()));
+    let Some((local, socket)) = found else {
         return Err(Error::NoTransport {
             transport: Transport::Udp,
             addr,
@@ -482,7 +498,7 @@ async fn send_udp(shared: &Shared, addr: SocketAddr, bytes: Bytes) -> Result<Sen
             su_log!(TPORT, 5, "tport: send {} bytes to udp/{}", n, addr);
             Ok(Sent {
                 transport: Transport::Udp,
-                local: *local,
+                local,
                 remote: addr,
                 conn: None,
                 bytes: n,
@@ -743,7 +759,7 @@ async fn writer<W: AsyncWrite>(
                     None => std::future::pending::<()>().await,
                 }
             } => Bytes::from_static(b"\r\n\r\n"),
-            _ = shutdown.changed() => break,
+            _ = stopped(&mut shutdown) => break,
         };
         match tokio::time::timeout(timeout, wr.write_all(&next)).await {
             Ok(Ok(())) => {
@@ -814,7 +830,7 @@ async fn reader<R: AsyncRead>(
         framer.buffer_mut().reserve(16 * 1024);
         let read = tokio::select! {
             r = tokio::time::timeout(idle, rd.read_buf(framer.buffer_mut())) => r,
-            _ = shutdown.changed() => break,
+            _ = stopped(&mut shutdown) => break,
         };
         match read {
             Err(_) => {
@@ -936,7 +952,7 @@ async fn udp_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, local: SocketAddr
                     continue;
                 }
             },
-            _ = shutdown.changed() => break,
+            _ = stopped(&mut shutdown) => break,
         };
         let data = &buf[..n];
         shared.logging.message(Direction::Recv, "udp", peer, data);
@@ -1007,7 +1023,7 @@ async fn accept_loop(
                     continue;
                 }
             },
-            _ = shutdown.changed() => break,
+            _ = stopped(&mut shutdown) => break,
         };
         if let Err(e) = admit(&shared, peer.ip()) {
             shared.counters.of(transport).error();

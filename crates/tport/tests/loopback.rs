@@ -466,3 +466,26 @@ async fn tls_from_pem_files() {
     let err = Tport::bind(bad).await.unwrap_err();
     assert!(err.to_string().contains("missing.pem"), "{err}");
 }
+
+#[tokio::test]
+async fn shutdown_closes_the_sockets() {
+    let (t, rx) = bind(&["sip:127.0.0.1:0"]).await;
+    let udp = t.local_addr(Transport::Udp).unwrap();
+    let tcp = t.local_addr(Transport::Tcp).unwrap();
+    t.shutdown();
+    drop((t, rx));
+    // Without SO_REUSEADDR, binding fails while the sockets live.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let u = std::net::UdpSocket::bind(udp).map(drop);
+        let t = std::net::TcpListener::bind(tcp).map(drop);
+        if u.is_ok() && t.is_ok() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still bound: udp {u:?}, tcp {t:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
