@@ -32,7 +32,7 @@ use crate::registrar::{
     AclCheck, MultipleRegistrations, Registrar, RegistrarAcl, RegistrarSettings,
 };
 use crate::store::{BackgroundStore, Registration, RegistrationStore, SqliteStore, StoreOp};
-use crate::watchdog::Watchdog;
+use crate::watchdog::{Heartbeat, Watchdog, WatchdogConfig};
 
 /// Methods a profile answers, in its Allow header.
 pub const PROFILE_ALLOW: &str = "REGISTER, SUBSCRIBE, OPTIONS";
@@ -181,6 +181,7 @@ impl Profile {
         data_dir: &std::path::Path,
         bus: EventBus,
         siptrace: bool,
+        heartbeat: Arc<Mutex<Option<Heartbeat>>>,
     ) -> Result<Arc<Profile>, String> {
         let name = config.name.clone();
         let ip = match config.sip_ip {
@@ -270,6 +271,9 @@ impl Profile {
         let (b, pres) = (bus.clone(), presence);
         let requests_task = tokio::spawn(async move {
             while let Some(req) = requests.recv().await {
+                if let Some(h) = lock(&heartbeat).as_ref() {
+                    h.event();
+                }
                 p.request(req, &pres, &b);
             }
         });
@@ -546,6 +550,8 @@ pub struct Sofia {
     /// `profiles` (or both) from the start command until the start fails.
     starting: Arc<Mutex<BTreeSet<String>>>,
     watchdog: Option<Watchdog>,
+    /// The watchdog's event heartbeat, shared with the profiles.
+    heartbeat: Arc<Mutex<Option<Heartbeat>>>,
 }
 
 impl std::fmt::Debug for Sofia {
@@ -579,21 +585,46 @@ impl Sofia {
             profiles: Arc::new(Mutex::new(BTreeMap::new())),
             starting: Arc::new(Mutex::new(BTreeSet::new())),
             watchdog: None,
+            heartbeat: Arc::new(Mutex::new(None)),
         };
         for p in sofia.loaded.sofia.profiles.clone() {
             let name = p.name.clone();
-            let profile =
-                Profile::start(p, &sofia.loaded, &sofia.data_dir, sofia.bus.clone(), false).await?;
+            let profile = Profile::start(
+                p,
+                &sofia.loaded,
+                &sofia.data_dir,
+                sofia.bus.clone(),
+                false,
+                Arc::clone(&sofia.heartbeat),
+            )
+            .await?;
             lock(&sofia.profiles).insert(name, profile);
         }
         Ok(sofia)
     }
 
     /// The watchdog `sofia global watchdog on|off` and `sofia profile <p>
-    /// watchdog on|off` turn on and off (there is one for the daemon).
+    /// watchdog on|off` turn on and off (there is one for the daemon);
+    /// every SIP request a profile handles ticks its event heartbeat.
     pub fn with_watchdog(mut self, watchdog: Watchdog) -> Sofia {
+        *lock(&self.heartbeat) = Some(watchdog.heartbeat());
         self.watchdog = Some(watchdog);
         self
+    }
+
+    /// The watchdog settings of the first profile with `watchdog-enabled`:
+    /// `watchdog-step-timeout` and `watchdog-event-timeout` (milliseconds).
+    pub fn watchdog_config(&self) -> Option<WatchdogConfig> {
+        self.loaded
+            .sofia
+            .profiles
+            .iter()
+            .find(|p| p.watchdog_enabled)
+            .map(|p| WatchdogConfig {
+                enabled: true,
+                step_timeout: Duration::from_millis(u64::from(p.watchdog_step_timeout)),
+                event_timeout: Duration::from_millis(u64::from(p.watchdog_event_timeout)),
+            })
     }
 
     /// The warnings of the configuration.
@@ -657,14 +688,22 @@ impl Sofia {
             self.siptrace,
         );
         let loaded = self.loaded.clone();
+        let heartbeat = Arc::clone(&self.heartbeat);
         let name = name.to_string();
         runtime.spawn(async move {
             // A stopped profile's sockets close as its tasks end.
             let mut in_use = true;
             for _ in 0..50 {
-                match Profile::start(config.clone(), &loaded, &data_dir, bus.clone(), siptrace)
-                    .await
-                {
+                let started = Profile::start(
+                    config.clone(),
+                    &loaded,
+                    &data_dir,
+                    bus.clone(),
+                    siptrace,
+                    Arc::clone(&heartbeat),
+                )
+                .await;
+                match started {
                     Ok(p) => {
                         lock(&profiles).insert(name.clone(), p);
                         in_use = false;

@@ -348,3 +348,46 @@ async fn a_tls_profile_answers_over_tls() {
     }
     drop(daemon);
 }
+
+#[test]
+fn a_profile_watchdog_without_sip_events_stops_the_daemon() {
+    let dir = TempDir::new("watchdog");
+    let conf = write_config(&dir, "contact");
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        r#"<param name="context" value="public"/>"#,
+        r#"<param name="watchdog-enabled" value="true"/>
+        <param name="watchdog-step-timeout" value="30000"/>
+        <param name="watchdog-event-timeout" value="1500"/>"#,
+    );
+    std::fs::write(&conf, text).unwrap();
+    let mut daemon = start(&dir, &conf);
+    // One OPTIONS (the event timeout counts from the first SIP event), then
+    // nothing for 1.5 s: the daemon exits with status 3 for its supervisor.
+    let port = port(&dir);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let me = udp.local_addr().unwrap();
+    let options = format!(
+        "OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKwatchdog1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=w\r\nTo: <sip:127.0.0.1>\r\n\
+         Call-ID: watchdog@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    udp.send_to(options.as_bytes(), ("127.0.0.1", port))
+        .unwrap();
+    udp.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, _) = udp.recv_from(&mut buf).expect("an answer to OPTIONS");
+    assert!(
+        buf[..n].starts_with(b"SIP/2.0 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = daemon.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the watchdog did not fire");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(3));
+}

@@ -83,17 +83,13 @@ fn main() -> ExitCode {
         None => ConfigSource::Embedded,
     };
     sofia_su::log::init_tracing();
-    let watchdog = Watchdog::new(
-        WatchdogConfig {
-            enabled: cli.watchdog,
-            step_timeout: Duration::from_millis(cli.watchdog_step_timeout),
-            event_timeout: Duration::from_millis(cli.watchdog_event_timeout),
-        },
-        Instant::now(),
-    );
+    let cli_watchdog = WatchdogConfig {
+        enabled: cli.watchdog,
+        step_timeout: Duration::from_millis(cli.watchdog_step_timeout),
+        event_timeout: Duration::from_millis(cli.watchdog_event_timeout),
+    };
     let mut options = DaemonOptions::new(cli.data_dir.clone());
     options.console = !cli.no_console;
-    options.watchdog = watchdog;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -108,9 +104,15 @@ fn main() -> ExitCode {
     let data_dir = cli.data_dir.clone();
     let result = runtime.block_on(async move {
         let bus = EventBus::default();
-        let sofia = Sofia::start(source, data_dir, bus.clone())
-            .await?
-            .with_watchdog(options.watchdog.clone());
+        let sofia = Sofia::start(source, data_dir, bus.clone()).await?;
+        // `--watchdog` wins; else a profile's `watchdog-enabled` turns it on
+        // with that profile's timeouts.
+        let config = match sofia.watchdog_config() {
+            Some(profile) if !cli_watchdog.enabled => profile,
+            _ => cli_watchdog,
+        };
+        options.watchdog = Watchdog::new(config, Instant::now());
+        let sofia = sofia.with_watchdog(options.watchdog.clone());
         for w in sofia.warnings() {
             eprintln!("sofia: {w}");
         }
