@@ -1718,7 +1718,7 @@ impl Call {
 
     /// A request of our transaction failed without a response (timeout,
     /// unreachable destination): reported with `status`.
-    pub fn request_failed(&mut self, now: Instant, purpose: Purpose, status: u16, phrase: &str) {
+    pub fn request_failed(&mut self, _now: Instant, purpose: Purpose, status: u16, phrase: &str) {
         match purpose {
             Purpose::Invite => {
                 if matches!(self.state, CallState::Calling | CallState::Proceeding) {
@@ -1730,7 +1730,7 @@ impl Call {
                 self.reinvite_seq = None;
                 self.soa.rollback();
                 self.event(EventKind::RInvite, status, phrase, None);
-                let _ = now;
+                // RFC 3261 §14.1: a re-INVITE that times out ends the call.
                 self.send_bye();
             }
             Purpose::Bye => {
