@@ -316,6 +316,71 @@ impl Profile {
         );
     }
 
+    /// Asks the phone of a binding to reboot: a NOTIFY with `Event:
+    /// check-sync;reboot=true` outside any dialog (FreeSWITCH's
+    /// `flush_inbound_reg ... reboot`), sent to the address the REGISTER
+    /// came from (so that it passes a NAT) over the binding's transport.
+    /// The answer is not waited for.
+    fn check_sync(&self, row: &Registration) {
+        let uri = crate::registrar::contact_uri(&row.contact).to_string();
+        let Ok(ip) = row.network_ip.parse::<IpAddr>() else {
+            return;
+        };
+        let Ok(port) = row.network_port.parse::<u16>() else {
+            return;
+        };
+        let transport = if row.status.contains("TCP") {
+            sofia_tport::Transport::Tcp
+        } else if row.status.contains("TLS") {
+            sofia_tport::Transport::Tls
+        } else {
+            sofia_tport::Transport::Udp
+        };
+        let Some(via) = self.agent.via(transport) else {
+            return;
+        };
+        let local = self
+            .agent
+            .tport()
+            .local_addr(transport)
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let notify = sofia_msg::RequestBuilder::new(Method::Notify, &uri)
+            .header(HeaderName::Via, &via)
+            .header(HeaderName::MaxForwards, "70")
+            .header(
+                HeaderName::From,
+                &format!("<sip:{}@{local}>;tag={}", row.sip_user, self.agent.tag()),
+            )
+            .header(
+                HeaderName::To,
+                &format!("<sip:{}@{}>", row.sip_user, row.sip_host),
+            )
+            .header(HeaderName::CallId, &format!("{}@{local}", self.agent.tag()))
+            .header(HeaderName::CSeq, "1 NOTIFY")
+            .header(HeaderName::Event, "check-sync;reboot=true")
+            .header(HeaderName::SubscriptionState, "terminated")
+            .build();
+        let sent = notify.map_err(|e| e.to_string()).and_then(|msg| {
+            self.agent
+                .request(
+                    msg,
+                    sofia_tport::Destination::new(transport, SocketAddr::new(ip, port)),
+                )
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
+        match sent {
+            Ok(()) => su_log!(SOFIA, 5, "sofia: {}: check-sync to {uri}", self.config.name),
+            Err(e) => su_log!(
+                SOFIA,
+                3,
+                "sofia: {}: no check-sync to {uri}: {e}",
+                self.config.name
+            ),
+        }
+    }
+
     /// Answers one request.
     fn request(&self, req: ServerRequest, presence: &Server, bus: &EventBus) {
         let method = req.msg.method();
@@ -739,10 +804,15 @@ impl SofiaState for Sofia {
             .unwrap_or_default()
     }
 
-    fn flush_inbound_reg(&mut self, profile: &str, target: Option<&str>, _reboot: bool) {
+    fn flush_inbound_reg(&mut self, profile: &str, target: Option<&str>, reboot: bool) {
         if let Some(p) = self.find(profile) {
             let out = lock(&p.registrar).flush(target);
             p.store(out.store_ops);
+            if reboot {
+                for row in &out.expired {
+                    p.check_sync(row);
+                }
+            }
             for e in out.events {
                 self.bus.publish(bus_event(e));
             }

@@ -1051,3 +1051,39 @@ fn stop_closes_the_udp_socket_and_concurrent_starts_leave_one_profile() {
     );
     assert_eq!(store_writers(pid), 1, "{replies:?}");
 }
+
+#[test]
+fn flush_inbound_reg_reboot_sends_check_sync_to_the_phone() {
+    let dir = TempDir::new("reboot");
+    let conf = write_config(
+        &dir,
+        &[("multiple-registrations", "contact"), ALLOW_LOOPBACK],
+    );
+    let _daemon = start(&dir, &conf, false);
+    let port = profile_port(&dir).unwrap();
+    let mut phone = RawClient::new();
+    let me = phone.sock.local_addr().unwrap();
+    let contact = format!("sip:1000@{me}");
+    assert_eq!(
+        phone.register(port, "1000", "cid-reboot", &contact, 600).0,
+        200
+    );
+    let out = x(
+        &dir,
+        "sofia profile internal flush_inbound_reg 1000@127.0.0.1 reboot",
+    );
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(count(&dir, "1000"), "0");
+    // The phone gets the NOTIFY at the address it registered from.
+    let mut buf = [0u8; 4096];
+    let (n, _) = phone.sock.recv_from(&mut buf).expect("a check-sync NOTIFY");
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        text.starts_with(&format!("NOTIFY {contact} SIP/2.0\r\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("\r\nEvent: check-sync;reboot=true\r\n"),
+        "{text}"
+    );
+}
