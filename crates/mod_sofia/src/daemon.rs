@@ -550,6 +550,16 @@ impl Profile {
                 }),
             tls_only: c.tls && c.tls_only,
             max_registrations_per_ext: c.max_registrations_per_extension as i32,
+            // FreeSWITCH's media and dialplan settings, shown as configured
+            // (they are not acted on).
+            dialplan: setting(c, "dialplan").unwrap_or_default(),
+            context: setting(c, "context").unwrap_or_default(),
+            codecs_in: setting(c, "inbound-codec-prefs").unwrap_or_default(),
+            codecs_out: setting(c, "outbound-codec-prefs").unwrap_or_default(),
+            hold_music: setting(c, "hold-music"),
+            rtp_ip: setting(c, "rtp-ip").into_iter().collect(),
+            ext_rtp_ip: setting(c, "ext-rtp-ip"),
+            pres_hosts: setting(c, "presence-hosts").unwrap_or_default(),
             ..ProfileStatus::default()
         }
     }
@@ -561,6 +571,17 @@ impl Profile {
             .filter(|r| filter.matches(r))
             .collect()
     }
+}
+
+/// The value of a profile setting as written (the last one wins), also
+/// for the settings that are accepted without being acted on.
+fn setting(c: &ProfileConfig, name: &str) -> Option<String> {
+    c.params
+        .iter()
+        .chain(c.not_acted.iter())
+        .filter(|p| p.name.eq_ignore_ascii_case(name))
+        .map(|p| p.value.clone())
+        .next_back()
 }
 
 /// A profile's other names: its `<aliases>`, and the directory domains its

@@ -198,6 +198,13 @@ async fn register_show_restart_flush_and_refuse() {
         stdout(&x(&dir, "sofia_count_reg 1000@127.0.0.1")).trim(),
         "1"
     );
+    // A dialplan setting is accepted, not acted on, and shown.
+    let info = stdout(&x(&dir, "sofia status profile internal"));
+    assert!(
+        info.lines()
+            .any(|l| l.starts_with("Context") && l.ends_with("\tpublic")),
+        "{info}"
+    );
     let alias = stdout(&x(&dir, "sofia status profile default reg"));
     assert!(
         alias.contains("Total items returned: 1"),
