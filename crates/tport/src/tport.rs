@@ -231,12 +231,68 @@ fn socket_for(spec: &BindSpec, config: &Config) -> std::io::Result<Socket> {
     Ok(socket)
 }
 
+/// Times a group of sockets sharing a port picked by the system is bound
+/// before its error is returned.
+const BIND_ATTEMPTS: usize = 8;
+
+/// A socket bound for a transport on an address.
+type BoundSocket = (Transport, SocketAddr, Socket);
+
+/// Binds the sockets of one bind name on one port: the first socket's
+/// port (picked by the system for port 0) for all of them. The error says
+/// whether a socket after the first failed (the port is taken for that
+/// transport only, so another port may do).
+fn bind_group(
+    group: &[BindSpec],
+    config: &Config,
+    have_tls: bool,
+) -> Result<Vec<BoundSocket>, (Error, bool)> {
+    let mut port = None;
+    let mut out = Vec::new();
+    for (i, spec) in group.iter().enumerate() {
+        let mut spec = *spec;
+        if let Some(p) = port {
+            spec.addr.set_port(p);
+        }
+        if spec.transport == Transport::Tls && !have_tls {
+            return Err((
+                Error::Tls(format!(
+                    "serving TLS on {} needs a certificate and key",
+                    spec.addr
+                )),
+                false,
+            ));
+        }
+        let socket = socket_for(&spec, config).map_err(|source| {
+            let later = i > 0 && source.kind() == std::io::ErrorKind::AddrInUse;
+            (
+                Error::Bind {
+                    transport: spec.transport,
+                    addr: spec.addr,
+                    source,
+                },
+                later,
+            )
+        })?;
+        let local = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .unwrap_or(spec.addr);
+        port.get_or_insert(local.port());
+        out.push((spec.transport, local, socket));
+    }
+    Ok(out)
+}
+
 impl Tport {
     /// Binds every socket the configuration names and starts receiving.
     /// Returns the transport and the stream of received messages.
     ///
     /// The sockets of one bind name share a port: with port 0, the first
-    /// socket picks a free port and the others bind the same one.
+    /// socket picks a free port and the others bind the same one; when
+    /// another program holds that port for one of the other transports, the
+    /// group is bound again on a new port (up to 8 times).
     pub async fn bind(config: Config) -> Result<(Tport, mpsc::Receiver<Incoming>), Error> {
         let mut specs = Vec::new();
         for name in &config.bind {
@@ -250,41 +306,42 @@ impl Tport {
         let mut tcp = Vec::new();
         let mut listeners = Vec::new();
         for group in specs {
-            let mut port = None;
-            for mut spec in group {
-                if let Some(p) = port {
-                    spec.addr.set_port(p);
+            // With port 0 the first socket picks the port and the others
+            // take the same one, which another program may hold for their
+            // transport: then the group is bound again on a new port.
+            let picks_port = group.first().is_some_and(|s| s.addr.port() == 0);
+            let attempts = if picks_port { BIND_ATTEMPTS } else { 1 };
+            let mut bound = Vec::new();
+            for attempt in 1..=attempts {
+                match bind_group(&group, &config, acceptor.is_some()) {
+                    Ok(sockets) => {
+                        bound = sockets;
+                        break;
+                    }
+                    Err((e, later)) if later && attempt < attempts => {
+                        su_log!(TPORT, 5, "tport: {e}; binding the group on another port");
+                    }
+                    Err((e, _)) => return Err(e),
                 }
-                if spec.transport == Transport::Tls && acceptor.is_none() {
-                    return Err(Error::Tls(format!(
-                        "serving TLS on {} needs a certificate and key",
-                        spec.addr
-                    )));
-                }
+            }
+            for (transport, local, socket) in bound {
                 let bind_err = |source| Error::Bind {
-                    transport: spec.transport,
-                    addr: spec.addr,
+                    transport,
+                    addr: local,
                     source,
                 };
-                let socket = socket_for(&spec, &config).map_err(bind_err)?;
-                let local = socket
-                    .local_addr()
-                    .ok()
-                    .and_then(|a| a.as_socket())
-                    .unwrap_or(spec.addr);
-                port.get_or_insert(local.port());
-                match spec.transport {
+                match transport {
                     Transport::Udp => {
                         let s = UdpSocket::from_std(socket.into()).map_err(bind_err)?;
                         udp.push((local, Arc::new(s)));
                     }
                     Transport::Tcp | Transport::Tls => {
                         let l = TcpListener::from_std(socket.into()).map_err(bind_err)?;
-                        tcp.push((spec.transport, local, l));
+                        tcp.push((transport, local, l));
                     }
                 }
-                listeners.push((spec.transport, local));
-                su_log!(TPORT, 5, "tport: listening on {}/{}", spec.transport, local);
+                listeners.push((transport, local));
+                su_log!(TPORT, 5, "tport: listening on {}/{}", transport, local);
             }
         }
         let logging = if config.log.is_none() && config.dump.is_none() {
