@@ -249,8 +249,23 @@ impl Profile {
             ..sofia_nta::Config::default()
         };
         let (agent, mut requests, _others) = Agent::new(tport, incoming, nta_config);
+        // NOTIFYs carry `ext-sip-ip` (an address, or the guessed local one
+        // for `auto`) when it is set, so that phones outside reach us.
+        let contact_host = match &config.ext_sip_ip {
+            Some(crate::config::ExtAddress::Ip(IpAddr::V6(v6))) => format!("[{v6}]"),
+            Some(crate::config::ExtAddress::Ip(IpAddr::V4(v4))) => v4.to_string(),
+            Some(crate::config::ExtAddress::Auto) => crate::config::guess_ip_v4().to_string(),
+            _ => ip.clone(),
+        };
+        let contact_port = agent
+            .tport()
+            .local_addr(sofia_tport::Transport::Udp)
+            .map_or(config.sip_port, |a| a.port());
         let mut notifier = Notifier::new(sofia_nea::Config {
-            contact: format!("sip:mod_sofia@{ip}:{}", config.sip_port),
+            contact: format!(
+                "sip:mod_sofia@{contact_host}:{}",
+                config.ext_sip_port.unwrap_or(contact_port)
+            ),
             ..sofia_nea::Config::default()
         });
         notifier.add_package(Box::new(Presence));
@@ -535,6 +550,14 @@ impl Profile {
                 ChallengeRealm::Fixed(r) => r.clone(),
             }),
             sip_ip: c.sip_ip.to_string(),
+            ext_sip_ip: match &c.ext_sip_ip {
+                Some(crate::config::ExtAddress::Ip(a)) => Some(a.to_string()),
+                Some(crate::config::ExtAddress::Auto) => {
+                    Some(crate::config::guess_ip_v4().to_string())
+                }
+                Some(crate::config::ExtAddress::Host(h)) => Some(h.clone()),
+                _ => None,
+            },
             bind_url: format!("{url};maddr={}", c.sip_ip),
             url,
             tls: self

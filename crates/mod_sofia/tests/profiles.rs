@@ -58,6 +58,7 @@ fn write_config(dir: &TempDir, multiple: &str) -> PathBuf {
         <param name="challenge-realm" value="auto_from"/>
         <param name="multiple-registrations" value="{multiple}"/>
         <param name="context" value="public"/>
+        <param name="ext-sip-ip" value="192.0.2.7"/>
       </settings>
     </profile>
   </profiles>
@@ -198,8 +199,14 @@ async fn register_show_restart_flush_and_refuse() {
         stdout(&x(&dir, "sofia_count_reg 1000@127.0.0.1")).trim(),
         "1"
     );
-    // A dialplan setting is accepted, not acted on, and shown.
+    // A dialplan setting is accepted, not acted on, and shown; so is the
+    // external address.
     let info = stdout(&x(&dir, "sofia status profile internal"));
+    assert!(
+        info.lines()
+            .any(|l| l.starts_with("Ext-SIP-IP") && l.ends_with("\t192.0.2.7")),
+        "{info}"
+    );
     assert!(
         info.lines()
             .any(|l| l.starts_with("Context") && l.ends_with("\tpublic")),
