@@ -1112,8 +1112,10 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
             let verdict = self.auth.verify(now, network_ip, req);
             let cred_header = self.settings.auth.kind.credentials_header();
             let (cred_user, cred_realm) = credential_names(req, cred_header);
-            let attempt = |result: &str, out: &mut RegisterOutcome, this: &Self| {
-                let mut e = Event::new(EVENT_REGISTER_ATTEMPT);
+            // The headers `sofia::register_attempt` and `sofia::pre_register`
+            // share, in FreeSWITCH's order.
+            let common = |name: &'static str, this: &Self| {
+                let mut e = Event::new(name);
                 e.add("profile-name", &this.settings.profile_name)
                     .add("from-user", &to_user)
                     .add("from-host", &reg_host);
@@ -1129,32 +1131,20 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
                 e.add("to-user", &from_user)
                     .add("to-host", &from_host)
                     .add("network-ip", &network_ip_s)
-                    .add("network-port", &network_port_s)
-                    .add("username", cred_user.as_deref().unwrap_or("unknown"))
+                    .add("network-port", &network_port_s);
+                e
+            };
+            let attempt = |result: &str, out: &mut RegisterOutcome, this: &Self| {
+                let mut e = common(EVENT_REGISTER_ATTEMPT, this);
+                e.add("username", cred_user.as_deref().unwrap_or("unknown"))
                     .add("realm", cred_realm.as_deref().unwrap_or(&reg_host))
                     .add("user-agent", &agent)
                     .add("auth-result", result);
                 out.events.push(e);
             };
             let pre_register = |out: &mut RegisterOutcome, this: &Self| {
-                let mut e = Event::new(EVENT_PRE_REGISTER);
-                e.add("profile-name", &this.settings.profile_name)
-                    .add("from-user", &to_user)
-                    .add("from-host", &reg_host);
-                if let Some(c) = &first_contact {
-                    e.add("contact", c);
-                }
-                e.add("call-id", &call_id)
-                    .add("rpid", "unknown")
-                    .add("status", first_status);
-                if first_contact.is_some() {
-                    e.add("expires", first_exptime.to_string());
-                }
-                e.add("to-user", &from_user)
-                    .add("to-host", &from_host)
-                    .add("network-ip", &network_ip_s)
-                    .add("network-port", &network_port_s)
-                    .add("user-agent", &agent);
+                let mut e = common(EVENT_PRE_REGISTER, this);
+                e.add("user-agent", &agent);
                 out.events.push(e);
             };
             match verdict {
