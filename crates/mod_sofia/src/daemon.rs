@@ -763,7 +763,7 @@ impl Sofia {
         profiles.get(name).cloned().or_else(|| {
             profiles
                 .values()
-                .find(|p| p.status().aliases.iter().any(|a| a == name))
+                .find(|p| p.aliases.iter().any(|a| a == name))
                 .cloned()
         })
     }
