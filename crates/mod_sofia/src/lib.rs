@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod dial;
 pub mod directory;
 pub mod events;
 pub mod registrar;

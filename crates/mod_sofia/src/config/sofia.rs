@@ -180,6 +180,9 @@ pub struct ProfileConfig {
     pub domain: Option<String>,
     /// `<aliases><alias name=..>`: other names of the profile.
     pub aliases: Vec<String>,
+    /// `<routes><route expression=.. dial-string=..>`: where calls go,
+    /// first match wins (see [`crate::dial`]).
+    pub routes: Vec<crate::dial::Route>,
     /// `<domains>`.
     pub domains: Vec<DomainBinding>,
     /// `<gateways>`.
@@ -279,6 +282,7 @@ impl ProfileConfig {
             at,
             domain: None,
             aliases: Vec::new(),
+            routes: Vec::new(),
             domains: Vec::new(),
             gateways: Vec::new(),
             sip_ip: guess_ip,
@@ -697,6 +701,11 @@ fn parse_profile(
             }
         }
     }
+    for routes in xml::children(node, "routes") {
+        for r in xml::children(routes, "route") {
+            p.routes.push(parse_route(expanded, r)?);
+        }
+    }
     for domains in xml::children(node, "domains") {
         for d in xml::children(domains, "domain") {
             let dat = xml::loc(expanded, d);
@@ -743,6 +752,42 @@ fn parse_profile(
         }
     }
     Ok(p)
+}
+
+/// A `<route expression=".." dial-string="..">` with its `<variable>`s.
+fn parse_route(expanded: &Expanded, r: Node<'_, '_>) -> Result<crate::dial::Route, ConfigError> {
+    let at = xml::loc(expanded, r);
+    let attr = |name: &str| -> Result<String, ConfigError> {
+        r.attribute(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| ConfigError::Missing {
+                at: at.clone(),
+                what: format!("<route> without {name}"),
+            })
+    };
+    let expression = attr("expression")?;
+    let dial_string = attr("dial-string")?;
+    let regex = regex::RegexBuilder::new(&expression)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| ConfigError::BadValue {
+            at: at.clone(),
+            param: "expression".to_string(),
+            value: expression.clone(),
+            what: format!("bad regular expression: {e}"),
+        })?;
+    let vars = xml::name_values(expanded, r, "variable")?
+        .into_iter()
+        .map(|(k, v, _)| (k, v))
+        .collect();
+    Ok(crate::dial::Route {
+        expression,
+        regex,
+        dial_string,
+        vars,
+    })
 }
 
 fn ip_param(p: &Param, guess: IpAddr, warnings: &mut Vec<Warning>) -> Result<IpAddr, ConfigError> {
