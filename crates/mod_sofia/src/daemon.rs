@@ -7,9 +7,11 @@
 //! directory, bindings written to `<data-dir>/sofia_reg_<profile>.db` by a
 //! background writer and read back at start), SUBSCRIBE for `presence` and
 //! `message-summary` through sofia-nea's [`Server`], OPTIONS with 200, and
-//! other requests with 501 (calls are not bridged). `apply-inbound-acl`
-//! refuses INVITEs from addresses it does not allow (403). Registration
-//! events go on the daemon's [`EventBus`].
+//! hands INVITEs and in-dialog requests to the daemon's [`Switch`], which
+//! bridges calls (signalling only) where the profile's `<routes>` or the
+//! registrations send them. `apply-inbound-acl` refuses INVITEs from
+//! addresses it does not allow (403); `auth-calls` challenges the others
+//! (407). Registration events go on the daemon's [`EventBus`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -24,18 +26,24 @@ use sofia_su::su_log;
 use sofia_tport::Tport;
 
 use crate::acl::AclSet;
+use crate::b2bua::{Hop, LegPlan, ProfileId, ProfileInfo};
 use crate::commands::{ProfileAction, ProfileStatus, RegFilter, RegistrationRow, SofiaState};
 use crate::config::{self, ChallengeRealm, LoadOptions, LoadedConfig, ProfileConfig};
+use crate::dial::{DialString, Endpoint, LegSpec, Vars};
 use crate::directory::Directory;
 use crate::events::{Event as BusEvent, EventBus};
+use crate::registrar::DirectoryCredentials;
 use crate::registrar::{
     AclCheck, MultipleRegistrations, Registrar, RegistrarAcl, RegistrarSettings,
 };
 use crate::store::{BackgroundStore, Registration, RegistrationStore, SqliteStore, StoreOp};
+use crate::switch::{RoutedCall, RoutedLeg, Router, Switch};
 use crate::watchdog::{Heartbeat, Watchdog, WatchdogConfig};
+use sofia_iptsec::{AuthModule, ChallengeKind};
 
 /// Methods a profile answers, in its Allow header.
-pub const PROFILE_ALLOW: &str = "REGISTER, SUBSCRIBE, OPTIONS";
+pub const PROFILE_ALLOW: &str =
+    "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, MESSAGE, NOTIFY, REFER, REGISTER, SUBSCRIBE";
 
 /// Where the configuration comes from.
 #[derive(Debug, Clone)]
@@ -170,6 +178,14 @@ struct Profile {
     aliases: Vec<String>,
     /// The request and sweep tasks, ended with the profile.
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Its number in the switch.
+    id: ProfileId,
+    /// The daemon's call switch.
+    switch: Switch,
+    /// `auth-calls`: digest for INVITEs (407), against the directory.
+    call_auth: Mutex<Option<AuthModule<DirectoryCredentials<Directory>>>>,
+    /// The host of its Contacts and From headers (`ext-sip-ip` or `sip-ip`).
+    contact_host: String,
 }
 
 impl Profile {
@@ -182,6 +198,7 @@ impl Profile {
         bus: EventBus,
         siptrace: bool,
         heartbeat: Arc<Mutex<Option<Heartbeat>>>,
+        switch: Switch,
     ) -> Result<Arc<Profile>, String> {
         let name = config.name.clone();
         let ip = match config.sip_ip {
@@ -248,7 +265,7 @@ impl Profile {
             accept_unknown_methods: true,
             ..sofia_nta::Config::default()
         };
-        let (agent, mut requests, _others) = Agent::new(tport, incoming, nta_config);
+        let (agent, mut requests) = Agent::new_ordered(tport, incoming, nta_config);
         // NOTIFYs carry `ext-sip-ip` (an address, or the guessed local one
         // for `auto`) when it is set, so that phones outside reach us.
         let contact_host = match &config.ext_sip_ip {
@@ -272,6 +289,14 @@ impl Profile {
         notifier.add_package(Box::new(MessageSummary));
         let presence = Server::new(agent.clone(), notifier);
         let profile_aliases = aliases(&config, &loaded.directory);
+        let info = ProfileInfo {
+            name: name.clone(),
+            addrs: agent.tport().listeners(),
+            contact_host: config.ext_sip_ip.is_some().then(|| contact_host.clone()),
+            user_agent: config.user_agent.clone(),
+        };
+        let id = switch.add_profile(&name, agent.clone(), info);
+        let call_auth = config.auth_calls.then(|| call_auth(&config, loaded));
         let profile = Arc::new(Profile {
             config,
             agent: agent.clone(),
@@ -281,15 +306,28 @@ impl Profile {
             acl: Mutex::new(acl),
             aliases: profile_aliases,
             tasks: Mutex::new(Vec::new()),
+            id,
+            switch,
+            call_auth: Mutex::new(call_auth),
+            contact_host,
         });
         let p = Arc::clone(&profile);
         let (b, pres) = (bus.clone(), presence);
         let requests_task = tokio::spawn(async move {
-            while let Some(req) = requests.recv().await {
+            while let Some(ev) = requests.recv().await {
                 if let Some(h) = lock(&heartbeat).as_ref() {
                     h.event();
                 }
-                p.request(req, &pres, &b);
+                match ev {
+                    sofia_nta::AgentEvent::Request(req) => p.request(req, &pres, &b),
+                    sofia_nta::AgentEvent::Event(sofia_nta::Event::Ack { msg, .. }) => {
+                        p.switch.ack(msg)
+                    }
+                    sofia_nta::AgentEvent::Event(sofia_nta::Event::Cancelled {
+                        invite, ..
+                    }) => p.switch.cancelled(p.id, invite),
+                    sofia_nta::AgentEvent::Event(_) => {}
+                }
             }
         });
         let p = Arc::clone(&profile);
@@ -323,6 +361,7 @@ impl Profile {
         let kept = fresh.load(rows, SystemTime::now());
         *registrar = fresh;
         *lock(&self.acl) = acl;
+        *lock(&self.call_auth) = config.auth_calls.then(|| call_auth(&config, loaded));
         su_log!(
             SOFIA,
             3,
@@ -437,10 +476,21 @@ impl Profile {
             self.reply(&req, 403, "Forbidden", &[]);
             return;
         }
+        if method == Method::Invite && req.msg.to_tag().is_none() {
+            if !self.authorize_call(&req) {
+                return;
+            }
+            self.switch.invite(self.id, req);
+            return;
+        }
         let req = match presence.handle(req) {
             Ok(()) => return,
             Err(req) => req,
         };
+        if req.msg.to_tag().is_some() {
+            self.switch.in_dialog(self.id, req);
+            return;
+        }
         match method {
             Method::Options => self.reply(
                 &req,
@@ -458,6 +508,51 @@ impl Profile {
                 &[(HeaderName::Allow, PROFILE_ALLOW)],
             ),
         }
+    }
+
+    /// `auth-calls`: INVITEs from addresses `apply-inbound-acl` does not
+    /// list, and not from a gateway of the profile, need credentials of a
+    /// directory user (407 Proxy Authentication Required). True when the
+    /// call may go on; otherwise the INVITE has been answered.
+    fn authorize_call(&self, req: &ServerRequest) -> bool {
+        let mut auth = lock(&self.call_auth);
+        let Some(module) = auth.as_mut() else {
+            return true;
+        };
+        let acl = lock(&self.acl);
+        let listed =
+            !acl.config.apply_inbound_acl.is_empty() && acl.inbound_allows(req.source.remote.ip());
+        drop(acl);
+        if listed || self.from_gateway(&req.msg).is_some() {
+            return true;
+        }
+        let verdict = module.verify(SystemTime::now(), req.source.remote.ip(), &req.msg);
+        if verdict.is_allowed() {
+            return true;
+        }
+        let tag = self.agent.tag();
+        match verdict.response(&req.msg, Some(&tag)) {
+            Some(Ok(resp)) => {
+                if let Err(e) = self.agent.respond(req.server, resp) {
+                    su_log!(
+                        SOFIA,
+                        3,
+                        "sofia: {}: cannot challenge: {e}",
+                        self.config.name
+                    );
+                }
+            }
+            _ => self.reply(req, 403, "Forbidden", &[]),
+        }
+        false
+    }
+
+    /// The gateway of this profile a request is addressed to
+    /// (`gw+<name>` in the Request-URI, as gateways register).
+    fn from_gateway(&self, msg: &sofia_msg::Message) -> Option<&crate::config::GatewayConfig> {
+        let user = crate::b2bua::destination_user(msg);
+        let name = user.strip_prefix("gw+")?;
+        self.config.gateways.iter().find(|g| g.name == name)
     }
 
     fn reply(&self, req: &ServerRequest, status: u16, phrase: &str, extra: &[(HeaderName, &str)]) {
@@ -511,6 +606,7 @@ impl Profile {
         for t in lock(&self.tasks).drain(..) {
             t.abort();
         }
+        self.switch.remove_profile(self.id);
         // Ends the engine, which lets go of the transports' sockets.
         self.agent.shutdown();
         if let Err(e) = lock(&self.store).flush() {
@@ -537,6 +633,7 @@ impl Profile {
             .first()
             .map_or(c.sip_port, |l| l.1.port());
         let url = format!("sip:mod_sofia@{ip}:{port}");
+        let counters = self.switch.profile_counters(&c.name);
         ProfileStatus {
             name: c.name.clone(),
             aliases: self.aliases.clone(),
@@ -583,6 +680,11 @@ impl Profile {
             rtp_ip: setting(c, "rtp-ip").into_iter().collect(),
             ext_rtp_ip: setting(c, "ext-rtp-ip"),
             pres_hosts: setting(c, "presence-hosts").unwrap_or_default(),
+            inuse: self.switch.active_calls(&c.name) as u32,
+            calls_in: counters.calls_in,
+            failed_calls_in: counters.failed_calls_in,
+            calls_out: counters.calls_out,
+            failed_calls_out: counters.failed_calls_out,
             ..ProfileStatus::default()
         }
     }
@@ -661,6 +763,8 @@ pub struct Sofia {
     watchdog: Option<Watchdog>,
     /// The watchdog's event heartbeat, shared with the profiles.
     heartbeat: Arc<Mutex<Option<Heartbeat>>>,
+    /// The call switch of every profile.
+    switch: Switch,
 }
 
 impl std::fmt::Debug for Sofia {
@@ -685,13 +789,21 @@ impl Sofia {
             .load()
             .map_err(|e| format!("cannot load configuration: {e}"))?;
         std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        let profiles = Arc::new(Mutex::new(BTreeMap::new()));
+        let switch = Switch::start(
+            Arc::new(DaemonRouter {
+                profiles: Arc::clone(&profiles),
+            }),
+            bus.clone(),
+        );
         let sofia = Sofia {
             source,
             data_dir,
             loaded,
             bus,
             siptrace: false,
-            profiles: Arc::new(Mutex::new(BTreeMap::new())),
+            profiles,
+            switch,
             starting: Arc::new(Mutex::new(BTreeSet::new())),
             watchdog: None,
             heartbeat: Arc::new(Mutex::new(None)),
@@ -705,6 +817,7 @@ impl Sofia {
                 sofia.bus.clone(),
                 false,
                 Arc::clone(&sofia.heartbeat),
+                sofia.switch.clone(),
             )
             .await?;
             lock(&sofia.profiles).insert(name, profile);
@@ -749,8 +862,10 @@ impl Sofia {
             .unwrap_or_default()
     }
 
-    /// Stops every profile (the stores write what they hold).
+    /// Stops every profile (the stores write what they hold); calls in
+    /// progress are ended first.
     pub fn stop_all(&self) {
+        self.switch.shutdown();
         for p in lock(&self.profiles).values() {
             p.stop();
         }
@@ -798,6 +913,7 @@ impl Sofia {
         );
         let loaded = self.loaded.clone();
         let heartbeat = Arc::clone(&self.heartbeat);
+        let switch = self.switch.clone();
         let name = name.to_string();
         runtime.spawn(async move {
             // A stopped profile's sockets close as its tasks end.
@@ -810,6 +926,7 @@ impl Sofia {
                     bus.clone(),
                     siptrace,
                     Arc::clone(&heartbeat),
+                    switch.clone(),
                 )
                 .await;
                 match started {
@@ -942,5 +1059,305 @@ impl SofiaState for Sofia {
 
     fn default_domain(&self) -> Option<String> {
         self.loaded.vars.get("domain").cloned()
+    }
+}
+
+/// The `auth-calls` digest module of a profile: 407 challenges in the
+/// realm the registrar uses, credentials from the directory.
+fn call_auth(
+    config: &ProfileConfig,
+    loaded: &LoadedConfig,
+) -> AuthModule<DirectoryCredentials<Directory>> {
+    let settings = registrar_settings(config);
+    let mut auth = settings.auth.clone();
+    auth.kind = ChallengeKind::Proxy;
+    AuthModule::new(
+        auth,
+        DirectoryCredentials::new(
+            loaded.directory.clone(),
+            settings.force_register_domain.clone(),
+        ),
+    )
+}
+
+/// Where calls go: a profile's `<routes>`, else the registrations of the
+/// called user on the profile (all contacts at once).
+struct DaemonRouter {
+    profiles: Arc<Mutex<BTreeMap<String, Arc<Profile>>>>,
+}
+
+/// The caller's number and display name (From).
+fn caller(invite: &sofia_msg::Message) -> (String, Option<String>) {
+    match invite.from() {
+        Some(a) => (
+            a.uri().user().unwrap_or("").to_string(),
+            a.display_name()
+                .map(|d| d.trim().to_string())
+                .filter(|d| !d.is_empty()),
+        ),
+        None => (String::new(), None),
+    }
+}
+
+impl Router for DaemonRouter {
+    fn route(&self, profile: &str, invite: &sofia_msg::Message) -> RoutedCall {
+        let profiles: BTreeMap<String, Arc<Profile>> = lock(&self.profiles).clone();
+        let Some(p) = profiles.get(profile) else {
+            return RoutedCall::default();
+        };
+        let host = invite
+            .request_uri()
+            .and_then(Result::ok)
+            .map(|u| u.host().to_string())
+            .unwrap_or_default();
+        let mut dest = crate::b2bua::destination_user(invite);
+        let (number, name) = caller(invite);
+        let mut out = RoutedCall::default();
+        if let Some(gw) = p.from_gateway(invite) {
+            out.gateway = Some(gw.name.clone());
+            dest = if gw.extension == "auto_to_user" {
+                invite
+                    .to()
+                    .and_then(|t| t.uri().user().map(str::to_string))
+                    .unwrap_or_default()
+            } else {
+                gw.extension.clone()
+            };
+            out.vars.extend(gw.inbound_variables.iter().cloned());
+        }
+        let domain = p.config.domain.clone().unwrap_or_else(|| host.clone());
+        let vars = &mut out.vars;
+        vars.insert("destination_number".into(), dest.clone());
+        vars.insert("domain".into(), domain.clone());
+        vars.insert("caller_id_number".into(), number.clone());
+        vars.insert("caller_id_name".into(), name.clone().unwrap_or_default());
+        vars.insert("profile_name".into(), p.config.name.clone());
+        for h in invite.headers() {
+            if h.name.len() > 2 && h.name[..2].eq_ignore_ascii_case("x-") {
+                vars.insert(format!("sip_h_{}", h.name), h.value.to_string());
+            }
+        }
+        let caller = Caller {
+            number: &number,
+            name: name.as_deref(),
+        };
+        match crate::dial::route(&p.config.routes, &dest, &out.vars) {
+            Some(routed) => {
+                out.vars.extend(routed.vars);
+                match DialString::parse(&routed.dial_string) {
+                    Ok(d) => {
+                        for group in d.groups {
+                            let legs: Vec<RoutedLeg> = group
+                                .iter()
+                                .flat_map(|leg| legs_for(&profiles, leg, &caller))
+                                .collect();
+                            if !legs.is_empty() {
+                                out.groups.push(legs);
+                            }
+                        }
+                    }
+                    Err(e) => su_log!(
+                        SOFIA,
+                        3,
+                        "sofia: {profile}: dial string '{}': {e}",
+                        routed.dial_string
+                    ),
+                }
+            }
+            None => {
+                let spec = LegSpec {
+                    endpoint: Endpoint::Registered {
+                        profile: profile.to_string(),
+                        user: dest.clone(),
+                        host: host.clone(),
+                    },
+                    vars: Vars::new(),
+                    to: None,
+                    fs_path: None,
+                    transport: None,
+                };
+                let legs = legs_for(&profiles, &spec, &caller);
+                if !legs.is_empty() {
+                    out.groups.push(legs);
+                }
+            }
+        }
+        su_log!(
+            SOFIA,
+            5,
+            "sofia: {profile}: call from {number} to {dest}: {} group(s)",
+            out.groups.len()
+        );
+        out
+    }
+}
+
+struct Caller<'a> {
+    number: &'a str,
+    name: Option<&'a str>,
+}
+
+fn find_profile<'a>(
+    profiles: &'a BTreeMap<String, Arc<Profile>>,
+    name: &str,
+) -> Option<&'a Arc<Profile>> {
+    profiles.get(name).or_else(|| {
+        profiles
+            .values()
+            .find(|p| p.aliases.iter().any(|a| a == name))
+    })
+}
+
+/// The legs of one dial-string endpoint (several for a user with several
+/// registrations).
+fn legs_for(
+    profiles: &BTreeMap<String, Arc<Profile>>,
+    spec: &LegSpec,
+    caller: &Caller<'_>,
+) -> Vec<RoutedLeg> {
+    let credentials = match (
+        spec.vars.get("sip_auth_username"),
+        spec.vars.get("sip_auth_password"),
+    ) {
+        (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+        _ => None,
+    };
+    let base =
+        |p: &Profile, request_uri: String, transport: sofia_tport::Transport, hop: Hop| LegPlan {
+            profile: 0,
+            to: spec.to.clone().unwrap_or_else(|| request_uri.clone()),
+            request_uri,
+            from_user: caller.number.to_string(),
+            from_host: p.contact_host.clone(),
+            from_display: caller.name.map(str::to_string),
+            transport: spec.transport.unwrap_or(transport),
+            hop: match &spec.fs_path {
+                Some(path) => Hop::Uri(path.clone()),
+                None => hop,
+            },
+            route: spec.fs_path.clone(),
+            credentials: credentials.clone(),
+            gateway: None,
+            vars: spec.vars.clone(),
+        };
+    match &spec.endpoint {
+        Endpoint::Uri { profile, uri } => {
+            let Some(p) = find_profile(profiles, profile) else {
+                su_log!(SOFIA, 3, "sofia: dial string: no profile {profile}");
+                return Vec::new();
+            };
+            let transport =
+                sofia_msg::Uri::parse(uri)
+                    .ok()
+                    .map_or(sofia_tport::Transport::Udp, |u| {
+                        sofia_nta::resolve::numeric_target(&u).map_or_else(
+                            || {
+                                u.transport()
+                                    .and_then(sofia_tport::Transport::from_name)
+                                    .unwrap_or(sofia_tport::Transport::Udp)
+                            },
+                            |t| t.transport,
+                        )
+                    });
+            vec![RoutedLeg {
+                profile: p.config.name.clone(),
+                plan: base(p, uri.clone(), transport, Hop::Uri(uri.clone())),
+            }]
+        }
+        Endpoint::Registered {
+            profile,
+            user,
+            host,
+        } => {
+            let Some(p) = find_profile(profiles, profile) else {
+                su_log!(SOFIA, 3, "sofia: dial string: no profile {profile}");
+                return Vec::new();
+            };
+            let exclude = spec.vars.get("sip_exclude_contact");
+            let rows: Vec<Registration> = {
+                let registrar = lock(&p.registrar);
+                let mut rows: Vec<Registration> = registrar
+                    .contacts(user, host)
+                    .into_iter()
+                    .cloned()
+                    .collect();
+                if rows.is_empty() {
+                    rows = registrar
+                        .all()
+                        .filter(|r| r.sip_user == *user)
+                        .cloned()
+                        .collect();
+                }
+                rows
+            };
+            rows.into_iter()
+                .filter(|r| exclude.is_none_or(|x| !r.contact.contains(x.as_str())))
+                .filter_map(|r| {
+                    let dest = crate::switch::registration_destination(
+                        &r.network_ip,
+                        &r.network_port,
+                        &r.status,
+                    )?;
+                    let uri = crate::registrar::contact_uri(&r.contact).to_string();
+                    let mut plan = base(p, uri, dest.transport, Hop::Fixed(dest));
+                    if spec.to.is_none() {
+                        plan.to = format!("sip:{user}@{host}");
+                    }
+                    Some(RoutedLeg {
+                        profile: p.config.name.clone(),
+                        plan,
+                    })
+                })
+                .collect()
+        }
+        Endpoint::Gateway { gateway, number } => {
+            let Some((p, gw)) = profiles.values().find_map(|p| {
+                p.config
+                    .gateways
+                    .iter()
+                    .find(|g| g.name == *gateway)
+                    .map(|g| (p, g))
+            }) else {
+                su_log!(SOFIA, 3, "sofia: dial string: no gateway {gateway}");
+                return Vec::new();
+            };
+            let proxy = gw
+                .proxy
+                .trim_start_matches("sips:")
+                .trim_start_matches("sip:")
+                .to_string();
+            let proxy_host = proxy.split([':', ';']).next().unwrap_or(&proxy).to_string();
+            let transport = match gw.register_transport {
+                crate::config::Transport::Udp => sofia_tport::Transport::Udp,
+                crate::config::Transport::Tcp => sofia_tport::Transport::Tcp,
+                crate::config::Transport::Tls => sofia_tport::Transport::Tls,
+            };
+            let mut uri = format!("sip:{number}@{proxy}");
+            if transport != sofia_tport::Transport::Udp && !uri.contains("transport=") {
+                uri.push_str(&format!(";transport={}", gw.register_transport.as_str()));
+            }
+            let hop = match &gw.outbound_proxy {
+                Some(op) => Hop::Uri(op.clone()),
+                None => Hop::Uri(uri.clone()),
+            };
+            let mut plan = base(p, uri, transport, hop);
+            plan.gateway = Some(gw.name.clone());
+            if !gw.caller_id_in_from {
+                plan.from_user = gw.from_user.clone();
+            }
+            plan.from_host = gw.from_domain.clone().unwrap_or(proxy_host);
+            if plan.credentials.is_none() && !gw.password.is_empty() {
+                plan.credentials = Some((gw.auth_username.clone(), gw.password.clone()));
+            }
+            let mut vars: Vars = gw.outbound_variables.iter().cloned().collect();
+            vars.extend(plan.vars);
+            vars.entry("sip_contact_user".into())
+                .or_insert_with(|| format!("gw+{}", gw.name));
+            plan.vars = vars;
+            vec![RoutedLeg {
+                profile: p.config.name.clone(),
+                plan,
+            }]
+        }
     }
 }

@@ -303,16 +303,21 @@ pub struct Routed {
 }
 
 /// The first rule whose expression matches `destination`, its dial string
-/// expanded: `$N` by capture N, `${name}` by `vars[name]` (empty when
-/// unset).
+/// and variables expanded: `$N` by capture N, `${name}` by `vars[name]`
+/// (empty when unset; the dial string also sees the rule's variables).
 pub fn route(routes: &[Route], destination: &str, vars: &Vars) -> Option<Routed> {
     routes.iter().find_map(|r| {
         let caps = r.regex.captures(destination)?;
+        let own: Vars = r
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), expand(v, &caps, vars)))
+            .collect();
         let mut all = vars.clone();
-        all.extend(r.vars.clone());
+        all.extend(own.clone());
         Some(Routed {
             dial_string: expand(&r.dial_string, &caps, &all),
-            vars: r.vars.clone(),
+            vars: own,
         })
     })
 }
@@ -409,10 +414,7 @@ mod tests {
             DialString::parse("sofia/gateway/gw"),
             Err(DialError::NoDestination(_))
         ));
-        assert_eq!(
-            DialString::parse("{a=b"),
-            Err(DialError::Unterminated('{'))
-        );
+        assert_eq!(DialString::parse("{a=b"), Err(DialError::Unterminated('{')));
         assert!(matches!(
             DialString::parse("sofia/internal/1@h;transport=carrier-pigeon"),
             Err(DialError::Transport(_))

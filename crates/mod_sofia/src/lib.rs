@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acl;
+pub mod b2bua;
 pub mod commands;
 pub mod config;
 pub mod control;
@@ -20,4 +21,5 @@ pub mod directory;
 pub mod events;
 pub mod registrar;
 pub mod store;
+pub mod switch;
 pub mod watchdog;

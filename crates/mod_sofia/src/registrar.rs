@@ -329,6 +329,12 @@ pub struct DirectoryCredentials<S> {
 }
 
 impl<S> DirectoryCredentials<S> {
+    /// `inner`'s credentials; with `domain` (`force-register-domain`) every
+    /// realm is looked up in that domain.
+    pub fn new(inner: S, domain: Option<String>) -> DirectoryCredentials<S> {
+        DirectoryCredentials { inner, domain }
+    }
+
     /// The wrapped store.
     pub fn inner(&self) -> &S {
         &self.inner

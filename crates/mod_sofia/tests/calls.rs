@@ -1,0 +1,373 @@
+//! Calls bridged by the `sofia` daemon between sofia-nua phones registered
+//! to it: ring, answer, BYE from either side, CANCEL, hold by re-INVITE,
+//! header variables from `<routes>`, `auth-calls` (407), unknown users, and
+//! the call counters in `sofia status profile`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sofia_msg::HeaderName;
+use sofia_nua::{CallState, Config, Credentials, Event, EventKind, Handle, Nua};
+use tokio::sync::mpsc::Receiver;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sofia");
+const WAIT: Duration = Duration::from_secs(15);
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("sofia-calls-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(dir.join("conf/autoload_configs")).unwrap();
+        std::fs::create_dir_all(dir.join("conf/directory")).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Profile `internal` on 127.0.0.1 (port picked by the system) with
+/// `auth-calls`, users 1000-1002, and routes: `2NNN` rings user 1NNN with
+/// an X- header and response headers; `7NNN` rings 1NNN over the profile
+/// by address (`sofia/internal/1NNN@host`) which has no registration there.
+fn write_config(dir: &TempDir) -> PathBuf {
+    let conf = dir.0.join("conf/autoload_configs/sofia.conf.xml");
+    std::fs::write(
+        &conf,
+        r#"<configuration name="sofia.conf" description="sofia Endpoint">
+  <profiles>
+    <profile name="internal">
+      <settings>
+        <param name="sip-ip" value="127.0.0.1"/>
+        <param name="sip-port" value="auto"/>
+        <param name="challenge-realm" value="auto_from"/>
+        <param name="auth-calls" value="true"/>
+      </settings>
+      <routes>
+        <route expression="^2(\d{3})$" dial-string="{sip_h_X-Routed=yes,sip_bye_h_X-Bye=callee}sofia/internal/1$1%${domain}">
+          <variable name="sip_rh_X-Answered" value="by-1$1"/>
+          <variable name="sip_ph_X-Early" value="ringing"/>
+        </route>
+        <route expression="^9(\d+)$" dial-string="sofia/internal/$1@192.0.2.1:9"/>
+      </routes>
+    </profile>
+  </profiles>
+</configuration>
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.0.join("conf/directory/default.xml"),
+        r#"<include>
+  <domain name="127.0.0.1">
+    <groups><group name="default"><users>
+      <user id="1000"><params><param name="password" value="s1000"/></params></user>
+      <user id="1001"><params><param name="password" value="s1001"/></params></user>
+      <user id="1002"><params><param name="password" value="s1002"/></params></user>
+    </users></group></groups>
+  </domain>
+</include>
+"#,
+    )
+    .unwrap();
+    conf
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn x(dir: &TempDir, line: &str) -> Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.0.join("data"))
+        .arg("-x")
+        .arg(line)
+        .output()
+        .expect("run sofia -x")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn start(dir: &TempDir, conf: &Path) -> (Daemon, u16) {
+    let mut daemon = Daemon(
+        Command::new(BIN)
+            .arg("-c")
+            .arg(conf)
+            .arg("--data-dir")
+            .arg(dir.0.join("data"))
+            .arg("--no-console")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sofia"),
+    );
+    let stderr = daemon.0.stderr.take().unwrap();
+    std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        let status = stdout(&x(dir, "sofia status"));
+        if let Some(at) = status.find("sip:mod_sofia@127.0.0.1:") {
+            let port = status[at + 24..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap();
+            return (daemon, port);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the daemon did not start its profile");
+}
+
+/// A phone registered as `user`.
+struct Phone {
+    nua: Nua,
+    events: Receiver<Event>,
+    server: String,
+}
+
+impl Phone {
+    async fn register(port: u16, user: &str) -> Phone {
+        let (nua, mut events) = Nua::new(Config {
+            credentials: vec![Credentials::new(user, &format!("s{user}"))],
+            ..Config::default()
+        })
+        .await
+        .unwrap();
+        let h = nua.handle(&format!("sip:{user}@127.0.0.1:{port}")).unwrap();
+        h.register(Some(600)).unwrap();
+        loop {
+            let ev = next(&mut events).await;
+            if ev.kind == EventKind::RRegister && ev.status >= 200 {
+                assert_eq!(ev.status, 200, "{user} registers");
+                break;
+            }
+        }
+        Phone {
+            nua,
+            events,
+            server: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    fn call(&self, number: &str) -> Handle {
+        let h = self
+            .nua
+            .handle(&format!("sip:{number}@{}", self.server))
+            .unwrap();
+        h.invite().unwrap();
+        h
+    }
+
+    /// Waits for an event of `kind` (and `state`); returns it.
+    async fn until(&mut self, kind: EventKind, state: Option<CallState>) -> Event {
+        loop {
+            let ev = next(&mut self.events).await;
+            if ev.kind == kind && (state.is_none() || ev.state == state) {
+                return ev;
+            }
+        }
+    }
+
+    /// The next response to our INVITE, past 100 and the daemon's 407
+    /// challenge (answered by the phone).
+    async fn response(&mut self) -> Event {
+        loop {
+            let ev = self.until(EventKind::RInvite, None).await;
+            if !matches!(ev.status, 100 | 401 | 407) {
+                return ev;
+            }
+        }
+    }
+
+    /// The incoming call's handle and INVITE.
+    async fn incoming(&mut self) -> (Handle, sofia_msg::Message) {
+        let ev = self.until(EventKind::IInvite, None).await;
+        (
+            self.nua.handle_of(ev.handle),
+            ev.message.expect("the INVITE"),
+        )
+    }
+}
+
+async fn next(events: &mut Receiver<Event>) -> Event {
+    tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("an event in time")
+        .expect("the user agent runs")
+}
+
+fn profile_line(dir: &TempDir, name: &str) -> String {
+    let status = stdout(&x(dir, "sofia status profile internal"));
+    status
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_default()
+        .split('\t')
+        .next_back()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_between_registered_users() {
+    let dir = TempDir::new("users");
+    let conf = write_config(&dir);
+    let (_daemon, port) = start(&dir, &conf);
+    let mut alice = Phone::register(port, "1000").await;
+    let mut bob = Phone::register(port, "1001").await;
+
+    // 1000 calls 1001 (the default route: the registered user).
+    let call = alice.call("1001");
+    let (bob_call, invite) = bob.incoming().await;
+    assert!(
+        invite.header(HeaderName::From).unwrap().contains("1000@"),
+        "the caller's number in From: {:?}",
+        invite.header(HeaderName::From)
+    );
+    assert!(!invite.body_bytes().is_empty(), "the offer passes through");
+    bob_call.respond(180, "Ringing").unwrap();
+    let ringing = alice.response().await;
+    assert_eq!(ringing.status, 180);
+    bob_call.respond(200, "OK").unwrap();
+    let ok = alice.response().await;
+    assert_eq!(ok.status, 200);
+    let answer = ok.message.unwrap();
+    assert!(
+        std::str::from_utf8(answer.body_bytes())
+            .unwrap()
+            .contains("m=audio"),
+        "the answer passes through"
+    );
+    alice.until(EventKind::IState, Some(CallState::Ready)).await;
+    bob.until(EventKind::IState, Some(CallState::Ready)).await;
+    assert_eq!(profile_line(&dir, "CALLS-IN"), "1");
+    assert_eq!(profile_line(&dir, "CALLS-OUT"), "1");
+    assert!(
+        stdout(&x(&dir, "sofia status")).contains("RUNNING (1)"),
+        "one call up"
+    );
+
+    // Hold: the re-INVITE reaches the other side, and back.
+    call.hold(true).unwrap();
+    let reinvite = bob.until(EventKind::IInvite, None).await;
+    let sdp = String::from_utf8_lossy(reinvite.message.unwrap().body_bytes()).into_owned();
+    assert!(sdp.contains("a=sendonly"), "{sdp}");
+    let held = alice.response().await;
+    assert_eq!(held.status, 200);
+    let sdp = String::from_utf8_lossy(held.message.unwrap().body_bytes()).into_owned();
+    assert!(sdp.contains("a=recvonly"), "{sdp}");
+
+    // BYE from the callee ends both legs.
+    bob_call.bye().unwrap();
+    bob.until(EventKind::RBye, None).await;
+    let bye = alice.until(EventKind::IBye, None).await;
+    assert_eq!(bye.status, 200);
+    alice
+        .until(EventKind::IState, Some(CallState::Terminated))
+        .await;
+    let deadline = Instant::now() + WAIT;
+    while !stdout(&x(&dir, "sofia status")).contains("RUNNING (0)") {
+        assert!(Instant::now() < deadline, "the call ends");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A second call, through the route `2NNN`: header variables.
+    let call = alice.call("2001");
+    let (bob_call, invite) = bob.incoming().await;
+    assert_eq!(invite.header_lines_named("X-Routed").next(), Some("yes"));
+    bob_call.respond(180, "Ringing").unwrap();
+    let ringing = alice.response().await;
+    assert_eq!(
+        ringing
+            .message
+            .unwrap()
+            .header_lines_named("X-Early")
+            .next(),
+        Some("ringing")
+    );
+    bob_call.respond(200, "OK").unwrap();
+    let ok = alice.response().await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(
+        ok.message.unwrap().header_lines_named("X-Answered").next(),
+        Some("by-1001")
+    );
+    bob.until(EventKind::IState, Some(CallState::Ready)).await;
+    // BYE from the caller: the callee's BYE carries `sip_bye_h_X-Bye`.
+    call.bye().unwrap();
+    let bye = bob.until(EventKind::IBye, None).await;
+    assert_eq!(
+        bye.message.unwrap().header_lines_named("X-Bye").next(),
+        Some("callee")
+    );
+    alice.until(EventKind::RBye, None).await;
+
+    // CANCEL while ringing: the callee's INVITE is cancelled, the caller
+    // gets 487.
+    let call = alice.call("1001");
+    let (bob_call, _) = bob.incoming().await;
+    bob_call.respond(180, "Ringing").unwrap();
+    alice.response().await;
+    call.cancel().unwrap();
+    bob.until(EventKind::ICancel, None).await;
+    let done = alice.response().await;
+    assert_eq!(done.status, 487);
+
+    // The callee refuses: 486 reaches the caller.
+    let _call = alice.call("1001");
+    let (bob_call, _) = bob.incoming().await;
+    bob_call.respond(486, "Busy Here").unwrap();
+    let busy = alice.response().await;
+    assert_eq!(busy.status, 486);
+
+    // Nobody registered as 1002; 1099 is nobody at all: 404.
+    let _call = alice.call("1002");
+    let nf = alice.response().await;
+    assert_eq!(nf.status, 404);
+    assert_eq!(profile_line(&dir, "CALLS-IN"), "5");
+    assert_eq!(profile_line(&dir, "FAILED-CALLS-IN"), "2");
+    assert_eq!(profile_line(&dir, "FAILED-CALLS-OUT"), "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_calls_challenges_callers_without_credentials() {
+    let dir = TempDir::new("auth");
+    let conf = write_config(&dir);
+    let (_daemon, port) = start(&dir, &conf);
+    let _bob = Phone::register(port, "1001").await;
+    // A user agent with no credentials gets the 407 challenge.
+    let (nua, mut events) = Nua::new(Config::default()).await.unwrap();
+    let h = nua.handle(&format!("sip:1001@127.0.0.1:{port}")).unwrap();
+    h.invite().unwrap();
+    loop {
+        let ev = next(&mut events).await;
+        if ev.kind == EventKind::RInvite && ev.status >= 200 {
+            assert_eq!(ev.status, 407);
+            let msg = ev.message.unwrap();
+            assert!(msg.header(HeaderName::ProxyAuthenticate).is_some());
+            break;
+        }
+    }
+}
