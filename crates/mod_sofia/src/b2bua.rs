@@ -371,7 +371,7 @@ enum TxRole {
     /// A leg's INVITE.
     Leg(CallId, usize),
     /// A relayed in-dialog request.
-    Relay(Relay),
+    Relay(Box<Relay>),
     /// A BYE (or other request) whose answer does not matter.
     Fire,
 }
@@ -637,6 +637,9 @@ impl Bridge {
         id
     }
 
+    // The fields of one response; a struct for them would be built at
+    // every call site only to be taken apart here.
+    #[allow(clippy::too_many_arguments)]
     fn respond(
         &mut self,
         profile: ProfileId,
@@ -1505,13 +1508,13 @@ impl Bridge {
 
     /// A request with a To tag (BYE, re-INVITE, UPDATE, INFO, ...). Returns
     /// the request when it belongs to no bridged call.
-    pub fn on_request(&mut self, now: Instant, req: Incoming) -> Result<(), Incoming> {
+    pub fn on_request(&mut self, now: Instant, req: Incoming) -> Result<(), Box<Incoming>> {
         let key = (
             req.msg.call_id().unwrap_or("").to_string(),
             req.msg.to_tag().unwrap_or("").to_string(),
         );
         let Some((id, side)) = self.dialogs.get(&key).copied() else {
-            return Err(req);
+            return Err(Box::new(req));
         };
         let method = req.msg.method();
         let tag = key.1.clone();
@@ -1661,14 +1664,14 @@ impl Bridge {
         };
         let ack_waits = method == Method::Invite && req.msg.body_bytes().is_empty();
         let key = (req.profile, req.server);
-        let tx = self.new_tx(TxRole::Relay(Relay {
+        let tx = self.new_tx(TxRole::Relay(Box::new(Relay {
             call: id,
             from,
             profile: req.profile,
             server: req.server,
             request: req.msg,
             ack_waits,
-        }));
+        })));
         self.relayed.insert(key, tx);
         self.out.push_back(Output::Send {
             tx,
@@ -1679,7 +1682,7 @@ impl Bridge {
     }
 
     /// The final response to a relayed request: relayed back.
-    fn relay_response(&mut self, r: Relay, msg: Message) {
+    fn relay_response(&mut self, r: Box<Relay>, msg: Message) {
         let status = msg.status().unwrap_or(500);
         self.relayed.remove(&(r.profile, r.server));
         let to = match r.from {

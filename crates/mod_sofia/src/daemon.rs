@@ -523,7 +523,7 @@ impl Profile {
         let listed =
             !acl.config.apply_inbound_acl.is_empty() && acl.inbound_allows(req.source.remote.ip());
         drop(acl);
-        if listed || self.from_gateway(&req.msg).is_some() {
+        if listed || self.gateway_of(&req.msg).is_some() {
             return true;
         }
         let verdict = module.verify(SystemTime::now(), req.source.remote.ip(), &req.msg);
@@ -549,7 +549,7 @@ impl Profile {
 
     /// The gateway of this profile a request is addressed to
     /// (`gw+<name>` in the Request-URI, as gateways register).
-    fn from_gateway(&self, msg: &sofia_msg::Message) -> Option<&crate::config::GatewayConfig> {
+    fn gateway_of(&self, msg: &sofia_msg::Message) -> Option<&crate::config::GatewayConfig> {
         let user = crate::b2bua::destination_user(msg);
         let name = user.strip_prefix("gw+")?;
         self.config.gateways.iter().find(|g| g.name == name)
@@ -1113,7 +1113,7 @@ impl Router for DaemonRouter {
         let mut dest = crate::b2bua::destination_user(invite);
         let (number, name) = caller(invite);
         let mut out = RoutedCall::default();
-        if let Some(gw) = p.from_gateway(invite) {
+        if let Some(gw) = p.gateway_of(invite) {
             out.gateway = Some(gw.name.clone());
             dest = if gw.extension == "auto_to_user" {
                 invite

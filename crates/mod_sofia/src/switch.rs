@@ -342,7 +342,7 @@ impl Task {
     }
 
     /// 481 for an in-dialog request of no call.
-    fn no_dialog(&self, req: Incoming) {
+    fn no_dialog(&self, req: Box<Incoming>) {
         let Some(entry) = self.profiles.get(&req.profile) else {
             return;
         };

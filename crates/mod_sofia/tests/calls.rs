@@ -149,7 +149,7 @@ struct Phone {
 impl Phone {
     async fn register(port: u16, user: &str) -> Phone {
         let (nua, mut events) = Nua::new(Config {
-            credentials: vec![Credentials::new(user, &format!("s{user}"))],
+            credentials: vec![Credentials::new(user, format!("s{user}"))],
             ..Config::default()
         })
         .await
