@@ -244,6 +244,17 @@ const SUITES: &[Suite] = &[
         needs: &[BARESIP],
         run: peers_interop::baresip_registers_at_sofia_daemon,
     },
+    Suite {
+        name: "baresip calls SIPp through the sofia daemon (B2BUA)",
+        needs: &[
+            BARESIP,
+            peers::Package {
+                name: "sip-tester",
+                probe: peers::Probe::Program("sipp"),
+            },
+        ],
+        run: peers_interop::baresip_calls_sipp_through_sofia_daemon,
+    },
 ];
 
 const BARESIP: peers::Package = peers::Package {

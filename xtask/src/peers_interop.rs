@@ -1442,6 +1442,12 @@ struct SofiaDaemon {
 
 impl SofiaDaemon {
     fn start(dir: &Path) -> Result<SofiaDaemon> {
+        SofiaDaemon::start_with(dir, "")
+    }
+
+    /// Like [`SofiaDaemon::start`], with `extra` (e.g. `<routes>`) in the
+    /// profile.
+    fn start_with(dir: &Path, extra: &str) -> Result<SofiaDaemon> {
         crate::run(crate::cargo().args(["build", "-q", "-p", "mod_sofia", "--bin", "sofia"]))?;
         let bin = build_target_dir().join("debug/sofia");
         let conf = dir.join("conf");
@@ -1452,7 +1458,7 @@ impl SofiaDaemon {
         let sofia_conf = conf.join("autoload_configs/sofia.conf.xml");
         write_file(
             &sofia_conf,
-            r#"<configuration name="sofia.conf" description="sofia Endpoint">
+            &r#"<configuration name="sofia.conf" description="sofia Endpoint">
   <global_settings>
     <param name="log-level" value="0"/>
   </global_settings>
@@ -1466,10 +1472,12 @@ impl SofiaDaemon {
         <param name="multiple-registrations" value="contact"/>
         <param name="context" value="public"/>
       </settings>
+      EXTRA
     </profile>
   </profiles>
 </configuration>
-"#,
+"#
+            .replace("EXTRA", extra),
         )?;
         write_file(
             &conf.join("directory/default.xml"),
@@ -1799,5 +1807,101 @@ pub fn baresip_registers_at_sofia_daemon() -> Result {
         !r.contains("1001@127.0.0.1") && r.contains("Total items returned: 0")
     })?;
     println!("interop: baresip quit and unregistered: the binding is gone");
+    daemon.stop()
+}
+
+/// A call through the `sofia` daemon as a B2BUA: baresip, registered to
+/// the daemon as 1001, dials 5000; the profile's route sends it to a SIPp
+/// UAS (SIPp's built-in `uas` scenario: 180, 200, ACK, BYE). SIPp counts
+/// one successful call (INVITE, ACK and BYE all came through the daemon),
+/// baresip reports the call established and terminated, and `sofia status
+/// profile internal` counts it in and out.
+pub fn baresip_calls_sipp_through_sofia_daemon() -> Result {
+    let dir = suite_dir("sofia-daemon-b2bua")?;
+    let sipp_port = free_port(true)?;
+    let routes = format!(
+        r#"<routes><route expression="^(5\d{{3}})$" dial-string="sofia/internal/$1@127.0.0.1:{sipp_port}"/></routes>"#
+    );
+    let daemon = SofiaDaemon::start_with(&dir, &routes)?;
+    let mut sipp = Peer::start(
+        "sipp uas",
+        Duration::from_secs(60),
+        "sipp",
+        [
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &sipp_port.to_string(),
+            "-m",
+            "1",
+            "-nostdin",
+        ],
+        &[],
+        dir.join("sipp-uas.log"),
+    )?;
+    let baresip_dir = dir.join("baresip");
+    std::fs::create_dir_all(&baresip_dir).map_err(|e| format!("{}: {e}", baresip_dir.display()))?;
+    let account = format!(
+        "<sip:1001@127.0.0.1:{}>;auth_user=1001;auth_pass={BARESIP_PASSWORD};regint=60;\
+         answermode=manual;audio_codecs=pcmu,pcma",
+        daemon.port
+    );
+    let mut baresip = Baresip::start(&baresip_dir, Some(&account))?;
+    daemon
+        .wait_reg("baresip's binding", Duration::from_secs(15), |r| {
+            r.contains("User:       \t1001@127.0.0.1\n")
+        })
+        .map_err(|e| format!("{e}\n{}", baresip.peer.tail()))?;
+    baresip.command("dial", &format!("sip:5000@127.0.0.1:{}", daemon.port))?;
+    baresip
+        .peer
+        .wait_for("Call established", Duration::from_secs(15))
+        .map_err(|e| format!("{e}\n{}\n{}", sipp.tail(), daemon.peer.tail()))?;
+    let status = daemon.x("sofia status")?;
+    if !status.contains("RUNNING (1)") {
+        return Err(format!("the call is not counted as running:\n{status}"));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    baresip.command("hangup", "")?;
+    baresip
+        .peer
+        .wait_for("call: terminate call", Duration::from_secs(10))?;
+    let exit = sipp.wait_exit(Duration::from_secs(20))?;
+    let text = sipp.text();
+    let ok = text
+        .lines()
+        .rfind(|l| l.contains("Successful call"))
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !exit.success() || !ok.ends_with(" 1") {
+        return Err(format!(
+            "SIPp's uas did not count one successful call through the daemon: exit {exit}, {ok:?}\n{}\n{}",
+            sipp.tail(),
+            daemon.peer.tail()
+        ));
+    }
+    let info = daemon.x("sofia status profile internal")?;
+    let value = |name: &str| {
+        info.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split('\t').next_back())
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    if value("CALLS-IN") != "1" || value("CALLS-OUT") != "1" || value("FAILED-CALLS-IN") != "0" {
+        return Err(format!("unexpected call counters:\n{info}"));
+    }
+    println!(
+        "interop: baresip {} (registered as 1001) called 5000 through the sofia daemon to SIPp's uas: \
+         established, hung up; SIPp counted 1 successful call (INVITE/180/200/ACK/BYE relayed); \
+         CALLS-IN 1, CALLS-OUT 1",
+        baresip_version()
+    );
+    baresip.quit()?;
     daemon.stop()
 }
