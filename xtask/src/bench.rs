@@ -42,7 +42,9 @@ fn usage() -> String {
          and SIPp (N transactions per saturation run, default {DEFAULT_SATURATION_COUNT}; \
          C in flight, default {DEFAULT_CONCURRENCY})\n  \
          calls  uas call capacity with uac --load, CPU per call against SIPp's uas, \
-         SIPp uac rates, memory of 10,000 calls ([--count N])"
+         SIPp uac rates, memory of 10,000 calls ([--count N])\n  \
+         b2bua  calls bridged by the sofia daemon from SIPp uac to SIPp uas: rates up \
+         to the first failure, then 1,000 calls/s for 60 s"
     )
 }
 
@@ -53,6 +55,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         Some("tport") => tport(),
         Some("nta") => nta(nta_options(&args[1..])?),
         Some("calls") => crate::bench_calls::calls(&args[1..]),
+        Some("b2bua") => crate::bench_b2bua::b2bua(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{}", usage());
             Ok(())

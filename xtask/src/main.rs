@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_b2bua;
 mod bench_calls;
 mod calls;
 mod fuzz;
