@@ -177,9 +177,10 @@ pub struct GatewayStatus {
     pub expires: String,
     /// The registration refresh frequency, seconds.
     pub freq: i32,
-    /// The OPTIONS ping interval, seconds (0: off).
+    /// When the next OPTIONS ping goes out, Unix seconds (0: no ping), as
+    /// FreeSWITCH prints it.
     pub ping: i32,
-    /// `ping-freq`.
+    /// `ping`: the OPTIONS ping interval, seconds (0: off).
     pub ping_freq: i32,
     /// The last ping's round trip, milliseconds.
     pub ping_time: f64,
@@ -208,6 +209,10 @@ pub struct GatewayStatus {
     pub ob_calls: u32,
     /// Failed outbound calls.
     pub ob_failed_calls: u32,
+    /// `<variable>`s with `direction="inbound"` or none (`ivar`).
+    pub inbound_variables: Vec<(String, String)>,
+    /// `<variable>`s with `direction="outbound"` or none (`ovar`).
+    pub outbound_variables: Vec<(String, String)>,
 }
 
 /// How a profile sends DTMF (`DTMF-MODE`).
