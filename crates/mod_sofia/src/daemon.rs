@@ -24,10 +24,14 @@ use sofia_su::su_log;
 use sofia_tport::Tport;
 
 use crate::acl::AclSet;
-use crate::commands::{ProfileAction, ProfileStatus, RegFilter, RegistrationRow, SofiaState};
+use crate::commands::{
+    GatewayAction, ProfileAction, ProfileStatus, RegFilter, RegistrationRow, SofiaState,
+};
 use crate::config::{self, ChallengeRealm, LoadOptions, LoadedConfig, ProfileConfig};
 use crate::directory::Directory;
 use crate::events::{Event as BusEvent, EventBus};
+use crate::gateway::driver::GatewayDriver;
+use crate::gateway::{GatewayEnv, GatewaySet};
 use crate::registrar::{
     AclCheck, MultipleRegistrations, Registrar, RegistrarAcl, RegistrarSettings,
 };
@@ -170,6 +174,10 @@ struct Profile {
     aliases: Vec<String>,
     /// The request and sweep tasks, ended with the profile.
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// The profile's `<gateways>`, registering and pinging through `agent`.
+    gateways: GatewayDriver,
+    /// What a gateway needs to know of the profile.
+    gateway_env: GatewayEnv,
 }
 
 impl Profile {
@@ -272,6 +280,17 @@ impl Profile {
         notifier.add_package(Box::new(MessageSummary));
         let presence = Server::new(agent.clone(), notifier);
         let profile_aliases = aliases(&config, &loaded.directory);
+        let gateway_env = GatewayEnv::of_profile(
+            &config,
+            contact_port,
+            agent
+                .tport()
+                .local_addr(sofia_tport::Transport::Tls)
+                .map(|a| a.port()),
+        );
+        let mut gateway_set = GatewaySet::new();
+        gateway_set.add_configured(&config.gateways, &gateway_env, Instant::now());
+        let gateways = GatewayDriver::start(agent.clone(), gateway_set, bus.clone());
         let profile = Arc::new(Profile {
             config,
             agent: agent.clone(),
@@ -281,6 +300,8 @@ impl Profile {
             acl: Mutex::new(acl),
             aliases: profile_aliases,
             tasks: Mutex::new(Vec::new()),
+            gateways,
+            gateway_env,
         });
         let p = Arc::clone(&profile);
         let (b, pres) = (bus.clone(), presence);
@@ -323,6 +344,17 @@ impl Profile {
         let kept = fresh.load(rows, SystemTime::now());
         *registrar = fresh;
         *lock(&self.acl) = acl;
+        let added = self
+            .gateways
+            .with(|set, now| set.add_configured(&config.gateways, &self.gateway_env, now));
+        if added > 0 {
+            su_log!(
+                SOFIA,
+                3,
+                "sofia: profile {}: {added} new gateways",
+                self.config.name
+            );
+        }
         su_log!(
             SOFIA,
             3,
@@ -507,12 +539,18 @@ impl Profile {
         }
     }
 
-    fn stop(&self) {
+    /// Stops the profile. Registered gateways unregister first (FreeSWITCH
+    /// sends Expires 0 at shutdown): the returned task ends the engine once
+    /// they are answered (at most `UNREGISTER_GRACE`).
+    fn stop(&self) -> Option<tokio::task::JoinHandle<()>> {
         for t in lock(&self.tasks).drain(..) {
             t.abort();
         }
-        // Ends the engine, which lets go of the transports' sockets.
-        self.agent.shutdown();
+        let unregistering = self.gateways.stop();
+        if unregistering.is_none() {
+            // Ends the engine, which lets go of the transports' sockets.
+            self.agent.shutdown();
+        }
         if let Err(e) = lock(&self.store).flush() {
             su_log!(
                 SOFIA,
@@ -521,6 +559,7 @@ impl Profile {
                 self.config.name
             );
         }
+        unregistering
     }
 
     fn status(&self) -> ProfileStatus {
@@ -583,6 +622,7 @@ impl Profile {
             rtp_ip: setting(c, "rtp-ip").into_iter().collect(),
             ext_rtp_ip: setting(c, "ext-rtp-ip"),
             pres_hosts: setting(c, "presence-hosts").unwrap_or_default(),
+            gateways: self.gateways.statuses(),
             ..ProfileStatus::default()
         }
     }
@@ -661,6 +701,8 @@ pub struct Sofia {
     watchdog: Option<Watchdog>,
     /// The watchdog's event heartbeat, shared with the profiles.
     heartbeat: Arc<Mutex<Option<Heartbeat>>>,
+    /// Stopped profiles still unregistering their gateways.
+    stopping: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Sofia {
@@ -695,6 +737,7 @@ impl Sofia {
             starting: Arc::new(Mutex::new(BTreeSet::new())),
             watchdog: None,
             heartbeat: Arc::new(Mutex::new(None)),
+            stopping: Mutex::new(Vec::new()),
         };
         for p in sofia.loaded.sofia.profiles.clone() {
             let name = p.name.clone();
@@ -749,12 +792,40 @@ impl Sofia {
             .unwrap_or_default()
     }
 
-    /// Stops every profile (the stores write what they hold).
+    /// Stops every profile (the stores write what they hold; registered
+    /// gateways unregister: [`Sofia::stopped`] waits for that).
     pub fn stop_all(&self) {
         for p in lock(&self.profiles).values() {
-            p.stop();
+            if let Some(task) = p.stop() {
+                self.keep_stopping(task);
+            }
         }
         lock(&self.profiles).clear();
+    }
+
+    fn keep_stopping(&self, task: tokio::task::JoinHandle<()>) {
+        let mut stopping = lock(&self.stopping);
+        stopping.retain(|t| !t.is_finished());
+        stopping.push(task);
+    }
+
+    /// Completes when the stopped profiles' gateways have unregistered (or
+    /// given up) and their engines have ended.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let tasks: Vec<_> = lock(&self.stopping).drain(..).collect();
+        async move {
+            for t in tasks {
+                let _ = t.await;
+            }
+        }
+    }
+
+    /// The running profile that has the gateway `name`.
+    fn gateway_profile(&self, name: &str) -> Option<Arc<Profile>> {
+        lock(&self.profiles)
+            .values()
+            .find(|p| p.gateways.with(|set, _| set.get(name).is_some()))
+            .cloned()
     }
 
     /// The running profile named `name` or aliased so.
@@ -902,7 +973,9 @@ impl SofiaState for Sofia {
                 let p = self
                     .find(profile)
                     .ok_or_else(|| format!("no such profile {profile}"))?;
-                p.stop();
+                if let Some(task) = p.stop() {
+                    self.keep_stopping(task);
+                }
                 lock(&self.profiles).remove(&p.config.name);
                 Ok(())
             }
@@ -911,7 +984,9 @@ impl SofiaState for Sofia {
                     .find(profile)
                     .ok_or_else(|| format!("no such profile {profile}"))?;
                 let name = p.config.name.clone();
-                p.stop();
+                if let Some(task) = p.stop() {
+                    self.keep_stopping(task);
+                }
                 lock(&self.profiles).remove(&name);
                 self.spawn_start(&name)
             }
@@ -942,5 +1017,76 @@ impl SofiaState for Sofia {
 
     fn default_domain(&self) -> Option<String> {
         self.loaded.vars.get("domain").cloned()
+    }
+
+    fn gateway_action(&mut self, profile: &str, action: &GatewayAction) -> Result<(), String> {
+        let p = self
+            .find(profile)
+            .ok_or_else(|| format!("no such profile {profile}"))?;
+        // A named gateway is found in any profile, as FreeSWITCH does.
+        let owner = |name: &str| {
+            self.gateway_profile(name)
+                .ok_or_else(|| format!("no such gateway {name}"))
+        };
+        match action {
+            GatewayAction::Kill(None) => {
+                p.gateways.with(|set, now| set.delete(now, None));
+                Ok(())
+            }
+            GatewayAction::Kill(Some(name)) => {
+                owner(name)?
+                    .gateways
+                    .with(|set, now| set.delete(now, Some(name)));
+                Ok(())
+            }
+            GatewayAction::Register(None) | GatewayAction::Unregister(None) => {
+                let register = matches!(action, GatewayAction::Register(_));
+                p.gateways.with(|set, now| {
+                    for g in set.iter_mut() {
+                        if register {
+                            g.register_now(now);
+                        } else {
+                            g.unregister_now(now);
+                        }
+                    }
+                });
+                Ok(())
+            }
+            GatewayAction::Register(Some(name)) | GatewayAction::Unregister(Some(name)) => {
+                let register = matches!(action, GatewayAction::Register(_));
+                owner(name)?.gateways.with(|set, now| {
+                    if let Some(g) = set.get_mut(name) {
+                        if register {
+                            g.register_now(now);
+                        } else {
+                            g.unregister_now(now);
+                        }
+                    }
+                });
+                Ok(())
+            }
+            GatewayAction::Start(name) => {
+                if self.gateway_profile(name).is_some() {
+                    return Err(format!("gateway {name} is already running"));
+                }
+                let config = self
+                    .loaded
+                    .sofia
+                    .profiles
+                    .iter()
+                    .find(|c| c.name == p.config.name)
+                    .and_then(|c| c.gateways.iter().find(|g| g.name == *name))
+                    .cloned()
+                    .ok_or_else(|| format!("gateway {name} is not configured in {profile}"))?;
+                let added = p.gateways.with(|set, now| {
+                    set.add_configured(std::slice::from_ref(&config), &p.gateway_env, now)
+                });
+                if added == 1 {
+                    Ok(())
+                } else {
+                    Err(format!("gateway {name} is already running"))
+                }
+            }
+        }
     }
 }

@@ -90,6 +90,30 @@ pub struct GatewayEnv {
 }
 
 impl GatewayEnv {
+    /// The environment of a running profile: its addresses from the
+    /// configuration (`ext-sip-ip` when it is an address or `auto`), the
+    /// UDP/TCP and TLS ports it listens on (`ext-sip-port` first) and its
+    /// `user-agent-string`.
+    pub fn of_profile(
+        config: &crate::config::ProfileConfig,
+        port: u16,
+        tls_port: Option<u16>,
+    ) -> GatewayEnv {
+        use crate::config::ExtAddress;
+        GatewayEnv {
+            profile: config.name.clone(),
+            sip_ip: config.sip_ip.to_string(),
+            ext_sip_ip: match &config.ext_sip_ip {
+                Some(ExtAddress::Ip(ip)) => Some(ip.to_string()),
+                Some(ExtAddress::Auto) => Some(crate::config::guess_ip_v4().to_string()),
+                _ => None,
+            },
+            port: config.ext_sip_port.unwrap_or(port),
+            tls_port,
+            user_agent: config.user_agent.clone(),
+        }
+    }
+
     /// A profile `profile` on `sip_ip`:`port` with no external address, no
     /// TLS and no User-Agent.
     pub fn new(profile: &str, sip_ip: &str, port: u16) -> GatewayEnv {
@@ -1160,6 +1184,24 @@ impl GatewaySet {
     /// No gateways.
     pub fn new() -> GatewaySet {
         GatewaySet::default()
+    }
+
+    /// Adds the gateways of `configs` that are not here yet (`rescan`
+    /// leaves the others alone); returns how many were added.
+    pub fn add_configured(
+        &mut self,
+        configs: &[GatewayConfig],
+        env: &GatewayEnv,
+        now: Instant,
+    ) -> usize {
+        let mut added = 0;
+        for c in configs {
+            if self.get(&c.name).is_none() {
+                self.add(Gateway::new(c.clone(), env.clone(), now));
+                added += 1;
+            }
+        }
+        added
     }
 
     /// Adds a gateway unless one of that name is there (then `false`).
