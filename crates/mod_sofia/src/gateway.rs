@@ -35,8 +35,9 @@
 //!     <param name="username" value="alice"/><param name="password" value="secret"/>
 //!     <param name="proxy" value="192.0.2.10"/>
 //!   </gateway></gateways></profile></profiles></configuration>"#;
-//! let files = MemoryFiles::new().with("sofia.conf.xml", xml);
-//! let loaded = config::load_from(&files, "sofia.conf.xml".as_ref(), &LoadOptions::default()).unwrap();
+//! let mut files = MemoryFiles::new();
+//! files.insert("/conf/sofia.conf.xml", xml);
+//! let loaded = config::load_from(&files, "/conf/sofia.conf.xml".as_ref(), &LoadOptions::default()).unwrap();
 //! let (_, gw) = loaded.sofia.gateway("carrier").unwrap();
 //! let env = GatewayEnv::new("external", "127.0.0.1", 5080);
 //! let now = Instant::now();
