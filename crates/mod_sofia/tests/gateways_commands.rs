@@ -125,7 +125,10 @@ fn killgw_replies() {
         s.actions,
         [
             ("external".to_string(), GatewayAction::Kill(None)),
-            ("external".to_string(), GatewayAction::Kill(Some("gw2".into())))
+            (
+                "external".to_string(),
+                GatewayAction::Kill(Some("gw2".into()))
+            )
         ]
     );
 }
