@@ -28,6 +28,8 @@ use crate::events::EventBus;
 pub const UNREGISTER_GRACE: Duration = Duration::from_secs(2);
 
 /// An answer for a gateway's request.
+// Responses are the common case; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Answer {
     Response {
         gateway: String,
