@@ -241,6 +241,14 @@ const SUITES: &[Suite] = &[
         run: peers_interop::sipp_register_auth_against_sofia_daemon,
     },
     Suite {
+        name: "SIPp registrar for a sofia daemon gateway",
+        needs: &[peers::Package {
+            name: "sip-tester",
+            probe: peers::Probe::Program("sipp"),
+        }],
+        run: peers_interop::sipp_registrar_for_sofia_gateway,
+    },
+    Suite {
         name: "baresip registers at the sofia daemon",
         needs: &[BARESIP],
         run: peers_interop::baresip_registers_at_sofia_daemon,

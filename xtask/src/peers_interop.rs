@@ -1442,12 +1442,12 @@ struct SofiaDaemon {
 
 impl SofiaDaemon {
     fn start(dir: &Path) -> Result<SofiaDaemon> {
-        SofiaDaemon::start_with(dir, "")
+        SofiaDaemon::start_with(dir, "", "")
     }
 
-    /// Like [`SofiaDaemon::start`], with `extra` (e.g. `<routes>`) in the
-    /// profile.
-    fn start_with(dir: &Path, extra: &str) -> Result<SofiaDaemon> {
+    /// As [`SofiaDaemon::start`], with `extra` (e.g. `<routes>`) in profile
+    /// `internal` and more `<profile>` elements after it.
+    fn start_with(dir: &Path, extra: &str, more_profiles: &str) -> Result<SofiaDaemon> {
         crate::run(crate::cargo().args(["build", "-q", "-p", "mod_sofia", "--bin", "sofia"]))?;
         let bin = build_target_dir().join("debug/sofia");
         let conf = dir.join("conf");
@@ -1458,7 +1458,8 @@ impl SofiaDaemon {
         let sofia_conf = conf.join("autoload_configs/sofia.conf.xml");
         write_file(
             &sofia_conf,
-            &r#"<configuration name="sofia.conf" description="sofia Endpoint">
+            &format!(
+                r#"<configuration name="sofia.conf" description="sofia Endpoint">
   <global_settings>
     <param name="log-level" value="0"/>
   </global_settings>
@@ -1472,12 +1473,13 @@ impl SofiaDaemon {
         <param name="multiple-registrations" value="contact"/>
         <param name="context" value="public"/>
       </settings>
-      EXTRA
+      {extra}
     </profile>
+{more_profiles}
   </profiles>
 </configuration>
 "#
-            .replace("EXTRA", extra),
+            ),
         )?;
         write_file(
             &conf.join("directory/default.xml"),
@@ -1822,7 +1824,7 @@ pub fn baresip_calls_sipp_through_sofia_daemon() -> Result {
     let routes = format!(
         r#"<routes><route expression="^(5\d{{3}})$" dial-string="sofia/internal/$1@127.0.0.1:{sipp_port}"/></routes>"#
     );
-    let daemon = SofiaDaemon::start_with(&dir, &routes)?;
+    let daemon = SofiaDaemon::start_with(&dir, &routes, "")?;
     let mut sipp = Peer::start(
         "sipp uas",
         Duration::from_secs(60),
@@ -1903,5 +1905,92 @@ pub fn baresip_calls_sipp_through_sofia_daemon() -> Result {
         baresip_version()
     );
     baresip.quit()?;
+    daemon.stop()
+}
+
+/// SIPp as the registrar of a `sofia` daemon's gateway: SIPp's UAS scenario
+/// `xtask/sipp/register_uas_gateway.xml` challenges the gateway's REGISTER
+/// with a 401, checks the digest of the next one and answers 200; `sofia
+/// status gateway gwsipp` then says REGED and UP.
+pub fn sipp_registrar_for_sofia_gateway() -> Result {
+    let dir = suite_dir("sofia-daemon-gateway-sipp")?;
+    let port = free_port(true)?;
+    let scenario = crate::workspace_root().join("xtask/sipp/register_uas_gateway.xml");
+    let mut sipp = Peer::start(
+        "sipp (registrar)",
+        Duration::from_secs(90),
+        "sipp",
+        [
+            OsStr::new("-sf"),
+            scenario.as_os_str(),
+            OsStr::new("-m"),
+            OsStr::new("1"),
+            OsStr::new("-timeout"),
+            OsStr::new("60s"),
+            OsStr::new("-nostdin"),
+            OsStr::new("-i"),
+            OsStr::new("127.0.0.1"),
+            OsStr::new("-p"),
+            OsStr::new(&port.to_string()),
+        ],
+        &[],
+        dir.join("sipp.log"),
+    )?;
+    let daemon = SofiaDaemon::start_with(
+        &dir,
+        "",
+        &format!(
+            r#"    <profile name="external">
+      <settings>
+        <param name="sip-ip" value="127.0.0.1"/>
+        <param name="sip-port" value="auto"/>
+      </settings>
+      <gateways>
+        <gateway name="gwsipp">
+          <param name="username" value="gwuser"/>
+          <param name="password" value="gwpass"/>
+          <param name="proxy" value="127.0.0.1:{port}"/>
+        </gateway>
+      </gateways>
+    </profile>"#
+        ),
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let status = daemon.x("sofia status gateway gwsipp")?;
+        if status.contains("State   \tREGED\n") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "gateway gwsipp not REGED within 30 s:\n{status}\n{}\n{}",
+                sipp.tail(),
+                daemon.peer.tail()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    if !status.contains("Status  \tUP") {
+        return Err(format!("gateway gwsipp REGED but not UP:\n{status}"));
+    }
+    let exit = sipp.wait_exit(Duration::from_secs(70))?;
+    let text = sipp.text();
+    let ok = text
+        .lines()
+        .rfind(|l| l.contains("Successful call"))
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !exit.success() || !ok.ends_with(" 1") {
+        return Err(format!(
+            "sipp registrar: exit {exit}, {ok:?}\n{}\n{}",
+            sipp.tail(),
+            daemon.peer.tail()
+        ));
+    }
+    println!(
+        "interop: a sofia gateway registers with digest at SIPp's registrar (401, 200): REGED, UP"
+    );
     daemon.stop()
 }

@@ -152,6 +152,9 @@ pub struct Plan {
     pub vars: Vars,
     /// The gateway the call came from.
     pub gateway: Option<String>,
+    /// The hangup cause when there are no legs (default
+    /// `NO_ROUTE_DESTINATION`, answered 404).
+    pub refused: Option<&'static str>,
 }
 
 /// An incoming request.
@@ -708,6 +711,7 @@ impl Bridge {
             .filter(|s| *s > 0)
             .unwrap_or(60);
         let late_offer = msg.body_bytes().is_empty();
+        let refused = plan.refused.unwrap_or("NO_ROUTE_DESTINATION");
         let call = Call {
             a: ALeg {
                 profile,
@@ -737,7 +741,7 @@ impl Bridge {
             .insert((now + Duration::from_secs(timeout), id, TimerKind::Ring));
         self.calls.insert(id, call);
         if !self.next_group(id) {
-            self.fail_call(id, "NO_ROUTE_DESTINATION");
+            self.fail_call(id, refused);
         }
     }
 

@@ -177,9 +177,10 @@ pub struct GatewayStatus {
     pub expires: String,
     /// The registration refresh frequency, seconds.
     pub freq: i32,
-    /// The OPTIONS ping interval, seconds (0: off).
+    /// When the next OPTIONS ping goes out, Unix seconds (0: no ping), as
+    /// FreeSWITCH prints it.
     pub ping: i32,
-    /// `ping-freq`.
+    /// `ping`: the OPTIONS ping interval, seconds (0: off).
     pub ping_freq: i32,
     /// The last ping's round trip, milliseconds.
     pub ping_time: f64,
@@ -208,6 +209,10 @@ pub struct GatewayStatus {
     pub ob_calls: u32,
     /// Failed outbound calls.
     pub ob_failed_calls: u32,
+    /// `<variable>`s with `direction="inbound"` or none (`ivar`).
+    pub inbound_variables: Vec<(String, String)>,
+    /// `<variable>`s with `direction="outbound"` or none (`ovar`).
+    pub outbound_variables: Vec<(String, String)>,
 }
 
 /// How a profile sends DTMF (`DTMF-MODE`).
@@ -470,6 +475,21 @@ pub enum ProfileAction {
     Rescan,
 }
 
+/// What `sofia profile <name> killgw|startgw|register|unregister` asks of
+/// a profile's gateways. `None` is every gateway of the profile (`_all_`
+/// for `killgw`, `all` for the others).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayAction {
+    /// `killgw`: unregister and delete.
+    Kill(Option<String>),
+    /// `startgw`: add a gateway of the (reloaded) configuration.
+    Start(String),
+    /// `register`: register again now.
+    Register(Option<String>),
+    /// `unregister`: REGISTER with Expires 0, then NOREG.
+    Unregister(Option<String>),
+}
+
 /// The daemon, as the commands see it. The daemon implements it over its
 /// profiles and registration store; tests implement it over plain data.
 pub trait SofiaState {
@@ -505,6 +525,15 @@ pub trait SofiaState {
 
     /// Restarts every profile (`sofia profile restart all`).
     fn restart_all(&mut self);
+
+    /// Acts on gateways: `profile` is a running profile's real name; a named
+    /// gateway is looked up in every profile, as FreeSWITCH does. `Err`
+    /// when the gateway is not found (or, for `Start`, not configured or
+    /// already running). Without gateway support every action fails.
+    fn gateway_action(&mut self, profile: &str, action: &GatewayAction) -> Result<(), String> {
+        let _ = (profile, action);
+        Err("gateways are not supported".to_string())
+    }
 
     /// The domain `sofia_contact` uses when its argument has none
     /// (FreeSWITCH's `domain` variable); `None` by default.
@@ -556,6 +585,9 @@ pub enum ApiCommand {
     Contact(String),
     /// `sofia_count_reg <arg>`: the raw argument.
     CountReg(String),
+    /// `sofia_gateway_data <gateway> ivar|ovar|var <name>`: the raw
+    /// argument.
+    GatewayData(String),
     /// `sofia_dig [xml] [options] <uri>...`
     Dig(DigArgs),
     /// An empty line.
@@ -603,8 +635,30 @@ pub enum ProfileCommand {
     Siptrace(Option<bool>),
     /// `watchdog <on|off>`; `None` without a value (usage reply).
     Watchdog(Option<bool>),
+    /// `killgw <gateway|_all_>`, `startgw <gateway>`, `register
+    /// <gateway|all>`, `unregister <gateway|all>`; `None` without a gateway
+    /// name (its usage reply).
+    Gateway(Option<GatewayAction>, GatewayVerb),
+    /// `gwlist [up|down]`: the names of the gateways that are up (or down).
+    GwList {
+        /// `up` (the default) or `down`.
+        up: bool,
+    },
     /// Anything else: `-ERR Unknown command!`.
     Unknown(String),
+}
+
+/// Which gateway subcommand of `sofia profile <name>` was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayVerb {
+    /// `killgw`
+    Kill,
+    /// `startgw`
+    Start,
+    /// `register`
+    Register,
+    /// `unregister`
+    Unregister,
 }
 
 /// `sofia ...` parsed.
@@ -720,6 +774,7 @@ impl ApiCommand {
             "sofia" => ApiCommand::Sofia(parse_sofia(rest)),
             "sofia_contact" => ApiCommand::Contact(rest.to_string()),
             "sofia_count_reg" => ApiCommand::CountReg(rest.to_string()),
+            "sofia_gateway_data" => ApiCommand::GatewayData(rest.to_string()),
             "sofia_dig" => ApiCommand::Dig(parse_dig(rest)),
             other => ApiCommand::NotFound(other.to_string()),
         }
@@ -834,6 +889,34 @@ fn parse_profile(args: &[&str]) -> SofiaCommand {
         ProfileCommand::Siptrace(rest.first().map(|v| switch_true(v)))
     } else if eq(sub, "watchdog") {
         ProfileCommand::Watchdog(rest.first().map(|v| switch_true(v)))
+    } else if eq(sub, "killgw") {
+        let action = rest
+            .first()
+            .map(|g| GatewayAction::Kill((!eq(g, "_all_")).then(|| g.to_string())));
+        ProfileCommand::Gateway(action, GatewayVerb::Kill)
+    } else if eq(sub, "startgw") {
+        let action = rest.first().map(|g| GatewayAction::Start(g.to_string()));
+        ProfileCommand::Gateway(action, GatewayVerb::Start)
+    } else if eq(sub, "register") || eq(sub, "unregister") {
+        let register = eq(sub, "register");
+        let action = rest.first().map(|g| {
+            let g = (!eq(g, "all")).then(|| g.to_string());
+            if register {
+                GatewayAction::Register(g)
+            } else {
+                GatewayAction::Unregister(g)
+            }
+        });
+        let verb = if register {
+            GatewayVerb::Register
+        } else {
+            GatewayVerb::Unregister
+        };
+        ProfileCommand::Gateway(action, verb)
+    } else if eq(sub, "gwlist") {
+        ProfileCommand::GwList {
+            up: !rest.first().is_some_and(|w| eq(w, "down")),
+        }
     } else {
         ProfileCommand::Unknown(sub.to_string())
     };
@@ -935,6 +1018,7 @@ pub fn run<S: SofiaState + ?Sized>(command: &ApiCommand, state: &mut S) -> Reply
         ApiCommand::Sofia(cmd) => run_sofia(cmd, state),
         ApiCommand::Contact(arg) => sofia_contact(arg, state),
         ApiCommand::CountReg(arg) => sofia_count_reg(arg, state),
+        ApiCommand::GatewayData(arg) => gateway_data(arg, state),
         ApiCommand::Dig(args) => dig_with(args, |_| None),
         ApiCommand::Empty => Reply::err("-ERR no command\n"),
         ApiCommand::NotFound(name) => Reply::err(format!("-ERR {name} Command not found!\n")),
@@ -1157,8 +1241,90 @@ fn profile_command<S: SofiaState + ?Sized>(
             // FreeSWITCH words the watchdog reply like the siptrace one.
             Reply::ok(format!("{} sip debugging on {pname}", enabled(*on)))
         }
+        ProfileCommand::Gateway(action, verb) => {
+            gateway_command(pname, action.as_ref(), *verb, state)
+        }
+        ProfileCommand::GwList { up } => {
+            let names: Vec<String> = profile
+                .gateways
+                .iter()
+                .filter(|g| g.up == *up)
+                .map(|g| g.name.clone())
+                .collect();
+            Reply::ok(names.join(" "))
+        }
         ProfileCommand::Unknown(_) => Reply::err("-ERR Unknown command!\n"),
     }
+}
+
+fn gateway_command<S: SofiaState + ?Sized>(
+    pname: &str,
+    action: Option<&GatewayAction>,
+    verb: GatewayVerb,
+    state: &mut S,
+) -> Reply {
+    let Some(action) = action else {
+        return Reply::err(match verb {
+            GatewayVerb::Kill | GatewayVerb::Start => "-ERR missing gw name\n",
+            GatewayVerb::Register | GatewayVerb::Unregister => "No gateway name provided!\n",
+        });
+    };
+    match action {
+        GatewayAction::Kill(None) => {
+            let _ = state.gateway_action(pname, action);
+            Reply::ok("+OK every gateway marked for deletion.\n")
+        }
+        GatewayAction::Kill(Some(_)) => match state.gateway_action(pname, action) {
+            Ok(()) => Reply::ok("+OK gateway marked for deletion.\n"),
+            Err(_) => Reply::err("-ERR no such gateway.\n"),
+        },
+        GatewayAction::Start(name) => {
+            let mut text = reload_line(state);
+            match state.gateway_action(pname, action) {
+                Ok(()) => {
+                    let _ = writeln!(text, "+OK started gateway {name}");
+                    Reply::ok(text)
+                }
+                Err(_) => {
+                    let _ = writeln!(text, "-ERR cannot start gateway {name}");
+                    Reply::err(text)
+                }
+            }
+        }
+        GatewayAction::Register(_) | GatewayAction::Unregister(_) => {
+            match state.gateway_action(pname, action) {
+                Ok(()) => Reply::ok("+OK\n"),
+                Err(_) => Reply::err("Invalid gateway!\n"),
+            }
+        }
+    }
+}
+
+/// `sofia_gateway_data <gateway> ivar|ovar|var <name>`: the variable's
+/// value, or nothing.
+fn gateway_data<S: SofiaState + ?Sized>(arg: &str, state: &S) -> Reply {
+    let argv: Vec<&str> = arg.split_whitespace().collect();
+    if argv.is_empty() {
+        return Reply::err("-ERR Parameter missing\n");
+    }
+    let [gateway, kind, name, ..] = argv[..] else {
+        return Reply::ok("");
+    };
+    let Some((_, gw)) = find_gateway(state, gateway) else {
+        return Reply::ok("");
+    };
+    let find =
+        |vars: &[(String, String)]| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let value = if eq(kind, "ivar") {
+        find(&gw.inbound_variables)
+    } else if eq(kind, "ovar") {
+        find(&gw.outbound_variables)
+    } else if eq(kind, "var") {
+        find(&gw.inbound_variables).or_else(|| find(&gw.outbound_variables))
+    } else {
+        None
+    };
+    Reply::ok(value.unwrap_or_default())
 }
 
 fn enabled(on: bool) -> &'static str {

@@ -27,11 +27,15 @@ use sofia_tport::Tport;
 
 use crate::acl::AclSet;
 use crate::b2bua::{Hop, LegPlan, ProfileId, ProfileInfo};
-use crate::commands::{ProfileAction, ProfileStatus, RegFilter, RegistrationRow, SofiaState};
+use crate::commands::{
+    GatewayAction, ProfileAction, ProfileStatus, RegFilter, RegistrationRow, SofiaState,
+};
 use crate::config::{self, ChallengeRealm, LoadOptions, LoadedConfig, ProfileConfig};
 use crate::dial::{DialString, Endpoint, LegSpec, Vars};
 use crate::directory::Directory;
 use crate::events::{Event as BusEvent, EventBus};
+use crate::gateway::driver::GatewayDriver;
+use crate::gateway::{GatewayEnv, GatewaySet};
 use crate::registrar::DirectoryCredentials;
 use crate::registrar::{
     AclCheck, MultipleRegistrations, Registrar, RegistrarAcl, RegistrarSettings,
@@ -186,6 +190,10 @@ struct Profile {
     call_auth: Mutex<Option<AuthModule<DirectoryCredentials<Directory>>>>,
     /// The host of its Contacts and From headers (`ext-sip-ip` or `sip-ip`).
     contact_host: String,
+    /// The profile's `<gateways>`, registering and pinging through `agent`.
+    gateways: GatewayDriver,
+    /// What a gateway needs to know of the profile.
+    gateway_env: GatewayEnv,
 }
 
 impl Profile {
@@ -297,6 +305,17 @@ impl Profile {
         };
         let id = switch.add_profile(&name, agent.clone(), info);
         let call_auth = config.auth_calls.then(|| call_auth(&config, loaded));
+        let gateway_env = GatewayEnv::of_profile(
+            &config,
+            contact_port,
+            agent
+                .tport()
+                .local_addr(sofia_tport::Transport::Tls)
+                .map(|a| a.port()),
+        );
+        let mut gateway_set = GatewaySet::new();
+        gateway_set.add_configured(&config.gateways, &gateway_env, Instant::now());
+        let gateways = GatewayDriver::start(agent.clone(), gateway_set, bus.clone());
         let profile = Arc::new(Profile {
             config,
             agent: agent.clone(),
@@ -310,6 +329,8 @@ impl Profile {
             switch,
             call_auth: Mutex::new(call_auth),
             contact_host,
+            gateways,
+            gateway_env,
         });
         let p = Arc::clone(&profile);
         let (b, pres) = (bus.clone(), presence);
@@ -362,6 +383,17 @@ impl Profile {
         *registrar = fresh;
         *lock(&self.acl) = acl;
         *lock(&self.call_auth) = config.auth_calls.then(|| call_auth(&config, loaded));
+        let added = self
+            .gateways
+            .with(|set, now| set.add_configured(&config.gateways, &self.gateway_env, now));
+        if added > 0 {
+            su_log!(
+                SOFIA,
+                3,
+                "sofia: profile {}: {added} new gateways",
+                self.config.name
+            );
+        }
         su_log!(
             SOFIA,
             3,
@@ -602,13 +634,19 @@ impl Profile {
         }
     }
 
-    fn stop(&self) {
+    /// Stops the profile. Registered gateways unregister first (FreeSWITCH
+    /// sends Expires 0 at shutdown): the returned task ends the engine once
+    /// they are answered (at most `UNREGISTER_GRACE`).
+    fn stop(&self) -> Option<tokio::task::JoinHandle<()>> {
         for t in lock(&self.tasks).drain(..) {
             t.abort();
         }
         self.switch.remove_profile(self.id);
-        // Ends the engine, which lets go of the transports' sockets.
-        self.agent.shutdown();
+        let unregistering = self.gateways.stop();
+        if unregistering.is_none() {
+            // Ends the engine, which lets go of the transports' sockets.
+            self.agent.shutdown();
+        }
         if let Err(e) = lock(&self.store).flush() {
             su_log!(
                 SOFIA,
@@ -617,6 +655,7 @@ impl Profile {
                 self.config.name
             );
         }
+        unregistering
     }
 
     fn status(&self) -> ProfileStatus {
@@ -685,6 +724,19 @@ impl Profile {
             failed_calls_in: counters.failed_calls_in,
             calls_out: counters.calls_out,
             failed_calls_out: counters.failed_calls_out,
+            gateways: self
+                .gateways
+                .statuses()
+                .into_iter()
+                .map(|mut g| {
+                    let n = self.switch.gateway_counters(&g.name);
+                    g.ib_calls = n.calls_in;
+                    g.ib_failed_calls = n.failed_calls_in;
+                    g.ob_calls = n.calls_out;
+                    g.ob_failed_calls = n.failed_calls_out;
+                    g
+                })
+                .collect(),
             ..ProfileStatus::default()
         }
     }
@@ -765,6 +817,8 @@ pub struct Sofia {
     heartbeat: Arc<Mutex<Option<Heartbeat>>>,
     /// The call switch of every profile.
     switch: Switch,
+    /// Stopped profiles still unregistering their gateways.
+    stopping: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Sofia {
@@ -807,6 +861,7 @@ impl Sofia {
             starting: Arc::new(Mutex::new(BTreeSet::new())),
             watchdog: None,
             heartbeat: Arc::new(Mutex::new(None)),
+            stopping: Mutex::new(Vec::new()),
         };
         for p in sofia.loaded.sofia.profiles.clone() {
             let name = p.name.clone();
@@ -862,14 +917,42 @@ impl Sofia {
             .unwrap_or_default()
     }
 
-    /// Stops every profile (the stores write what they hold); calls in
-    /// progress are ended first.
+    /// Stops every profile (the stores write what they hold; calls in
+    /// progress are ended first; registered gateways unregister:
+    /// [`Sofia::stopped`] waits for that).
     pub fn stop_all(&self) {
         self.switch.shutdown();
         for p in lock(&self.profiles).values() {
-            p.stop();
+            if let Some(task) = p.stop() {
+                self.keep_stopping(task);
+            }
         }
         lock(&self.profiles).clear();
+    }
+
+    fn keep_stopping(&self, task: tokio::task::JoinHandle<()>) {
+        let mut stopping = lock(&self.stopping);
+        stopping.retain(|t| !t.is_finished());
+        stopping.push(task);
+    }
+
+    /// Completes when the stopped profiles' gateways have unregistered (or
+    /// given up) and their engines have ended.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let tasks: Vec<_> = lock(&self.stopping).drain(..).collect();
+        async move {
+            for t in tasks {
+                let _ = t.await;
+            }
+        }
+    }
+
+    /// The running profile that has the gateway `name`.
+    fn gateway_profile(&self, name: &str) -> Option<Arc<Profile>> {
+        lock(&self.profiles)
+            .values()
+            .find(|p| p.gateways.with(|set, _| set.get(name).is_some()))
+            .cloned()
     }
 
     /// The running profile named `name` or aliased so.
@@ -1019,7 +1102,9 @@ impl SofiaState for Sofia {
                 let p = self
                     .find(profile)
                     .ok_or_else(|| format!("no such profile {profile}"))?;
-                p.stop();
+                if let Some(task) = p.stop() {
+                    self.keep_stopping(task);
+                }
                 lock(&self.profiles).remove(&p.config.name);
                 Ok(())
             }
@@ -1028,7 +1113,9 @@ impl SofiaState for Sofia {
                     .find(profile)
                     .ok_or_else(|| format!("no such profile {profile}"))?;
                 let name = p.config.name.clone();
-                p.stop();
+                if let Some(task) = p.stop() {
+                    self.keep_stopping(task);
+                }
                 lock(&self.profiles).remove(&name);
                 self.spawn_start(&name)
             }
@@ -1059,6 +1146,77 @@ impl SofiaState for Sofia {
 
     fn default_domain(&self) -> Option<String> {
         self.loaded.vars.get("domain").cloned()
+    }
+
+    fn gateway_action(&mut self, profile: &str, action: &GatewayAction) -> Result<(), String> {
+        let p = self
+            .find(profile)
+            .ok_or_else(|| format!("no such profile {profile}"))?;
+        // A named gateway is found in any profile, as FreeSWITCH does.
+        let owner = |name: &str| {
+            self.gateway_profile(name)
+                .ok_or_else(|| format!("no such gateway {name}"))
+        };
+        match action {
+            GatewayAction::Kill(None) => {
+                p.gateways.with(|set, now| set.delete(now, None));
+                Ok(())
+            }
+            GatewayAction::Kill(Some(name)) => {
+                owner(name)?
+                    .gateways
+                    .with(|set, now| set.delete(now, Some(name)));
+                Ok(())
+            }
+            GatewayAction::Register(None) | GatewayAction::Unregister(None) => {
+                let register = matches!(action, GatewayAction::Register(_));
+                p.gateways.with(|set, now| {
+                    for g in set.iter_mut() {
+                        if register {
+                            g.register_now(now);
+                        } else {
+                            g.unregister_now(now);
+                        }
+                    }
+                });
+                Ok(())
+            }
+            GatewayAction::Register(Some(name)) | GatewayAction::Unregister(Some(name)) => {
+                let register = matches!(action, GatewayAction::Register(_));
+                owner(name)?.gateways.with(|set, now| {
+                    if let Some(g) = set.get_mut(name) {
+                        if register {
+                            g.register_now(now);
+                        } else {
+                            g.unregister_now(now);
+                        }
+                    }
+                });
+                Ok(())
+            }
+            GatewayAction::Start(name) => {
+                if self.gateway_profile(name).is_some() {
+                    return Err(format!("gateway {name} is already running"));
+                }
+                let config = self
+                    .loaded
+                    .sofia
+                    .profiles
+                    .iter()
+                    .find(|c| c.name == p.config.name)
+                    .and_then(|c| c.gateways.iter().find(|g| g.name == *name))
+                    .cloned()
+                    .ok_or_else(|| format!("gateway {name} is not configured in {profile}"))?;
+                let added = p.gateways.with(|set, now| {
+                    set.add_configured(std::slice::from_ref(&config), &p.gateway_env, now)
+                });
+                if added == 1 {
+                    Ok(())
+                } else {
+                    Err(format!("gateway {name} is already running"))
+                }
+            }
+        }
     }
 }
 
@@ -1149,7 +1307,7 @@ impl Router for DaemonRouter {
                         for group in d.groups {
                             let legs: Vec<RoutedLeg> = group
                                 .iter()
-                                .flat_map(|leg| legs_for(&profiles, leg, &caller))
+                                .flat_map(|leg| legs_for(&profiles, leg, &caller, &mut out.refused))
                                 .collect();
                             if !legs.is_empty() {
                                 out.groups.push(legs);
@@ -1176,7 +1334,7 @@ impl Router for DaemonRouter {
                     fs_path: None,
                     transport: None,
                 };
-                let legs = legs_for(&profiles, &spec, &caller);
+                let legs = legs_for(&profiles, &spec, &caller, &mut out.refused);
                 if !legs.is_empty() {
                     out.groups.push(legs);
                 }
@@ -1214,6 +1372,7 @@ fn legs_for(
     profiles: &BTreeMap<String, Arc<Profile>>,
     spec: &LegSpec,
     caller: &Caller<'_>,
+    refused: &mut Option<&'static str>,
 ) -> Vec<RoutedLeg> {
     let credentials = match (
         spec.vars.get("sip_auth_username"),
@@ -1312,6 +1471,7 @@ fn legs_for(
         }
         Endpoint::Gateway { gateway, number } => {
             let Some((p, gw)) = profiles.values().find_map(|p| {
+                // FreeSWITCH refuses calls to a gateway that is down.
                 p.config
                     .gateways
                     .iter()
@@ -1321,6 +1481,18 @@ fn legs_for(
                 su_log!(SOFIA, 3, "sofia: dial string: no gateway {gateway}");
                 return Vec::new();
             };
+            let usable = p
+                .gateways
+                .with(|set, _| set.get(gateway).map(|g| g.usable_for_calls()));
+            if usable != Some(true) {
+                su_log!(
+                    SOFIA,
+                    3,
+                    "sofia: gateway {gateway} is down: no call through it"
+                );
+                *refused = Some("NETWORK_OUT_OF_ORDER");
+                return Vec::new();
+            }
             let proxy = gw
                 .proxy
                 .trim_start_matches("sips:")

@@ -19,6 +19,7 @@ pub mod daemon;
 pub mod dial;
 pub mod directory;
 pub mod events;
+pub mod gateway;
 pub mod registrar;
 pub mod store;
 pub mod switch;

@@ -47,6 +47,9 @@ pub struct RoutedCall {
     pub vars: crate::dial::Vars,
     /// The gateway the call came from.
     pub gateway: Option<String>,
+    /// The hangup cause when no leg can be tried (a gateway that is down:
+    /// `NETWORK_OUT_OF_ORDER`); `NO_ROUTE_DESTINATION` when unset.
+    pub refused: Option<&'static str>,
 }
 
 /// Call counters of a profile or gateway, as `sofia status` prints them.
@@ -338,6 +341,7 @@ impl Task {
                 .collect(),
             vars: routed.vars,
             gateway: routed.gateway,
+            refused: routed.refused,
         }
     }
 

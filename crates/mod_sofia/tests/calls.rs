@@ -371,3 +371,92 @@ async fn auth_calls_challenges_callers_without_credentials() {
         }
     }
 }
+
+/// A port free for UDP and TCP on 127.0.0.1 now.
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Two profiles: `internal` (the phones, `auth-calls`) on a known port,
+/// and `external` whose gateway `gw` registers to `internal` as user 1002.
+/// A call from 1000 to `9<number>` leaves through the gateway, is
+/// challenged by `internal` (407, answered with the gateway's
+/// credentials), and reaches the registered user `<number>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_out_through_a_gateway() {
+    let dir = TempDir::new("gateway");
+    let conf = write_config(&dir);
+    let internal = free_port();
+    let text = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace(
+            r#"<param name="sip-port" value="auto"/>"#,
+            &format!(r#"<param name="sip-port" value="{internal}"/>"#),
+        )
+        .replace(
+            r#"<route expression="^9(\d+)$" dial-string="sofia/internal/$1@192.0.2.1:9"/>"#,
+            r#"<route expression="^9(\d+)$" dial-string="sofia/gateway/gw/$1"/>"#,
+        )
+        .replace(
+            "  </profiles>",
+            &format!(
+                r#"    <profile name="external">
+      <settings>
+        <param name="sip-ip" value="127.0.0.1"/>
+        <param name="sip-port" value="auto"/>
+      </settings>
+      <gateways>
+        <gateway name="gw">
+          <param name="username" value="1002"/>
+          <param name="password" value="s1002"/>
+          <param name="realm" value="127.0.0.1"/>
+          <param name="proxy" value="127.0.0.1:{internal}"/>
+          <param name="expire-seconds" value="600"/>
+        </gateway>
+      </gateways>
+    </profile>
+  </profiles>"#
+            ),
+        );
+    std::fs::write(&conf, text).unwrap();
+    let (_daemon, _) = start(&dir, &conf);
+    let port = internal;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let gw = stdout(&x(&dir, "sofia status gateway gw"));
+        if gw.contains("State   \tREGED") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the gateway registers:\n{gw}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut alice = Phone::register(port, "1000").await;
+    let mut bob = Phone::register(port, "1001").await;
+    let call = alice.call("91001");
+    let (bob_call, invite) = bob.incoming().await;
+    // Through the gateway: From is the gateway's from-user.
+    assert!(
+        invite
+            .header(HeaderName::From)
+            .unwrap()
+            .contains("sip:1002@"),
+        "{:?}",
+        invite.header(HeaderName::From)
+    );
+    bob_call.respond(200, "OK").unwrap();
+    let ok = alice.response().await;
+    assert_eq!(ok.status, 200);
+    bob.until(EventKind::IState, Some(CallState::Ready)).await;
+    call.bye().unwrap();
+    bob.until(EventKind::IBye, None).await;
+    alice.until(EventKind::RBye, None).await;
+    let gw = stdout(&x(&dir, "sofia status gateway gw"));
+    assert!(gw.contains("CallsOUT\t1\n"), "{gw}");
+    assert!(gw.contains("FailedCallsOUT\t0\n"), "{gw}");
+}

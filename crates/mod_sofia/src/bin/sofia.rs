@@ -119,7 +119,13 @@ fn main() -> ExitCode {
         let daemon = Daemon::with_events(sofia, options, bus);
         let state = daemon.state();
         let result = daemon.run().await.map_err(|e| e.to_string());
-        state.lock().unwrap_or_else(|e| e.into_inner()).stop_all();
+        let stopped = {
+            let sofia = state.lock().unwrap_or_else(|e| e.into_inner());
+            sofia.stop_all();
+            sofia.stopped()
+        };
+        // Registered gateways unregister before the engines end.
+        stopped.await;
         result
     });
     // The console thread may still be blocked reading standard input.
