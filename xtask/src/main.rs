@@ -264,6 +264,14 @@ const SUITES: &[Suite] = &[
         ],
         run: peers_interop::baresip_calls_sipp_through_sofia_daemon,
     },
+    Suite {
+        name: "SIPp phones and carrier through the sofia daemon",
+        needs: &[peers::Package {
+            name: "sip-tester",
+            probe: peers::Probe::Program("sipp"),
+        }],
+        run: peers_interop::sipp_phones_and_carrier_through_sofia_daemon,
+    },
 ];
 
 const BARESIP: peers::Package = peers::Package {

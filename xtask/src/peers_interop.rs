@@ -1519,9 +1519,11 @@ impl SofiaDaemon {
                 ));
             }
             let status = sofia_x(&bin, &data, "sofia status").unwrap_or_default();
+            // Profile `internal`'s row (other profiles may come first).
             if let Some(port) = status
-                .split("sip:mod_sofia@127.0.0.1:")
-                .nth(1)
+                .lines()
+                .find(|l| l.trim_start().starts_with("internal") && l.contains("\tprofile\t"))
+                .and_then(|l| l.split("sip:mod_sofia@127.0.0.1:").nth(1))
                 .and_then(|rest| {
                     rest.chars()
                         .take_while(char::is_ascii_digit)
@@ -1992,5 +1994,221 @@ pub fn sipp_registrar_for_sofia_gateway() -> Result {
     println!(
         "interop: a sofia gateway registers with digest at SIPp's registrar (401, 200): REGED, UP"
     );
+    daemon.stop()
+}
+
+/// Starts SIPp with `args` on 127.0.0.1:`port` (UDP) towards `target`
+/// (none for a UAS), for at most 90 s.
+fn sipp(dir: &Path, name: &str, args: &[&str], port: u16, target: Option<String>) -> Result<Peer> {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    for a in ["-nostdin", "-timeout", "60s", "-i", "127.0.0.1", "-p"] {
+        all.push(a.to_string());
+    }
+    all.push(port.to_string());
+    all.extend(target);
+    Peer::start(
+        &format!("sipp ({name})"),
+        Duration::from_secs(90),
+        "sipp",
+        all,
+        &[],
+        dir.join(format!("sipp-{}.log", name.replace(' ', "-"))),
+    )
+}
+
+/// Waits for SIPp to end and checks it counted `calls` successful calls
+/// and no failed one.
+fn sipp_done(mut peer: Peer, name: &str, calls: u32, daemon: &SofiaDaemon) -> Result {
+    let status = peer.wait_exit(Duration::from_secs(80))?;
+    let text = peer.text();
+    let line = |label: &str| {
+        text.lines()
+            .rfind(|l| l.contains(label))
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (ok, failed) = (line("Successful call"), line("Failed call"));
+    if !status.success() || !ok.ends_with(&format!(" {calls}")) || !failed.ends_with(" 0") {
+        return Err(format!(
+            "SIPp {name}: exit {status}, {ok:?}, {failed:?} (expected {calls} successful)\n{}\n{}",
+            peer.tail(),
+            daemon.peer.tail()
+        ));
+    }
+    Ok(())
+}
+
+fn scenario(file: &str) -> String {
+    crate::workspace_root()
+        .join("xtask/sipp")
+        .join(file)
+        .display()
+        .to_string()
+}
+
+/// SIPp as phones and as a carrier around the `sofia` daemon:
+/// - the gateway `carrier` of profile `external` registers with digest at
+///   a SIPp registrar (`register-proxy`) and reaches REGED;
+/// - a SIPp phone registers as 1000 (digest) for another SIPp listening
+///   as the phone; SIPp's `uac` calls 1000 through the daemon: the
+///   registered phone answers, BYE ends both legs;
+/// - a SIPp phone calls 9<number>: the route sends it through the gateway
+///   to the SIPp carrier (`xtask/sipp/carrier_uas.xml`), which challenges
+///   the INVITE (401, answered with the gateway's credentials), checks the
+///   route's `sip_h_X-Account` header, answers; the phone holds the call
+///   with a re-INVITE (sendonly relayed, recvonly back) and hangs up;
+/// - a SIPp phone calls 8<number> and cancels while it rings: the CANCEL
+///   reaches the ringing SIPp, 487 comes back to the caller.
+pub fn sipp_phones_and_carrier_through_sofia_daemon() -> Result {
+    let dir = suite_dir("sofia-daemon-sipp-calls")?;
+    let (p_reg, p_carrier, p_phone, p_ring) = (
+        free_port(true)?,
+        free_port(true)?,
+        free_port(true)?,
+        free_port(true)?,
+    );
+    let registrar = sipp(
+        &dir,
+        "gateway registrar",
+        &["-sf", &scenario("register_uas_gateway.xml"), "-m", "1"],
+        p_reg,
+        None,
+    )?;
+    let carrier = sipp(
+        &dir,
+        "carrier",
+        &["-sf", &scenario("carrier_uas.xml"), "-m", "1"],
+        p_carrier,
+        None,
+    )?;
+    let routes = format!(
+        r#"<routes>
+        <route expression="^9(\d+)$" dial-string="{{sip_h_X-Account=42}}sofia/gateway/carrier/$1"/>
+        <route expression="^8(\d+)$" dial-string="sofia/internal/$1@127.0.0.1:{p_ring}"/>
+      </routes>"#
+    );
+    let external = format!(
+        r#"    <profile name="external">
+      <settings>
+        <param name="sip-ip" value="127.0.0.1"/>
+        <param name="sip-port" value="auto"/>
+      </settings>
+      <gateways>
+        <gateway name="carrier">
+          <param name="username" value="gwuser"/>
+          <param name="password" value="gwpass"/>
+          <param name="register-proxy" value="127.0.0.1:{p_reg}"/>
+          <param name="proxy" value="127.0.0.1:{p_carrier}"/>
+        </gateway>
+      </gateways>
+    </profile>"#
+    );
+    let daemon = SofiaDaemon::start_with(&dir, &routes, &external)?;
+    let target = format!("127.0.0.1:{}", daemon.port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = daemon.x("sofia status gateway carrier")?;
+        if status.contains("State   \tREGED\n") {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("gateway carrier not REGED within 30 s:\n{status}"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    sipp_done(registrar, "gateway registrar", 1, &daemon)?;
+    println!("interop: gateway carrier registered at the SIPp registrar (401, 200): REGED");
+
+    // A call between a caller and a registered phone.
+    let phone = sipp(
+        &dir,
+        "phone 1000",
+        &["-sn", "uas", "-m", "1"],
+        p_phone,
+        None,
+    )?;
+    let reg = sipp(
+        &dir,
+        "register 1000",
+        &[
+            "-sf",
+            &scenario("register_phone.xml"),
+            "-key",
+            "phone_port",
+            &p_phone.to_string(),
+            "-m",
+            "1",
+        ],
+        free_port(true)?,
+        Some(target.clone()),
+    )?;
+    sipp_done(reg, "register 1000", 1, &daemon)?;
+    let caller = sipp(
+        &dir,
+        "caller to 1000",
+        &["-sn", "uac", "-s", "1000", "-m", "1"],
+        free_port(true)?,
+        Some(target.clone()),
+    )?;
+    sipp_done(caller, "caller to 1000", 1, &daemon)?;
+    sipp_done(phone, "phone 1000", 1, &daemon)?;
+    println!(
+        "interop: SIPp uac called the registered SIPp phone 1000 through the daemon: answered, BYE relayed"
+    );
+
+    // Out through the gateway, with hold.
+    let caller = sipp(
+        &dir,
+        "caller through the gateway",
+        &[
+            "-sf",
+            &scenario("phone_uac_hold.xml"),
+            "-s",
+            "95551234",
+            "-m",
+            "1",
+        ],
+        free_port(true)?,
+        Some(target.clone()),
+    )?;
+    sipp_done(caller, "caller through the gateway", 1, &daemon)?;
+    sipp_done(carrier, "carrier", 1, &daemon)?;
+    let gw = daemon.x("sofia status gateway carrier")?;
+    if !gw.contains("CallsOUT\t1\n") || !gw.contains("FailedCallsOUT\t0\n") {
+        return Err(format!("gateway carrier's counters:\n{gw}"));
+    }
+    println!(
+        "interop: SIPp phone called out through gateway carrier to the SIPp carrier: 401 answered \
+         with the gateway's credentials, X-Account from the route, hold re-INVITE relayed \
+         (sendonly/recvonly), BYE relayed; CallsOUT 1"
+    );
+
+    // CANCEL while ringing.
+    let ringing = sipp(
+        &dir,
+        "ringing phone",
+        &["-sf", &scenario("phone_uas_ring.xml"), "-m", "1"],
+        p_ring,
+        None,
+    )?;
+    let caller = sipp(
+        &dir,
+        "caller who cancels",
+        &[
+            "-sf",
+            &scenario("phone_uac_cancel.xml"),
+            "-s",
+            "81001",
+            "-m",
+            "1",
+        ],
+        free_port(true)?,
+        Some(target.clone()),
+    )?;
+    sipp_done(caller, "caller who cancels", 1, &daemon)?;
+    sipp_done(ringing, "ringing phone", 1, &daemon)?;
+    println!("interop: a SIPp phone cancelled while the other rang: CANCEL relayed, 487 back");
     daemon.stop()
 }

@@ -1458,7 +1458,18 @@ fn legs_for(
                         &r.status,
                     )?;
                     let uri = crate::registrar::contact_uri(&r.contact).to_string();
-                    let mut plan = base(p, uri, dest.transport, Hop::Fixed(dest));
+                    // As FreeSWITCH: a phone behind NAT is reached where its
+                    // REGISTER came from, over the same transport; the
+                    // others at their Contact (resolved as any URI).
+                    let hop = if r.status.contains("NAT")
+                        || r.status.contains("TCP")
+                        || r.status.contains("TLS")
+                    {
+                        Hop::Fixed(dest.clone())
+                    } else {
+                        Hop::Uri(uri.clone())
+                    };
+                    let mut plan = base(p, uri, dest.transport, hop);
                     if spec.to.is_none() {
                         plan.to = format!("sip:{user}@{host}");
                     }
