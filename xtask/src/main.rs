@@ -272,6 +272,11 @@ const SUITES: &[Suite] = &[
         }],
         run: peers_interop::sipp_phones_and_carrier_through_sofia_daemon,
     },
+    Suite {
+        name: "a sofia daemon gateway registers at kamailio",
+        needs: &[KAMAILIO],
+        run: peers_interop::sofia_gateway_registers_at_kamailio,
+    },
 ];
 
 const BARESIP: peers::Package = peers::Package {

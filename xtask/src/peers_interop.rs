@@ -2212,3 +2212,57 @@ pub fn sipp_phones_and_carrier_through_sofia_daemon() -> Result {
     println!("interop: a SIPp phone cancelled while the other rang: CANCEL relayed, 487 back");
     daemon.stop()
 }
+
+/// A `sofia` daemon's gateway registers at Kamailio (db_text digest with
+/// qop=auth, subscriber alice): `sofia status gateway kam` says REGED, and
+/// Kamailio's location table holds the gateway's Contact (`gw+kam`).
+pub fn sofia_gateway_registers_at_kamailio() -> Result {
+    let dir = suite_dir("sofia-daemon-gateway-kamailio")?;
+    let kamailio = Kamailio::start(&dir, None)?;
+    let external = format!(
+        r#"    <profile name="external">
+      <settings>
+        <param name="sip-ip" value="127.0.0.1"/>
+        <param name="sip-port" value="auto"/>
+      </settings>
+      <gateways>
+        <gateway name="kam">
+          <param name="username" value="alice"/>
+          <param name="password" value="secret"/>
+          <param name="realm" value="127.0.0.1"/>
+          <param name="from-domain" value="127.0.0.1"/>
+          <param name="proxy" value="127.0.0.1:{}"/>
+          <param name="expire-seconds" value="120"/>
+        </gateway>
+      </gateways>
+    </profile>"#,
+        kamailio.port
+    );
+    let daemon = SofiaDaemon::start_with(&dir, "", &external)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let status = daemon.x("sofia status gateway kam")?;
+        if status.contains("State   \tREGED\n") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "gateway kam not REGED at Kamailio within 30 s:\n{status}\n{}\n{}",
+                kamailio.peer.tail(),
+                daemon.peer.tail()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let dump = kamailio.kamcmd(&["ul.dump"])?;
+    let contact = dump
+        .lines()
+        .find(|l| l.contains("Address: sip:gw+kam@"))
+        .map(|l| l.trim().to_string())
+        .ok_or_else(|| format!("Kamailio has no binding of the gateway:\n{dump}\n{status}"))?;
+    println!(
+        "interop: gateway kam of the sofia daemon registered at Kamailio {} as alice (digest, qop=auth): REGED; Kamailio's location: {contact}",
+        kamailio.version
+    );
+    daemon.stop()
+}
