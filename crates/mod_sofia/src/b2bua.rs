@@ -961,10 +961,15 @@ impl Bridge {
             if status == 100 || leg.state != LegState::Calling && leg.state != LegState::Early {
                 return;
             }
+            let first = leg.state == LegState::Calling;
             leg.state = LegState::Early;
             if leg.cancel_wanted {
-                let tx = leg.tx;
-                self.out.push_back(Output::Cancel { tx });
+                // Legs already early were cancelled when the CANCEL was
+                // wanted; later provisionals must not send another one.
+                if first {
+                    let tx = leg.tx;
+                    self.out.push_back(Output::Cancel { tx });
+                }
                 return;
             }
             if call.winner.is_some() || call.ended {
@@ -1139,8 +1144,10 @@ impl Bridge {
         {
             return;
         }
-        // 6xx ends the search (RFC 3261 §16.7 step 5); else the next group.
-        if status < 600 && self.next_group(id) {
+        // A 6xx from any leg ends the search (RFC 3261 §16.7 step 5), not
+        // only from the last one to fail; else the next group.
+        let declined = status >= 600 || call.failure.as_ref().is_some_and(|(s, _)| *s >= 600);
+        if !declined && self.next_group(id) {
             return;
         }
         let cause = self
@@ -1193,7 +1200,10 @@ impl Bridge {
         let dialog = match Dialog::from_uac(&leg.invite, &msg) {
             Ok(d) => d,
             Err(e) => {
+                // It can be neither acknowledged nor ended: the leg failed
+                // (else it would stay ringing, and its call never end).
                 su_log!(SOFIA, 3, "sofia: call {}: bad 2xx from a leg: {e}", id.0);
+                self.leg_failed(now, id, index, 502, "Bad Gateway");
                 return;
             }
         };
@@ -1211,6 +1221,12 @@ impl Bridge {
             if same && !self.pending_acks.contains_key(&key) {
                 self.ack_leg(id, index, &msg, None);
             } else if !same {
+                // A losing leg answered across its CANCEL: it is over (left
+                // ringing, its call would be kept for it forever). A fork
+                // of the winner leaves the winner up.
+                if index != w {
+                    call.legs[index].state = LegState::Done;
+                }
                 self.ack_and_bye(id, index, dialog, &msg);
             }
             return;
@@ -1714,9 +1730,9 @@ impl Bridge {
                 self.ack_in_dialog(r.call, to, &msg, None);
             }
         }
-        let Some(tag) = self.local_tag(r.call, r.from) else {
-            return;
-        };
+        // The request came in a dialog, so its To has our tag even when the
+        // call has ended meanwhile: its transaction is answered all the same.
+        let tag = self.local_tag(r.call, r.from);
         let contact_user = match r.from {
             Side::A => self
                 .calls
@@ -1729,8 +1745,12 @@ impl Bridge {
             .side_dialog(r.call, r.from)
             .map_or(Transport::Udp, |s| s.1);
         let contact = self.contact(r.profile, transport, &contact_user);
-        let mut b =
-            ResponseBuilder::reply_to(&r.request, status, msg.reason().unwrap_or(""), Some(&tag));
+        let mut b = ResponseBuilder::reply_to(
+            &r.request,
+            status,
+            msg.reason().unwrap_or(""),
+            tag.as_deref(),
+        );
         if (200..300).contains(&status)
             && matches!(r.request.method(), Method::Invite | Method::Update)
         {
