@@ -1137,6 +1137,12 @@ impl Bridge {
         if call.winner.is_some() || call.ended {
             return;
         }
+        // A 6xx ends the search at once: the caller gets it and the other
+        // ringing legs are cancelled (RFC 3261 §16.7 step 5).
+        if status >= 600 && !was_cancelled {
+            self.fail_call(id, cause_of(status));
+            return;
+        }
         if call
             .legs
             .iter()

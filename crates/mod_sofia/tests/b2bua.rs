@@ -80,6 +80,7 @@ fn plan(groups: Vec<Vec<LegPlan>>) -> Plan {
         groups,
         vars: Vars::new(),
         gateway: None,
+        refused: None,
     }
 }
 
@@ -1010,7 +1011,7 @@ fn six_hundred_stops_the_search() {
 }
 
 #[test]
-fn six_hundred_from_one_parallel_leg_stops_the_search_after_the_group() {
+fn six_hundred_from_one_parallel_leg_ends_the_call_at_once() {
     let mut h = H::new();
     let (server, o) = h.invite(
         caller_invite(Some(SDP_A)),
@@ -1018,17 +1019,21 @@ fn six_hundred_from_one_parallel_leg_stops_the_search_after_the_group() {
     );
     let (tx, ix) = (o.sends[0].0, o.sends[0].2.clone());
     let (ty, iy) = (o.sends[1].0, o.sends[1].2.clone());
+    // y rings; x declines everywhere: the caller gets it now, y is
+    // cancelled and the next group is not tried (RFC 3261 §16.7 step 5).
+    h.respond(ty, reply(&iy, 180, "y", None));
     let o = h.respond(tx, reply(&ix, 600, "x", None));
-    assert!(o.responds.is_empty() && o.sends.is_empty(), "{o:#?}");
-    // The last leg of the group is merely busy: the 600 still decides.
-    let o = h.respond(ty, reply(&iy, 486, "y", None));
     assert!(o.sends.is_empty(), "the next group is not tried: {o:#?}");
+    assert_eq!(o.cancels, vec![ty], "{o:#?}");
     let r = o.response(server);
     assert_eq!(
         r.status(),
         Some(486),
         "600 Busy Everywhere -> USER_BUSY -> 486"
     );
+    // y's 487 ends what is left.
+    let o = h.respond(ty, reply(&iy, 487, "y", None));
+    assert!(o.responds.is_empty(), "{o:#?}");
     assert_eq!(h.b.calls(), 0);
     assert_eq!(h.b.transactions(), 0);
 }
@@ -1121,7 +1126,8 @@ fn best_of(statuses: &[u16]) -> u16 {
     let sent: Vec<(TxId, Message)> = o.sends.iter().map(|s| (s.0, s.2.clone())).collect();
     for (i, s) in statuses.iter().enumerate() {
         let o = h.respond(sent[i].0, reply(&sent[i].1, *s, "x", None));
-        if i + 1 < statuses.len() {
+        // A 6xx answers the caller at once; otherwise every leg is waited for.
+        if i + 1 < statuses.len() && *s < 600 {
             assert!(o.responds.is_empty(), "waits for every leg");
         } else {
             return o.response(server).status().unwrap();
