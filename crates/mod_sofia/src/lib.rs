@@ -17,6 +17,7 @@ pub mod control;
 pub mod daemon;
 pub mod directory;
 pub mod events;
+pub mod presence;
 pub mod registrar;
 pub mod store;
 pub mod watchdog;
