@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use sofia_msg::{HeaderName, Method, ResponseBuilder};
-use sofia_nea::{MessageSummary, Notifier, Presence, Server};
+use sofia_nea::{MessageSummary, Notifier, Server};
 use sofia_nta::{Agent, ServerRequest};
 use sofia_su::su_log;
 use sofia_tport::Tport;
@@ -35,7 +35,7 @@ use crate::store::{BackgroundStore, Registration, RegistrationStore, SqliteStore
 use crate::watchdog::{Heartbeat, Watchdog, WatchdogConfig};
 
 /// Methods a profile answers, in its Allow header.
-pub const PROFILE_ALLOW: &str = "REGISTER, SUBSCRIBE, OPTIONS";
+pub const PROFILE_ALLOW: &str = "REGISTER, SUBSCRIBE, PUBLISH, OPTIONS";
 
 /// Where the configuration comes from.
 #[derive(Debug, Clone)]
@@ -138,7 +138,18 @@ fn registrar_settings(p: &ProfileConfig) -> RegistrarSettings {
         force_expires: p.sip_force_expires.unwrap_or(defaults.force_expires),
         expires_late_margin: p.sip_expires_late_margin,
         max_registrations_per_extension: p.max_registrations_per_extension,
+        presence_hosts: setting(p, "presence-hosts").filter(|h| !h.is_empty()),
         ..defaults
+    }
+}
+
+/// The publication settings of a profile: `force-publish-expires`.
+fn publish_config(p: &ProfileConfig) -> crate::presence::PublishConfig {
+    crate::presence::PublishConfig {
+        force_expires: setting(p, "force-publish-expires")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0),
+        ..crate::presence::PublishConfig::default()
     }
 }
 
@@ -170,6 +181,8 @@ struct Profile {
     aliases: Vec<String>,
     /// The request and sweep tasks, ended with the profile.
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// PUBLISH and the presence the subscribers are notified of.
+    presence: crate::presence::PresenceService,
 }
 
 impl Profile {
@@ -268,9 +281,25 @@ impl Profile {
             ),
             ..sofia_nea::Config::default()
         });
-        notifier.add_package(Box::new(Presence));
+        notifier.add_package(Box::new(crate::presence::FsPresence));
         notifier.add_package(Box::new(MessageSummary));
         let presence = Server::new(agent.clone(), notifier);
+        let service = crate::presence::PresenceService::new(
+            &config.name,
+            presence.clone(),
+            publish_config(&config),
+            config.user_agent.clone(),
+        );
+        // Registered users are present from the start.
+        let mut users: Vec<(&str, &str)> = registrar
+            .all()
+            .map(|r| (r.sip_user.as_str(), r.sip_host.as_str()))
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        for (user, host) in users {
+            service.registration_changed(user, host, true);
+        }
         let profile_aliases = aliases(&config, &loaded.directory);
         let profile = Arc::new(Profile {
             config,
@@ -281,6 +310,7 @@ impl Profile {
             acl: Mutex::new(acl),
             aliases: profile_aliases,
             tasks: Mutex::new(Vec::new()),
+            presence: service,
         });
         let p = Arc::clone(&profile);
         let (b, pres) = (bus.clone(), presence);
@@ -323,6 +353,7 @@ impl Profile {
         let kept = fresh.load(rows, SystemTime::now());
         *registrar = fresh;
         *lock(&self.acl) = acl;
+        self.presence.set_config(publish_config(&config));
         su_log!(
             SOFIA,
             3,
@@ -337,6 +368,20 @@ impl Profile {
     /// came from (so that it passes a NAT) over the binding's transport.
     /// The answer is not waited for.
     fn check_sync(&self, row: &Registration) {
+        self.sync_notify(row, "check-sync;reboot=true", None, None);
+    }
+
+    /// Sends the phone of a binding a NOTIFY outside any dialog with this
+    /// `Event`, and this body when given (type and text), to the address
+    /// the REGISTER came from over the binding's transport; `call_id` is its
+    /// Call-ID (a new one when `None`). The answer is not waited for.
+    fn sync_notify(
+        &self,
+        row: &Registration,
+        event: &str,
+        body: Option<(&str, &str)>,
+        call_id: Option<&str>,
+    ) {
         let uri = crate::registrar::contact_uri(&row.contact).to_string();
         let Ok(ip) = row.network_ip.parse::<IpAddr>() else {
             return;
@@ -371,11 +416,18 @@ impl Profile {
                 HeaderName::To,
                 &format!("<sip:{}@{}>", row.sip_user, row.sip_host),
             )
-            .header(HeaderName::CallId, &format!("{}@{local}", self.agent.tag()))
+            .header(
+                HeaderName::CallId,
+                &call_id.map_or_else(|| format!("{}@{local}", self.agent.tag()), str::to_string),
+            )
             .header(HeaderName::CSeq, "1 NOTIFY")
-            .header(HeaderName::Event, "check-sync;reboot=true")
-            .header(HeaderName::SubscriptionState, "terminated")
-            .build();
+            .header(HeaderName::Event, event)
+            .header(HeaderName::SubscriptionState, "terminated");
+        let notify = match body {
+            Some((content_type, text)) => notify.body(content_type, text.to_string()),
+            None => notify,
+        }
+        .build();
         let sent = notify.map_err(|e| e.to_string()).and_then(|msg| {
             self.agent
                 .request(
@@ -386,7 +438,7 @@ impl Profile {
                 .map_err(|e| e.to_string())
         });
         match sent {
-            Ok(()) => su_log!(SOFIA, 5, "sofia: {}: check-sync to {uri}", self.config.name),
+            Ok(()) => su_log!(SOFIA, 5, "sofia: {}: {event} to {uri}", self.config.name),
             Err(e) => su_log!(
                 SOFIA,
                 3,
@@ -420,9 +472,14 @@ impl Profile {
                 );
             }
             self.store(out.store_ops);
+            self.presence_after(&out.events);
             for e in out.events {
                 bus.publish(bus_event(e));
             }
+            return;
+        }
+        if method == Method::Publish {
+            self.presence.publish(&req, |u, h| self.registered(u, h));
             return;
         }
         if method == Method::Invite && !lock(&self.acl).inbound_allows(req.source.remote.ip()) {
@@ -498,10 +555,28 @@ impl Profile {
         }
     }
 
-    /// Removes expired bindings.
+    /// Whether `user@host` has a registration.
+    fn registered(&self, user: &str, host: &str) -> bool {
+        lock(&self.registrar).count(Some(user), host) > 0
+    }
+
+    /// Gives presence the registration changes of registrar events: a user
+    /// with a registration is open, one whose last registration went is
+    /// not.
+    fn presence_after(&self, events: &[crate::registrar::Event]) {
+        for (user, host) in crate::presence::registration_changes(events) {
+            let registered = self.registered(&user, &host);
+            self.presence.registration_changed(&user, &host, registered);
+        }
+    }
+
+    /// Removes expired bindings and publications.
     fn sweep(&self, bus: &EventBus) {
         let out = lock(&self.registrar).sweep(SystemTime::now());
         self.store(out.store_ops);
+        self.presence_after(&out.events);
+        self.presence
+            .expire(Instant::now(), |u, h| self.registered(u, h));
         for e in out.events {
             bus.publish(bus_event(e));
         }
@@ -852,6 +927,7 @@ impl SofiaState for Sofia {
         if let Some(p) = self.find(profile) {
             let out = lock(&p.registrar).flush(target);
             p.store(out.store_ops);
+            p.presence_after(&out.events);
             if reboot {
                 for row in &out.expired {
                     p.check_sync(row);
@@ -942,5 +1018,45 @@ impl SofiaState for Sofia {
 
     fn default_domain(&self) -> Option<String> {
         self.loaded.vars.get("domain").cloned()
+    }
+
+    fn presence_data(
+        &self,
+        profile: &str,
+        user: &str,
+        domain: &str,
+    ) -> Vec<crate::presence::PresenceRow> {
+        let Some(p) = self.find(profile) else {
+            return Vec::new();
+        };
+        let registrations: Vec<Registration> = lock(&p.registrar)
+            .all()
+            .filter(|r| r.sip_user == user)
+            .cloned()
+            .collect();
+        crate::presence::presence_rows(registrations.iter(), user, domain, |u, h| {
+            p.presence.published(u, h)
+        })
+    }
+
+    fn check_sync(&mut self, profile: &str, target: Option<&str>) {
+        let Some(target) = target else {
+            // FreeSWITCH's `sofia_reg_check_sync`: every registration goes.
+            self.flush_inbound_reg(profile, None, false);
+            return;
+        };
+        let Some(p) = self.find(profile) else {
+            return;
+        };
+        let rows: Vec<Registration> = lock(&p.registrar)
+            .all()
+            .filter(|r| crate::presence::sync_target_matches(r, target))
+            .cloned()
+            .collect();
+        for row in &rows {
+            let (event, content_type, body) =
+                crate::presence::reboot_event(&row.user_agent, &row.call_id);
+            p.sync_notify(row, event, Some((content_type, &body)), Some(&row.call_id));
+        }
     }
 }

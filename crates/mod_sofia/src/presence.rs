@@ -190,8 +190,8 @@ pub fn parse_pidf(body: &[u8]) -> Result<PidfInfo, PidfError> {
         if let Some(n) = child(person, "note") {
             note = text_of(n);
         }
-        if let Some(activity) = child(person, "activities")
-            .and_then(|a| a.children().find(roxmltree::Node::is_element))
+        if let Some(activity) =
+            child(person, "activities").and_then(|a| a.children().find(roxmltree::Node::is_element))
         {
             rpid = truncate(activity.tag_name().name());
         }
@@ -568,9 +568,16 @@ impl PublicationStore {
         let expires_at = now + Duration::from_secs(u64::from(expires));
 
         if let Some(tag) = input.if_match.map(str::trim) {
-            let found = self.entries(resource).iter().find(|p| p.etag == tag && p.expires_at > now);
+            let found = self
+                .entries(resource)
+                .iter()
+                .find(|p| p.etag == tag && p.expires_at > now);
             let Some(found) = found else {
-                su_log!(SOFIA, 5, "sofia: PUBLISH for {resource}: unknown entity tag {tag}");
+                su_log!(
+                    SOFIA,
+                    5,
+                    "sofia: PUBLISH for {resource}: unknown entity tag {tag}"
+                );
                 return PublishReply::status(412, "Conditional Request Failed");
             };
             let (id, was_current) = (
@@ -809,7 +816,12 @@ impl PresenceService {
     fn push(&self, store: &PublicationStore, resource: &str, registered: bool) {
         let entity = format!("sip:{resource}");
         let doc = match store.current(resource) {
-            Some(p) => Some(fs_pidf(&entity, &p.info.open_closed, &p.info.note, &p.info.rpid)),
+            Some(p) => Some(fs_pidf(
+                &entity,
+                &p.info.open_closed,
+                &p.info.note,
+                &p.info.rpid,
+            )),
             None if registered => Some(fs_pidf(&entity, "open", "Registered", "unknown")),
             None => None,
         };
@@ -824,7 +836,12 @@ impl PresenceService {
                 "sofia: {}: presence of {resource} to {n} subscribers",
                 self.profile
             ),
-            Err(e) => su_log!(SOFIA, 2, "sofia: {}: presence of {resource}: {e}", self.profile),
+            Err(e) => su_log!(
+                SOFIA,
+                2,
+                "sofia: {}: presence of {resource}: {e}",
+                self.profile
+            ),
         }
     }
 
@@ -881,10 +898,10 @@ impl PresenceService {
         let msg = &req.msg;
         let agent = self.server.agent();
         let tag = agent.tag();
-        let target = msg
-            .request_uri()
-            .and_then(Result::ok)
-            .and_then(|u| u.user().map(|user| (user.to_string(), u.host().to_string())));
+        let target = msg.request_uri().and_then(Result::ok).and_then(|u| {
+            u.user()
+                .map(|user| (user.to_string(), u.host().to_string()))
+        });
         let reply = match &target {
             None => PublishReply::status(404, "Not Found"),
             Some((user, host)) if user.len() + host.len() + 1 > MAX_RESOURCE => {
@@ -938,7 +955,12 @@ impl PresenceService {
         match b.build() {
             Ok(resp) => {
                 if let Err(e) = agent.respond(req.server, resp) {
-                    su_log!(SOFIA, 3, "sofia: {}: cannot answer PUBLISH: {e}", self.profile);
+                    su_log!(
+                        SOFIA,
+                        3,
+                        "sofia: {}: cannot answer PUBLISH: {e}",
+                        self.profile
+                    );
                 }
             }
             Err(e) => su_log!(
@@ -1057,7 +1079,10 @@ pub fn sofia_presence_data<S: SofiaState + ?Sized>(arg: &str, state: &S) -> Repl
     };
     let (user, mut domain) = match user_part.split_once('@') {
         Some((u, d)) => (u, d.split_once('/').map_or(d, |(d, _)| d).to_string()),
-        None => (user_part.split_once('/').map_or(user_part, |(u, _)| u), String::new()),
+        None => (
+            user_part.split_once('/').map_or(user_part, |(u, _)| u),
+            String::new(),
+        ),
     };
     if domain.is_empty() {
         domain = state.default_domain().unwrap_or_default();
@@ -1083,10 +1108,18 @@ pub fn sofia_presence_data<S: SofiaState + ?Sized>(arg: &str, state: &S) -> Repl
         {
             domain = dn.clone();
         }
-        presence_text(&mut out, search, &state.presence_data(&p.name, user, &domain));
+        presence_text(
+            &mut out,
+            search,
+            &state.presence_data(&p.name, user, &domain),
+        );
     } else if !domain.is_empty() {
         for p in state.profiles().iter().filter(|p| p.running) {
-            presence_text(&mut out, search, &state.presence_data(&p.name, user, &domain));
+            presence_text(
+                &mut out,
+                search,
+                &state.presence_data(&p.name, user, &domain),
+            );
         }
     }
     if search.eq_ignore_ascii_case("list") {
@@ -1159,7 +1192,11 @@ mod tests {
 </presence>"#;
     const CLOSED: &[u8] = br#"<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:1000@example.com"><tuple id="t1"><status><basic>closed</basic></status></tuple></presence>"#;
 
-    fn input<'a>(if_match: Option<&'a str>, expires: Option<&'a str>, body: &'a [u8]) -> PublishInput<'a> {
+    fn input<'a>(
+        if_match: Option<&'a str>,
+        expires: Option<&'a str>,
+        body: &'a [u8],
+    ) -> PublishInput<'a> {
         PublishInput {
             resource: "1000@example.com",
             event: Some("presence"),
@@ -1180,7 +1217,11 @@ mod tests {
         assert_eq!(info.rpid, "on-the-phone");
         let info = parse_pidf(CLOSED).unwrap();
         assert_eq!(
-            (info.open_closed.as_str(), info.note.as_str(), info.rpid.as_str()),
+            (
+                info.open_closed.as_str(),
+                info.note.as_str(),
+                info.rpid.as_str()
+            ),
             ("closed", "Unregistered", "Unregistered")
         );
         // A tuple note is both status and activity; a person without note
@@ -1190,10 +1231,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!((info.note.as_str(), info.rpid.as_str()), ("Lunch", "Lunch"));
-        let info = parse_pidf(b"<presence><tuple><status><basic>open</basic></status></tuple><person/></presence>").unwrap();
+        let info = parse_pidf(
+            b"<presence><tuple><status><basic>open</basic></status></tuple><person/></presence>",
+        )
+        .unwrap();
         assert_eq!(info.note, "Available");
         assert!(matches!(parse_pidf(b"<presence>"), Err(PidfError::Xml(_))));
-        assert!(matches!(parse_pidf(b"<other/>"), Err(PidfError::NotPresence(_))));
+        assert!(matches!(
+            parse_pidf(b"<other/>"),
+            Err(PidfError::NotPresence(_))
+        ));
         assert!(parse_pidf(b"<!DOCTYPE x [<!ENTITY a \"b\">]><presence/>").is_err());
         assert!(parse_pidf(&[0xff, 0xfe]).is_err());
     }
@@ -1205,10 +1252,14 @@ mod tests {
         assert!(d.contains("<dm:note>Available</dm:note>"));
         assert!(!d.contains("rpid:activities>\r"));
         let d = fs_pidf("sip:1000@h", "open", "On the phone", "on-the-phone");
-        assert!(d.contains("  <rpid:activities>\r\n   <rpid:on-the-phone/>\n  </rpid:activities>\n"));
+        assert!(
+            d.contains("  <rpid:activities>\r\n   <rpid:on-the-phone/>\n  </rpid:activities>\n")
+        );
         assert!(d.contains("<dm:note>On the phone</dm:note>"));
         let d = fs_pidf("sip:1000@h", "closed", "Away", "away");
-        assert!(d.contains("<basic>closed</basic>") && d.contains("<dm:note>Unregistered</dm:note>"));
+        assert!(
+            d.contains("<basic>closed</basic>") && d.contains("<dm:note>Unregistered</dm:note>")
+        );
         let d = fs_pidf("sip:1000@h", "open", "Unregistered", "x");
         assert!(d.contains("<basic>closed</basic>"));
         assert!(fs_pidf("sip:a@h", "open", "x", "dnd").contains("<rpid:busy/>"));
@@ -1219,7 +1270,11 @@ mod tests {
         assert!(roxmltree::Document::parse(&d).is_ok());
         assert!(d.starts_with("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?> \n<presence xmlns='urn:ietf:params:xml:ns:pidf' \n"));
         assert!(d.ends_with(" </dm:person>\n</presence>"));
-        assert!(FsPresence.initial_body("sip:a@h").contains("<basic>closed</basic>"));
+        assert!(
+            FsPresence
+                .initial_body("sip:a@h")
+                .contains("<basic>closed</basic>")
+        );
     }
 
     #[test]
@@ -1229,7 +1284,10 @@ mod tests {
         let r = s.handle(t0, &input(None, None, OPEN));
         assert_eq!((r.status, r.expires, r.changed), (200, Some(3600), true));
         let e1 = r.etag.unwrap();
-        assert_eq!(s.current("1000@example.com").unwrap().info.rpid, "on-the-phone");
+        assert_eq!(
+            s.current("1000@example.com").unwrap().info.rpid,
+            "on-the-phone"
+        );
         assert_eq!(s.current("1000@example.com").unwrap().user_agent, "phone/1");
 
         // Refresh: new tag, same state, not a change.
@@ -1244,11 +1302,17 @@ mod tests {
         let r = s.handle(t0, &input(Some(&e2), Some("300"), CLOSED));
         assert_eq!((r.status, r.changed), (200, true));
         let e3 = r.etag.unwrap();
-        assert_eq!(s.current("1000@example.com").unwrap().info.open_closed, "closed");
+        assert_eq!(
+            s.current("1000@example.com").unwrap().info.open_closed,
+            "closed"
+        );
 
         // Remove.
         let r = s.handle(t0, &input(Some(&e3), Some("0"), b""));
-        assert_eq!((r.status, r.expires, r.etag, r.changed), (200, Some(0), None, true));
+        assert_eq!(
+            (r.status, r.expires, r.etag, r.changed),
+            (200, Some(0), None, true)
+        );
         assert!(s.is_empty() && s.presentities() == 0 && s.next_expiry().is_none());
         assert_eq!(s.handle(t0, &input(Some(&e3), Some("0"), b"")).status, 412);
     }
@@ -1302,9 +1366,13 @@ mod tests {
         );
         let t0 = Instant::now();
         assert_eq!(s.handle(t0, &input(None, None, OPEN)).expires, Some(600));
-        assert_eq!(s.handle(t0, &input(None, Some("30"), OPEN)).expires, Some(30));
         assert_eq!(
-            s.handle(t0, &input(None, Some("99999999999"), OPEN)).expires,
+            s.handle(t0, &input(None, Some("30"), OPEN)).expires,
+            Some(30)
+        );
+        assert_eq!(
+            s.handle(t0, &input(None, Some("99999999999"), OPEN))
+                .expires,
             Some(600)
         );
     }
@@ -1314,18 +1382,28 @@ mod tests {
         let t0 = Instant::now();
         let mut s = PublicationStore::new(PublishConfig::default(), 4);
         s.handle(t0, &input(None, Some("100"), OPEN));
-        s.handle(t0 + Duration::from_secs(1), &input(None, Some("10"), CLOSED));
-        assert_eq!(s.current("1000@example.com").unwrap().info.open_closed, "closed");
+        s.handle(
+            t0 + Duration::from_secs(1),
+            &input(None, Some("10"), CLOSED),
+        );
+        assert_eq!(
+            s.current("1000@example.com").unwrap().info.open_closed,
+            "closed"
+        );
         assert!(s.expire(t0 + Duration::from_secs(10)).is_empty());
         assert_eq!(
             s.expire(t0 + Duration::from_secs(11)),
             vec!["1000@example.com".to_string()]
         );
-        assert_eq!(s.current("1000@example.com").unwrap().info.open_closed, "open");
+        assert_eq!(
+            s.current("1000@example.com").unwrap().info.open_closed,
+            "open"
+        );
         // A tag past its expiry is unknown even before the sweep.
         let e = s.current("1000@example.com").unwrap().etag.clone();
         assert_eq!(
-            s.handle(t0 + Duration::from_secs(101), &input(Some(&e), None, b"")).status,
+            s.handle(t0 + Duration::from_secs(101), &input(Some(&e), None, b""))
+                .status,
             412
         );
         assert_eq!(s.expire(t0 + Duration::from_secs(101)).len(), 1);
@@ -1390,13 +1468,28 @@ mod tests {
     fn registrar_events_name_the_presentities() {
         let ev = |name: &'static str, h: &[(&str, &str)]| crate::registrar::Event {
             name,
-            headers: h.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            headers: h
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         let events = [
-            ev(crate::registrar::EVENT_REGISTER, &[("from-user", "1000"), ("from-host", "h")]),
-            ev(crate::registrar::EVENT_REGISTER, &[("from-user", "1000"), ("from-host", "h")]),
-            ev(crate::registrar::EVENT_EXPIRE, &[("user", "1001"), ("host", "h")]),
-            ev(crate::registrar::EVENT_PRE_REGISTER, &[("from-user", "1002"), ("from-host", "h")]),
+            ev(
+                crate::registrar::EVENT_REGISTER,
+                &[("from-user", "1000"), ("from-host", "h")],
+            ),
+            ev(
+                crate::registrar::EVENT_REGISTER,
+                &[("from-user", "1000"), ("from-host", "h")],
+            ),
+            ev(
+                crate::registrar::EVENT_EXPIRE,
+                &[("user", "1001"), ("host", "h")],
+            ),
+            ev(
+                crate::registrar::EVENT_PRE_REGISTER,
+                &[("from-user", "1002"), ("from-host", "h")],
+            ),
         ];
         assert_eq!(
             registration_changes(&events),
@@ -1408,7 +1501,10 @@ mod tests {
     fn reboot_events_by_user_agent() {
         assert_eq!(reboot_event("baresip 1.0", "c").0, "check-sync");
         assert_eq!(reboot_event("snom360/8.7", "c").0, "check-sync;reboot=true");
-        assert_eq!(reboot_event("Yealink SIP-T46", "c").0, "check-sync;reboot=true");
+        assert_eq!(
+            reboot_event("Yealink SIP-T46", "c").0,
+            "check-sync;reboot=true"
+        );
         assert_eq!(reboot_event("Linksys/SPA8000-6.1", "c").0, "check-sync");
         assert_eq!(reboot_event("Linksys/SPA942", "c").0, "reboot_now");
         assert_eq!(reboot_event("Cisco/SPA504G", "c").0, "reboot");
