@@ -244,6 +244,14 @@ const SUITES: &[Suite] = &[
         needs: &[BARESIP],
         run: peers_interop::baresip_registers_at_sofia_daemon,
     },
+    Suite {
+        name: "SIPp presence (SUBSCRIBE and PUBLISH) against the sofia daemon",
+        needs: &[peers::Package {
+            name: "sip-tester",
+            probe: peers::Probe::Program("sipp"),
+        }],
+        run: peers_interop::sipp_presence_against_sofia_daemon,
+    },
 ];
 
 const BARESIP: peers::Package = peers::Package {
