@@ -6,7 +6,9 @@
 //! A profile answers REGISTER through its [`Registrar`] (digest against the
 //! directory, bindings written to `<data-dir>/sofia_reg_<profile>.db` by a
 //! background writer and read back at start), SUBSCRIBE for `presence` and
-//! `message-summary` through sofia-nea's [`Server`], OPTIONS with 200, and
+//! `message-summary` through sofia-nea's [`Server`], PUBLISH of `presence`
+//! through [`crate::presence`] (which also turns registrations into
+//! presence), OPTIONS with 200, and
 //! other requests with 501 (calls are not bridged). `apply-inbound-acl`
 //! refuses INVITEs from addresses it does not allow (403). Registration
 //! events go on the daemon's [`EventBus`].
