@@ -283,7 +283,18 @@ impl Profile {
             ),
             ..sofia_nea::Config::default()
         });
-        notifier.add_package(Box::new(crate::presence::FsPresence));
+        // Registered users are open without a document stored for each:
+        // the package asks the profile's registrar (once the profile runs).
+        let this: Arc<std::sync::OnceLock<std::sync::Weak<Profile>>> = Arc::default();
+        let lookup = Arc::clone(&this);
+        notifier.add_package(Box::new(crate::presence::FsPresence::with_registrations(
+            Arc::new(move |user: &str, host: &str| {
+                lookup
+                    .get()
+                    .and_then(std::sync::Weak::upgrade)
+                    .is_some_and(|p| p.registered(user, host))
+            }),
+        )));
         notifier.add_package(Box::new(MessageSummary));
         let presence = Server::new(agent.clone(), notifier);
         let service = crate::presence::PresenceService::new(
@@ -292,16 +303,6 @@ impl Profile {
             publish_config(&config),
             config.user_agent.clone(),
         );
-        // Registered users are present from the start.
-        let mut users: Vec<(&str, &str)> = registrar
-            .all()
-            .map(|r| (r.sip_user.as_str(), r.sip_host.as_str()))
-            .collect();
-        users.sort_unstable();
-        users.dedup();
-        for (user, host) in users {
-            service.registration_changed(user, host, true);
-        }
         let profile_aliases = aliases(&config, &loaded.directory);
         let profile = Arc::new(Profile {
             config,
@@ -314,6 +315,7 @@ impl Profile {
             tasks: Mutex::new(Vec::new()),
             presence: service,
         });
+        let _ = this.set(Arc::downgrade(&profile));
         let p = Arc::clone(&profile);
         let (b, pres) = (bus.clone(), presence);
         let requests_task = tokio::spawn(async move {
@@ -481,7 +483,7 @@ impl Profile {
             return;
         }
         if method == Method::Publish {
-            self.presence.publish(&req, |u, h| self.registered(u, h));
+            self.presence.publish(&req);
             return;
         }
         if method == Method::Invite && !lock(&self.acl).inbound_allows(req.source.remote.ip()) {
@@ -567,8 +569,7 @@ impl Profile {
     /// not.
     fn presence_after(&self, events: &[crate::registrar::Event]) {
         for (user, host) in crate::presence::registration_changes(events) {
-            let registered = self.registered(&user, &host);
-            self.presence.registration_changed(&user, &host, registered);
+            self.presence.registration_changed(&user, &host);
         }
     }
 
@@ -577,8 +578,7 @@ impl Profile {
         let out = lock(&self.registrar).sweep(SystemTime::now());
         self.store(out.store_ops);
         self.presence_after(&out.events);
-        self.presence
-            .expire(Instant::now(), |u, h| self.registered(u, h));
+        self.presence.expire(Instant::now());
         for e in out.events {
             bus.publish(bus_event(e));
         }

@@ -16,10 +16,10 @@
 //!
 //! [`PresenceService`] drives it in the daemon: it answers PUBLISH on the
 //! profile's engine and gives the sofia-nea notifier, whose subscribers get
-//! the NOTIFYs, the document of each presentity whose state changed: the
-//! published state; else, for a user with a registration, open
-//! (`Registered`, shown as `Available`); else the package's initial closed
-//! (`Unregistered`) document, for which the notifier keeps nothing.
+//! the NOTIFYs, the state of each presentity that changed: the published
+//! document; else nothing, and the package ([`FsPresence`]) gives open
+//! (`Registered`, shown as `Available`) for a user with a registration and
+//! closed (`Unregistered`) otherwise.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -65,7 +65,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use sofia_msg::{HeaderName, ResponseBuilder};
@@ -304,10 +304,36 @@ pub fn fs_pidf(entity: &str, open_closed: &str, status: &str, rpid: &str) -> Str
     )
 }
 
-/// The `presence` package with FreeSWITCH's documents: a presentity nobody
-/// has published and that has no registration is closed, `Unregistered`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FsPresence;
+/// Whether `user@host` has a registration.
+pub type RegisteredFn = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+/// The `presence` package with FreeSWITCH's documents. A presentity
+/// without published state (the notifier keeps none for it) is open,
+/// `Registered`, while the user has a registration, as the registration
+/// lookup given to [`FsPresence::with_registrations`] says, and closed,
+/// `Unregistered`, otherwise; nothing is stored per registered user.
+#[derive(Clone, Default)]
+pub struct FsPresence {
+    registered: Option<RegisteredFn>,
+}
+
+impl std::fmt::Debug for FsPresence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FsPresence")
+            .field("registrations", &self.registered.is_some())
+            .finish()
+    }
+}
+
+impl FsPresence {
+    /// The package with a registration lookup. The notifier calls it with
+    /// its lock held: it must not call the notifier's server.
+    pub fn with_registrations(registered: RegisteredFn) -> FsPresence {
+        FsPresence {
+            registered: Some(registered),
+        }
+    }
+}
 
 impl Package for FsPresence {
     fn event(&self) -> &str {
@@ -316,8 +342,17 @@ impl Package for FsPresence {
     fn content_type(&self) -> &str {
         PIDF
     }
-    fn initial_body(&self, resource: &str) -> String {
-        fs_pidf(resource, "closed", "Unregistered", "")
+    fn initial_body(&self, entity: &str) -> String {
+        let aor = entity.split_once(':').map_or(entity, |(_, rest)| rest);
+        let registered = match (&self.registered, aor.split_once('@')) {
+            (Some(f), Some((user, host))) => f(user, host),
+            _ => false,
+        };
+        if registered {
+            fs_pidf(entity, "open", "Registered", "unknown")
+        } else {
+            fs_pidf(entity, "closed", "Unregistered", "")
+        }
     }
 }
 
@@ -809,24 +844,19 @@ impl PresenceService {
         }
     }
 
-    /// Gives the notifier the document of `resource` (see the module docs):
-    /// the published state, else open for a registered user, else none.
-    /// Called with the store locked, so that documents reach the notifier
-    /// in the order their changes happened.
-    fn push(&self, store: &PublicationStore, resource: &str, registered: bool) {
+    /// Gives the notifier the state of `resource` (see the module docs): the
+    /// published document, else none (the package's initial document then
+    /// says open for a registered user, closed otherwise); its subscribers
+    /// are notified either way. Called with the store locked, so that
+    /// changes reach the notifier in the order they happened.
+    fn push(&self, store: &PublicationStore, resource: &str) {
         let entity = format!("sip:{resource}");
-        let doc = match store.current(resource) {
-            Some(p) => Some(fs_pidf(
-                &entity,
-                &p.info.open_closed,
-                &p.info.note,
-                &p.info.rpid,
-            )),
-            None if registered => Some(fs_pidf(&entity, "open", "Registered", "unknown")),
-            None => None,
-        };
-        let result = match doc {
-            Some(doc) => self.server.set_state(EVENT, resource, doc),
+        let result = match store.current(resource) {
+            Some(p) => self.server.set_state(
+                EVENT,
+                resource,
+                fs_pidf(&entity, &p.info.open_closed, &p.info.note, &p.info.rpid),
+            ),
             None => self.server.clear_state(EVENT, resource),
         };
         match result {
@@ -845,26 +875,25 @@ impl PresenceService {
         }
     }
 
-    /// A registration of `user@host` started or ended: `registered` says
-    /// whether the user still has one.
-    pub fn registration_changed(&self, user: &str, host: &str, registered: bool) {
+    /// A registration of `user@host` started or ended: its subscribers
+    /// are told, unless published state decides its presence.
+    pub fn registration_changed(&self, user: &str, host: &str) {
         let resource = resource_of(user, host);
         let store = lock(&self.store);
-        self.push(&store, &resource, registered);
+        if store.current(&resource).is_none() {
+            self.push(&store, &resource);
+        }
     }
 
     /// Drops the publications expired at `now` and updates their
-    /// presentities; `registered(user, host)` says whether a user has a
-    /// registration.
-    pub fn expire(&self, now: Instant, registered: impl Fn(&str, &str) -> bool) {
+    /// presentities.
+    pub fn expire(&self, now: Instant) {
         let mut store = lock(&self.store);
         if store.next_expiry().is_none_or(|at| at > now) {
             return;
         }
         for resource in store.expire(now) {
-            let (user, host) = resource.split_once('@').unwrap_or((&resource, ""));
-            let is_registered = registered(user, host);
-            self.push(&store, &resource, is_registered);
+            self.push(&store, &resource);
         }
     }
 
@@ -892,9 +921,8 @@ impl PresenceService {
     }
 
     /// Answers a PUBLISH on the server's engine and updates the
-    /// presentity; `registered(user, host)` says whether a user has a
-    /// registration.
-    pub fn publish(&self, req: &ServerRequest, registered: impl Fn(&str, &str) -> bool) {
+    /// presentity.
+    pub fn publish(&self, req: &ServerRequest) {
         let msg = &req.msg;
         let agent = self.server.agent();
         let tag = agent.tag();
@@ -909,7 +937,6 @@ impl PresenceService {
             }
             Some((user, host)) => {
                 let resource = resource_of(user, host);
-                let is_registered = registered(user, host);
                 let body = msg.body_bytes();
                 let content_type = msg.header(HeaderName::ContentType);
                 let input = PublishInput {
@@ -925,7 +952,7 @@ impl PresenceService {
                 let mut store = lock(&self.store);
                 let reply = store.handle(std::time::Instant::now(), &input);
                 if reply.changed {
-                    self.push(&store, &resource, is_registered);
+                    self.push(&store, &resource);
                 }
                 reply
             }
@@ -1271,8 +1298,19 @@ mod tests {
         assert!(d.starts_with("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?> \n<presence xmlns='urn:ietf:params:xml:ns:pidf' \n"));
         assert!(d.ends_with(" </dm:person>\n</presence>"));
         assert!(
-            FsPresence
+            FsPresence::default()
                 .initial_body("sip:a@h")
+                .contains("<basic>closed</basic>")
+        );
+        let registered = FsPresence::with_registrations(Arc::new(|u, h| (u, h) == ("a", "h")));
+        assert!(
+            registered
+                .initial_body("sip:a@h")
+                .contains("<dm:note>Available</dm:note>")
+        );
+        assert!(
+            registered
+                .initial_body("sip:b@h")
                 .contains("<basic>closed</basic>")
         );
     }

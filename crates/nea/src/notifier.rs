@@ -584,19 +584,18 @@ impl Notifier {
         Ok(n)
     }
 
-    /// Forgets a resource's state: its subscribers are owed a NOTIFY with
-    /// the package's initial body (the state of a resource nobody has
-    /// set), and the notifier keeps nothing for it. Returns how many
-    /// subscribers are notified; a resource without state notifies none.
+    /// Forgets a resource's state: the notifier keeps nothing for it, and
+    /// its active subscribers are owed a NOTIFY with the package's initial
+    /// body (which a package may compute from elsewhere, so this also
+    /// tells subscribers of a resource without state that it changed).
+    /// Returns how many.
     pub fn clear_state(&mut self, event: &str, resource: &str) -> Result<usize, Error> {
         let event = event.to_ascii_lowercase();
         if self.package(&event).is_none() {
             return Err(Error::UnknownEvent(event));
         }
         let key = (event, resource.to_string());
-        if self.states.remove(&key).is_none() {
-            return Ok(0);
-        }
+        self.states.remove(&key);
         let ids = self.by_resource.get(&key).cloned().unwrap_or_default();
         let mut n = 0;
         for id in ids {

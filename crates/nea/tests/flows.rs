@@ -620,8 +620,11 @@ fn clear_state_notifies_the_initial_body_and_forgets_the_resource() {
     let got = notifies(&mut n, t2);
     assert_eq!(got.len(), 1);
     assert!(got[0].2.contains("<basic>closed</basic>"), "{}", got[0].2);
-    // A resource without state notifies nobody; an unknown package fails.
-    assert_eq!(n.clear_state("presence", "alice@example.com"), Ok(0));
+    // Without state, the subscribers are still told (a package may compute
+    // its initial body); a resource nobody watches notifies none; an
+    // unknown package fails.
+    assert_eq!(n.clear_state("presence", "alice@example.com"), Ok(1));
+    assert_eq!(n.state_count(), 0);
     assert_eq!(n.clear_state("presence", "nobody@example.com"), Ok(0));
     assert!(n.clear_state("dialog", "alice@example.com").is_err());
 }
