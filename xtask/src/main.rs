@@ -277,6 +277,14 @@ const SUITES: &[Suite] = &[
         needs: &[KAMAILIO],
         run: peers_interop::sofia_gateway_registers_at_kamailio,
     },
+    Suite {
+        name: "SIPp presence (SUBSCRIBE and PUBLISH) against the sofia daemon",
+        needs: &[peers::Package {
+            name: "sip-tester",
+            probe: peers::Probe::Program("sipp"),
+        }],
+        run: peers_interop::sipp_presence_against_sofia_daemon,
+    },
 ];
 
 const BARESIP: peers::Package = peers::Package {

@@ -2266,3 +2266,109 @@ pub fn sofia_gateway_registers_at_kamailio() -> Result {
     );
     daemon.stop()
 }
+
+/// Runs one SIPp scenario of `xtask/sipp` once over UDP against the sofia
+/// daemon (at most `limit`), logging to `dir/sipp-<name>.log`.
+fn sofia_sipp(
+    dir: &Path,
+    daemon: &SofiaDaemon,
+    name: &str,
+    file: &str,
+    limit: Duration,
+) -> Result<Peer> {
+    let scenario = crate::workspace_root().join("xtask/sipp").join(file);
+    let port = free_port(true)?;
+    let target = format!("127.0.0.1:{}", daemon.port);
+    Peer::start(
+        &format!("sipp ({name})"),
+        limit,
+        "sipp",
+        [
+            OsStr::new("-sf"),
+            scenario.as_os_str(),
+            OsStr::new("-t"),
+            OsStr::new("u1"),
+            OsStr::new("-m"),
+            OsStr::new("1"),
+            OsStr::new("-timeout"),
+            OsStr::new(&format!("{}s", limit.as_secs().saturating_sub(5).max(5))),
+            OsStr::new("-nostdin"),
+            OsStr::new("-i"),
+            OsStr::new("127.0.0.1"),
+            OsStr::new("-p"),
+            OsStr::new(&port.to_string()),
+            OsStr::new(&target),
+        ],
+        &[],
+        dir.join(format!("sipp-{name}.log")),
+    )
+}
+
+/// Waits for a SIPp run of one call to end; an error unless it exited 0
+/// with the call successful.
+fn sofia_sipp_done(sipp: &mut Peer, what: &str, daemon: &SofiaDaemon, within: Duration) -> Result {
+    let status = sipp.wait_exit(within)?;
+    let text = sipp.text();
+    let ok = text
+        .lines()
+        .rfind(|l| l.contains("Successful call"))
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !status.success() || !ok.ends_with(" 1") {
+        return Err(format!(
+            "sipp {what} against the sofia daemon: exit {status}, {ok:?}\n{}\n{}",
+            sipp.tail(),
+            daemon.peer.tail()
+        ));
+    }
+    println!("interop: sipp {what} against the sofia daemon: {ok}");
+    Ok(())
+}
+
+/// Presence at the `sofia` daemon between two SIPp phones: one SUBSCRIBEs
+/// to user 1001 (`xtask/sipp/sofia_presence_watch.xml`) and checks each
+/// NOTIFY's PIDF (closed and Unregistered at first, then the published open
+/// state with its activity and note, then the published closed state);
+/// the other PUBLISHes for 1001 (`xtask/sipp/sofia_presence_publish.xml`):
+/// 200 with SIP-ETag and Expires, a modification with SIP-If-Match, 412 for
+/// the replaced tag, 489 for another package, and the removal.
+pub fn sipp_presence_against_sofia_daemon() -> Result {
+    let dir = suite_dir("sofia-daemon-presence")?;
+    let daemon = SofiaDaemon::start(&dir)?;
+    let mut watcher = sofia_sipp(
+        &dir,
+        &daemon,
+        "watcher",
+        "sofia_presence_watch.xml",
+        Duration::from_secs(60),
+    )?;
+    // The watcher's first NOTIFY goes before anything is published.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut publisher = sofia_sipp(
+        &dir,
+        &daemon,
+        "publisher",
+        "sofia_presence_publish.xml",
+        Duration::from_secs(60),
+    )?;
+    sofia_sipp_done(
+        &mut watcher,
+        "SUBSCRIBE to 1001's presence",
+        &daemon,
+        Duration::from_secs(65),
+    )?;
+    sofia_sipp_done(
+        &mut publisher,
+        "PUBLISH of 1001's presence",
+        &daemon,
+        Duration::from_secs(65),
+    )?;
+    // The publication is gone: 1001 has no presence data left.
+    let list = daemon.x("sofia_presence_data list internal/1001@127.0.0.1")?;
+    if list != "+OK\n" {
+        return Err(format!("sofia_presence_data after the removal: {list:?}"));
+    }
+    daemon.stop()
+}

@@ -545,6 +545,30 @@ pub trait SofiaState {
     fn now(&self) -> SystemTime {
         SystemTime::now()
     }
+
+    /// `sofia_presence_data`: the registrations of `user` in `domain` (the
+    /// realm they authenticated in) on profile `profile`, each with the
+    /// user's published status and activity. None by default.
+    fn presence_data(
+        &self,
+        _profile: &str,
+        _user: &str,
+        _domain: &str,
+    ) -> Vec<crate::presence::PresenceRow> {
+        Vec::new()
+    }
+
+    /// `sofia profile <p> check_sync [<call_id>|<[user]@host>]`: with a
+    /// target, the phones of the registrations it names get the check-sync
+    /// NOTIFY of their kind ([`crate::presence::reboot_event`]); without,
+    /// every registration of the profile is expired, as FreeSWITCH's
+    /// `sofia_reg_check_sync` does (by default through
+    /// [`SofiaState::flush_inbound_reg`]).
+    fn check_sync(&mut self, profile: &str, target: Option<&str>) {
+        if target.is_none() {
+            self.flush_inbound_reg(profile, None, false);
+        }
+    }
 }
 
 /// A [`SofiaState`] with no profiles and no registrations: every action
@@ -590,6 +614,9 @@ pub enum ApiCommand {
     GatewayData(String),
     /// `sofia_dig [xml] [options] <uri>...`
     Dig(DigArgs),
+    /// `sofia_presence_data <arg>`: the raw argument
+    /// (`[list|status|rpid|user_agent] [profile/]user@domain`).
+    PresenceData(String),
     /// An empty line.
     Empty,
     /// Any other API name: `-ERR <name> Command not found!`.
@@ -630,6 +657,11 @@ pub enum ProfileCommand {
         target: Option<String>,
         /// `reboot`
         reboot: bool,
+    },
+    /// `check_sync [<call_id>|<[user]@host>]`
+    CheckSync {
+        /// Call-ID or `[user]@host`.
+        target: Option<String>,
     },
     /// `siptrace <on|off>`; `None` without a value (usage reply).
     Siptrace(Option<bool>),
@@ -776,6 +808,7 @@ impl ApiCommand {
             "sofia_count_reg" => ApiCommand::CountReg(rest.to_string()),
             "sofia_gateway_data" => ApiCommand::GatewayData(rest.to_string()),
             "sofia_dig" => ApiCommand::Dig(parse_dig(rest)),
+            "sofia_presence_data" => ApiCommand::PresenceData(rest.to_string()),
             other => ApiCommand::NotFound(other.to_string()),
         }
     }
@@ -884,6 +917,10 @@ fn parse_profile(args: &[&str]) -> SofiaCommand {
                 target: Some(target.to_string()),
                 reboot: more.first().is_some_and(|r| eq(r, "reboot")),
             },
+        }
+    } else if eq(sub, "check_sync") {
+        ProfileCommand::CheckSync {
+            target: rest.first().map(|t| t.to_string()),
         }
     } else if eq(sub, "siptrace") {
         ProfileCommand::Siptrace(rest.first().map(|v| switch_true(v)))
@@ -1020,6 +1057,7 @@ pub fn run<S: SofiaState + ?Sized>(command: &ApiCommand, state: &mut S) -> Reply
         ApiCommand::CountReg(arg) => sofia_count_reg(arg, state),
         ApiCommand::GatewayData(arg) => gateway_data(arg, state),
         ApiCommand::Dig(args) => dig_with(args, |_| None),
+        ApiCommand::PresenceData(arg) => crate::presence::sofia_presence_data(arg, state),
         ApiCommand::Empty => Reply::err("-ERR no command\n"),
         ApiCommand::NotFound(name) => Reply::err(format!("-ERR {name} Command not found!\n")),
     }
@@ -1224,6 +1262,14 @@ fn profile_command<S: SofiaState + ?Sized>(
                 format!("+OK {verb} all registrations matching specified call_id\n")
             } else {
                 format!("+OK {verb} all registrations\n")
+            })
+        }
+        ProfileCommand::CheckSync { target } => {
+            state.check_sync(pname, target.as_deref());
+            Reply::ok(if target.is_some() {
+                "+OK syncing all registrations matching specified call_id\n"
+            } else {
+                "+OK syncing all registrations\n"
             })
         }
         ProfileCommand::Siptrace(None) => {

@@ -6,12 +6,14 @@
 //! A profile answers REGISTER through its [`Registrar`] (digest against the
 //! directory, bindings written to `<data-dir>/sofia_reg_<profile>.db` by a
 //! background writer and read back at start), SUBSCRIBE for `presence` and
-//! `message-summary` through sofia-nea's [`Server`], OPTIONS with 200, and
-//! hands INVITEs and in-dialog requests to the daemon's [`Switch`], which
-//! bridges calls (signalling only) where the profile's `<routes>` or the
-//! registrations send them. `apply-inbound-acl` refuses INVITEs from
-//! addresses it does not allow (403); `auth-calls` challenges the others
-//! (407). Registration events go on the daemon's [`EventBus`].
+//! `message-summary` through sofia-nea's [`Server`], PUBLISH of `presence`
+//! through [`crate::presence`] (which also turns registrations into
+//! presence), OPTIONS with 200, and hands INVITEs and in-dialog requests to
+//! the daemon's [`Switch`], which bridges calls (signalling only) where the
+//! profile's `<routes>` or the registrations send them. `apply-inbound-acl`
+//! refuses INVITEs from addresses it does not allow (403); `auth-calls`
+//! challenges the others (407). Registration events go on the daemon's
+//! [`EventBus`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -20,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use sofia_msg::{HeaderName, Method, ResponseBuilder};
-use sofia_nea::{MessageSummary, Notifier, Presence, Server};
+use sofia_nea::{MessageSummary, Notifier, Server};
 use sofia_nta::{Agent, ServerRequest};
 use sofia_su::su_log;
 use sofia_tport::Tport;
@@ -46,8 +48,7 @@ use crate::watchdog::{Heartbeat, Watchdog, WatchdogConfig};
 use sofia_iptsec::{AuthModule, ChallengeKind};
 
 /// Methods a profile answers, in its Allow header.
-pub const PROFILE_ALLOW: &str =
-    "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, MESSAGE, NOTIFY, REFER, REGISTER, SUBSCRIBE";
+pub const PROFILE_ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, MESSAGE, NOTIFY, REFER, REGISTER, SUBSCRIBE, PUBLISH";
 
 /// Where the configuration comes from.
 #[derive(Debug, Clone)]
@@ -150,7 +151,18 @@ fn registrar_settings(p: &ProfileConfig) -> RegistrarSettings {
         force_expires: p.sip_force_expires.unwrap_or(defaults.force_expires),
         expires_late_margin: p.sip_expires_late_margin,
         max_registrations_per_extension: p.max_registrations_per_extension,
+        presence_hosts: setting(p, "presence-hosts").filter(|h| !h.is_empty()),
         ..defaults
+    }
+}
+
+/// The publication settings of a profile: `force-publish-expires`.
+fn publish_config(p: &ProfileConfig) -> crate::presence::PublishConfig {
+    crate::presence::PublishConfig {
+        force_expires: setting(p, "force-publish-expires")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0),
+        ..crate::presence::PublishConfig::default()
     }
 }
 
@@ -194,6 +206,8 @@ struct Profile {
     gateways: GatewayDriver,
     /// What a gateway needs to know of the profile.
     gateway_env: GatewayEnv,
+    /// PUBLISH and the presence the subscribers are notified of.
+    presence: crate::presence::PresenceService,
 }
 
 impl Profile {
@@ -293,9 +307,26 @@ impl Profile {
             ),
             ..sofia_nea::Config::default()
         });
-        notifier.add_package(Box::new(Presence));
+        // Registered users are open without a document stored for each:
+        // the package asks the profile's registrar (once the profile runs).
+        let this: Arc<std::sync::OnceLock<std::sync::Weak<Profile>>> = Arc::default();
+        let lookup = Arc::clone(&this);
+        notifier.add_package(Box::new(crate::presence::FsPresence::with_registrations(
+            Arc::new(move |user: &str, host: &str| {
+                lookup
+                    .get()
+                    .and_then(std::sync::Weak::upgrade)
+                    .is_some_and(|p| p.registered(user, host))
+            }),
+        )));
         notifier.add_package(Box::new(MessageSummary));
         let presence = Server::new(agent.clone(), notifier);
+        let service = crate::presence::PresenceService::new(
+            &config.name,
+            presence.clone(),
+            publish_config(&config),
+            config.user_agent.clone(),
+        );
         let profile_aliases = aliases(&config, &loaded.directory);
         let info = ProfileInfo {
             name: name.clone(),
@@ -331,7 +362,9 @@ impl Profile {
             contact_host,
             gateways,
             gateway_env,
+            presence: service,
         });
+        let _ = this.set(Arc::downgrade(&profile));
         let p = Arc::clone(&profile);
         let (b, pres) = (bus.clone(), presence);
         let requests_task = tokio::spawn(async move {
@@ -394,6 +427,7 @@ impl Profile {
                 self.config.name
             );
         }
+        self.presence.set_config(publish_config(&config));
         su_log!(
             SOFIA,
             3,
@@ -408,6 +442,20 @@ impl Profile {
     /// came from (so that it passes a NAT) over the binding's transport.
     /// The answer is not waited for.
     fn check_sync(&self, row: &Registration) {
+        self.sync_notify(row, "check-sync;reboot=true", None, None);
+    }
+
+    /// Sends the phone of a binding a NOTIFY outside any dialog with this
+    /// `Event`, and this body when given (type and text), to the address
+    /// the REGISTER came from over the binding's transport; `call_id` is its
+    /// Call-ID (a new one when `None`). The answer is not waited for.
+    fn sync_notify(
+        &self,
+        row: &Registration,
+        event: &str,
+        body: Option<(&str, &str)>,
+        call_id: Option<&str>,
+    ) {
         let uri = crate::registrar::contact_uri(&row.contact).to_string();
         let Ok(ip) = row.network_ip.parse::<IpAddr>() else {
             return;
@@ -442,11 +490,18 @@ impl Profile {
                 HeaderName::To,
                 &format!("<sip:{}@{}>", row.sip_user, row.sip_host),
             )
-            .header(HeaderName::CallId, &format!("{}@{local}", self.agent.tag()))
+            .header(
+                HeaderName::CallId,
+                &call_id.map_or_else(|| format!("{}@{local}", self.agent.tag()), str::to_string),
+            )
             .header(HeaderName::CSeq, "1 NOTIFY")
-            .header(HeaderName::Event, "check-sync;reboot=true")
-            .header(HeaderName::SubscriptionState, "terminated")
-            .build();
+            .header(HeaderName::Event, event)
+            .header(HeaderName::SubscriptionState, "terminated");
+        let notify = match body {
+            Some((content_type, text)) => notify.body(content_type, text.to_string()),
+            None => notify,
+        }
+        .build();
         let sent = notify.map_err(|e| e.to_string()).and_then(|msg| {
             self.agent
                 .request(
@@ -457,7 +512,7 @@ impl Profile {
                 .map_err(|e| e.to_string())
         });
         match sent {
-            Ok(()) => su_log!(SOFIA, 5, "sofia: {}: check-sync to {uri}", self.config.name),
+            Ok(()) => su_log!(SOFIA, 5, "sofia: {}: {event} to {uri}", self.config.name),
             Err(e) => su_log!(
                 SOFIA,
                 3,
@@ -491,12 +546,24 @@ impl Profile {
                 );
             }
             self.store(out.store_ops);
+            self.presence_after(&out.events);
             for e in out.events {
                 bus.publish(bus_event(e));
             }
             return;
         }
-        if method == Method::Invite && !lock(&self.acl).inbound_allows(req.source.remote.ip()) {
+        if method == Method::Publish {
+            self.presence.publish(&req);
+            return;
+        }
+        // `apply-inbound-acl` without `auth-calls` refuses other sources;
+        // with it, they are challenged instead (`authorize_call`). Requests
+        // inside a call are not checked again.
+        if method == Method::Invite
+            && req.msg.to_tag().is_none()
+            && !self.config.auth_calls
+            && !lock(&self.acl).inbound_allows(req.source.remote.ip())
+        {
             su_log!(
                 SOFIA,
                 3,
@@ -625,10 +692,26 @@ impl Profile {
         }
     }
 
-    /// Removes expired bindings.
+    /// Whether `user@host` has a registration.
+    fn registered(&self, user: &str, host: &str) -> bool {
+        lock(&self.registrar).count(Some(user), host) > 0
+    }
+
+    /// Gives presence the registration changes of registrar events: a user
+    /// with a registration is open, one whose last registration went is
+    /// not.
+    fn presence_after(&self, events: &[crate::registrar::Event]) {
+        for (user, host) in crate::presence::registration_changes(events) {
+            self.presence.registration_changed(&user, &host);
+        }
+    }
+
+    /// Removes expired bindings and publications.
     fn sweep(&self, bus: &EventBus) {
         let out = lock(&self.registrar).sweep(SystemTime::now());
         self.store(out.store_ops);
+        self.presence_after(&out.events);
+        self.presence.expire(Instant::now());
         for e in out.events {
             bus.publish(bus_event(e));
         }
@@ -1052,6 +1135,7 @@ impl SofiaState for Sofia {
         if let Some(p) = self.find(profile) {
             let out = lock(&p.registrar).flush(target);
             p.store(out.store_ops);
+            p.presence_after(&out.events);
             if reboot {
                 for row in &out.expired {
                     p.check_sync(row);
@@ -1216,6 +1300,46 @@ impl SofiaState for Sofia {
                     Err(format!("gateway {name} is already running"))
                 }
             }
+        }
+    }
+
+    fn presence_data(
+        &self,
+        profile: &str,
+        user: &str,
+        domain: &str,
+    ) -> Vec<crate::presence::PresenceRow> {
+        let Some(p) = self.find(profile) else {
+            return Vec::new();
+        };
+        let registrations: Vec<Registration> = lock(&p.registrar)
+            .all()
+            .filter(|r| r.sip_user == user)
+            .cloned()
+            .collect();
+        crate::presence::presence_rows(registrations.iter(), user, domain, |u, h| {
+            p.presence.published(u, h)
+        })
+    }
+
+    fn check_sync(&mut self, profile: &str, target: Option<&str>) {
+        let Some(target) = target else {
+            // FreeSWITCH's `sofia_reg_check_sync`: every registration goes.
+            self.flush_inbound_reg(profile, None, false);
+            return;
+        };
+        let Some(p) = self.find(profile) else {
+            return;
+        };
+        let rows: Vec<Registration> = lock(&p.registrar)
+            .all()
+            .filter(|r| crate::presence::sync_target_matches(r, target))
+            .cloned()
+            .collect();
+        for row in &rows {
+            let (event, content_type, body) =
+                crate::presence::reboot_event(&row.user_agent, &row.call_id);
+            p.sync_notify(row, event, Some((content_type, &body)), Some(&row.call_id));
         }
     }
 }

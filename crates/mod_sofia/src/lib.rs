@@ -20,6 +20,7 @@ pub mod dial;
 pub mod directory;
 pub mod events;
 pub mod gateway;
+pub mod presence;
 pub mod registrar;
 pub mod store;
 pub mod switch;

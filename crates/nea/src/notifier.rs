@@ -584,6 +584,38 @@ impl Notifier {
         Ok(n)
     }
 
+    /// Forgets a resource's state: the notifier keeps nothing for it, and
+    /// its active subscribers are owed a NOTIFY with the package's initial
+    /// body (which a package may compute from elsewhere, so this also
+    /// tells subscribers of a resource without state that it changed).
+    /// Returns how many.
+    pub fn clear_state(&mut self, event: &str, resource: &str) -> Result<usize, Error> {
+        let event = event.to_ascii_lowercase();
+        if self.package(&event).is_none() {
+            return Err(Error::UnknownEvent(event));
+        }
+        let key = (event, resource.to_string());
+        self.states.remove(&key);
+        let ids = self.by_resource.get(&key).cloned().unwrap_or_default();
+        let mut n = 0;
+        for id in ids {
+            if let Some(s) = self.subs.get_mut(&id)
+                && s.info.state == SubState::Active
+                && s.terminate.is_none()
+            {
+                s.dirty = true;
+                n += 1;
+                self.owe(id);
+            }
+        }
+        Ok(n)
+    }
+
+    /// How many resources have a state set.
+    pub fn state_count(&self) -> usize {
+        self.states.len()
+    }
+
     /// The state last set for a resource.
     pub fn state(&self, event: &str, resource: &str) -> Option<&str> {
         self.states

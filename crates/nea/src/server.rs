@@ -287,6 +287,17 @@ impl Server {
         Ok(n)
     }
 
+    /// Forgets a resource's state and NOTIFYs its active subscribers the
+    /// package's initial body (see [`Notifier::clear_state`]); returns how
+    /// many.
+    pub fn clear_state(&self, event: &str, resource: &str) -> Result<usize, Error> {
+        let n = lock(&self.shared.inner)
+            .notifier
+            .clear_state(event, resource)?;
+        self.shared.wake.notify_one();
+        Ok(n)
+    }
+
     /// Authorizes a pending subscription (see [`Notifier::approve`]).
     pub fn approve(&self, sub: SubId) -> Result<(), Error> {
         lock(&self.shared.inner).notifier.approve(sub)?;

@@ -590,3 +590,41 @@ fn refresh_moves_the_expiry_and_many_refreshes_stay_correct() {
     assert!(n.is_empty());
     assert_eq!(n.poll_timeout(), None);
 }
+
+#[test]
+fn clear_state_notifies_the_initial_body_and_forgets_the_resource() {
+    let t0 = Instant::now();
+    let mut n = notifier(Config::default());
+    n.handle_subscribe(
+        t0,
+        &subscribe("bob", "presence", Some(600), None, 1),
+        "n1",
+        |_| Decision::Accept,
+    )
+    .unwrap();
+    assert_eq!(notifies(&mut n, t0).len(), 1);
+    n.set_state(
+        "presence",
+        "alice@example.com",
+        Presence::pidf("sip:alice@example.com", true, None),
+    )
+    .unwrap();
+    assert_eq!(n.state_count(), 1);
+    let t1 = t0 + Duration::from_secs(1);
+    assert!(notifies(&mut n, t1)[0].2.contains("<basic>open</basic>"));
+    // Clearing owes the subscriber the package's initial body.
+    assert_eq!(n.clear_state("presence", "alice@example.com"), Ok(1));
+    assert_eq!(n.state_count(), 0);
+    assert_eq!(n.state("presence", "alice@example.com"), None);
+    let t2 = t0 + Duration::from_secs(2);
+    let got = notifies(&mut n, t2);
+    assert_eq!(got.len(), 1);
+    assert!(got[0].2.contains("<basic>closed</basic>"), "{}", got[0].2);
+    // Without state, the subscribers are still told (a package may compute
+    // its initial body); a resource nobody watches notifies none; an
+    // unknown package fails.
+    assert_eq!(n.clear_state("presence", "alice@example.com"), Ok(1));
+    assert_eq!(n.state_count(), 0);
+    assert_eq!(n.clear_state("presence", "nobody@example.com"), Ok(0));
+    assert!(n.clear_state("dialog", "alice@example.com").is_err());
+}
