@@ -2054,12 +2054,12 @@ fn scenario(file: &str) -> String {
 /// - a SIPp phone registers as 1000 (digest) for another SIPp listening
 ///   as the phone; SIPp's `uac` calls 1000 through the daemon: the
 ///   registered phone answers, BYE ends both legs;
-/// - a SIPp phone calls 9<number>: the route sends it through the gateway
+/// - a SIPp phone calls `9<number>`: the route sends it through the gateway
 ///   to the SIPp carrier (`xtask/sipp/carrier_uas.xml`), which challenges
 ///   the INVITE (401, answered with the gateway's credentials), checks the
 ///   route's `sip_h_X-Account` header, answers; the phone holds the call
 ///   with a re-INVITE (sendonly relayed, recvonly back) and hangs up;
-/// - a SIPp phone calls 8<number> and cancels while it rings: the CANCEL
+/// - a SIPp phone calls `8<number>` and cancels while it rings: the CANCEL
 ///   reaches the ringing SIPp, 487 comes back to the caller.
 pub fn sipp_phones_and_carrier_through_sofia_daemon() -> Result {
     let dir = suite_dir("sofia-daemon-sipp-calls")?;
