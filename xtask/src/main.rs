@@ -278,6 +278,14 @@ const SUITES: &[Suite] = &[
         run: peers_interop::sofia_gateway_registers_at_kamailio,
     },
     Suite {
+        name: "sofia daemon gateways against SIPp: FAIL_WAIT and recovery, ping DOWN and UP",
+        needs: &[peers::Package {
+            name: "sip-tester",
+            probe: peers::Probe::Program("sipp"),
+        }],
+        run: peers_interop::sipp_gateway_fail_wait_and_ping,
+    },
+    Suite {
         name: "SIPp presence (SUBSCRIBE and PUBLISH) against the sofia daemon",
         needs: &[peers::Package {
             name: "sip-tester",

@@ -2372,3 +2372,112 @@ pub fn sipp_presence_against_sofia_daemon() -> Result {
     }
     daemon.stop()
 }
+
+/// Polls `sofia status gateway NAME` until it contains `needle`.
+fn wait_gateway(
+    daemon: &SofiaDaemon,
+    name: &str,
+    needle: &str,
+    within: Duration,
+) -> Result<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let status = daemon.x(&format!("sofia status gateway {name}"))?;
+        if status.contains(needle) {
+            return Ok(status);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "gateway {name}: {needle:?} not seen within {} s:\n{status}\n{}",
+                within.as_secs(),
+                daemon.peer.tail()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Gateways against SIPp when things go wrong:
+/// - gateway `gwfail` registers at a SIPp registrar that refuses the first
+///   REGISTER (403): the gateway shows FAIL_WAIT, retries after
+///   `retry-seconds` (5), is challenged (401) and reaches REGED;
+/// - gateway `gwping` (`register` false, `ping` 5) pings a SIPp OPTIONS
+///   server: 200 makes it UP, 503 DOWN, 200 UP again.
+pub fn sipp_gateway_fail_wait_and_ping() -> Result {
+    let dir = suite_dir("sofia-daemon-gateway-failures")?;
+    let (p_reg, p_ping) = (free_port(true)?, free_port(true)?);
+    let registrar = sipp(
+        &dir,
+        "refusing registrar",
+        &["-sf", &scenario("register_uas_fail_then_ok.xml"), "-m", "1"],
+        p_reg,
+        None,
+    )?;
+    let ping_ok = sipp(
+        &dir,
+        "ping 200",
+        &["-sf", &scenario("options_uas.xml"), "-m", "1"],
+        p_ping,
+        None,
+    )?;
+    let external = format!(
+        r#"    <profile name="external">
+      <settings>
+        <param name="sip-ip" value="127.0.0.1"/>
+        <param name="sip-port" value="auto"/>
+      </settings>
+      <gateways>
+        <gateway name="gwfail">
+          <param name="username" value="gwuser"/>
+          <param name="password" value="gwpass"/>
+          <param name="proxy" value="127.0.0.1:{p_reg}"/>
+          <param name="retry-seconds" value="5"/>
+        </gateway>
+        <gateway name="gwping">
+          <param name="register" value="false"/>
+          <param name="proxy" value="127.0.0.1:{p_ping}"/>
+          <param name="ping" value="5"/>
+        </gateway>
+      </gateways>
+    </profile>"#
+    );
+    let daemon = SofiaDaemon::start_with(&dir, "", &external)?;
+    wait_gateway(
+        &daemon,
+        "gwfail",
+        "State   \tFAIL_WAIT\n",
+        Duration::from_secs(10),
+    )?;
+    println!("interop: gateway gwfail refused (403) by the SIPp registrar: FAIL_WAIT");
+    wait_gateway(
+        &daemon,
+        "gwfail",
+        "State   \tREGED\n",
+        Duration::from_secs(30),
+    )?;
+    sipp_done(registrar, "refusing registrar", 1, &daemon)?;
+    println!("interop: gateway gwfail retried after retry-seconds, answered the 401: REGED");
+
+    wait_gateway(&daemon, "gwping", "Status  \tUP", Duration::from_secs(15))?;
+    sipp_done(ping_ok, "ping 200", 1, &daemon)?;
+    let ping_503 = sipp(
+        &dir,
+        "ping 503",
+        &["-sf", &scenario("options_uas_503.xml"), "-m", "1"],
+        p_ping,
+        None,
+    )?;
+    wait_gateway(&daemon, "gwping", "Status  \tDOWN", Duration::from_secs(15))?;
+    sipp_done(ping_503, "ping 503", 1, &daemon)?;
+    let ping_again = sipp(
+        &dir,
+        "ping 200 again",
+        &["-sf", &scenario("options_uas.xml"), "-m", "1"],
+        p_ping,
+        None,
+    )?;
+    wait_gateway(&daemon, "gwping", "Status  \tUP", Duration::from_secs(15))?;
+    sipp_done(ping_again, "ping 200 again", 1, &daemon)?;
+    println!("interop: gateway gwping pinging SIPp: 200 UP, 503 DOWN, 200 UP again");
+    daemon.stop()
+}
