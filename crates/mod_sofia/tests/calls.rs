@@ -3,9 +3,9 @@
 //! header variables from `<routes>`, `auth-calls` (407), unknown users, and
 //! the call counters in `sofia status profile`.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sofia_msg::HeaderName;
@@ -83,12 +83,46 @@ fn write_config(dir: &TempDir) -> PathBuf {
     conf
 }
 
-struct Daemon(Child);
+/// The daemon with its console on pipes.
+struct Daemon {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: std::sync::mpsc::Receiver<String>,
+}
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    /// Writes one console line.
+    fn say(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Reads console output up to a line equal to `line`, then the lines
+    /// up to the next empty one (an event's headers); returns them.
+    fn event(&mut self, line: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        let mut found = false;
+        let mut text = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(l) if l == line => found = true,
+                Ok(l) if found && l.is_empty() => return text,
+                Ok(l) if found => {
+                    text.push_str(&l);
+                    text.push('\n');
+                }
+                Ok(_) => {}
+                Err(_) => panic!("no console line {line:?} within {WAIT:?}"),
+            }
+        }
     }
 }
 
@@ -107,21 +141,32 @@ fn stdout(o: &Output) -> String {
 }
 
 fn start(dir: &TempDir, conf: &Path) -> (Daemon, u16) {
-    let mut daemon = Daemon(
-        Command::new(BIN)
-            .arg("-c")
-            .arg(conf)
-            .arg("--data-dir")
-            .arg(dir.0.join("data"))
-            .arg("--no-console")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sofia"),
-    );
-    let stderr = daemon.0.stderr.take().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("-c")
+        .arg(conf)
+        .arg("--data-dir")
+        .arg(dir.0.join("data"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sofia");
+    let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let daemon = Daemon {
+        stdin: child.stdin.take().unwrap(),
+        child,
+        stdout: rx,
+    };
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
         let status = stdout(&x(dir, "sofia status"));
@@ -234,7 +279,8 @@ fn profile_line(dir: &TempDir, name: &str) -> String {
 async fn calls_between_registered_users() {
     let dir = TempDir::new("users");
     let conf = write_config(&dir);
-    let (_daemon, port) = start(&dir, &conf);
+    let (mut daemon, port) = start(&dir, &conf);
+    daemon.say("events on");
     let mut alice = Phone::register(port, "1000").await;
     let mut bob = Phone::register(port, "1001").await;
 
@@ -278,6 +324,8 @@ async fn calls_between_registered_users() {
     assert_eq!(held.status, 200);
     let sdp = String::from_utf8_lossy(held.message.unwrap().body_bytes()).into_owned();
     assert!(sdp.contains("a=recvonly"), "{sdp}");
+    let ev = daemon.event("Event-Subclass: sofia%3A%3Areinvite");
+    assert!(ev.contains("Profile-Name: internal"), "{ev}");
 
     // BYE from the callee ends both legs.
     bob_call.bye().unwrap();
@@ -341,6 +389,9 @@ async fn calls_between_registered_users() {
     bob_call.respond(486, "Busy Here").unwrap();
     let busy = alice.response().await;
     assert_eq!(busy.status, 486);
+    let ev = daemon.event("Event-Subclass: sofia%3A%3Aerror");
+    assert!(ev.contains("Error-Status: 486"), "{ev}");
+    assert!(ev.contains("Error-Type: request%20error"), "{ev}");
 
     // Nobody registered as 1002; 1099 is nobody at all: 404.
     let _call = alice.call("1002");
