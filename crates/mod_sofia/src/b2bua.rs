@@ -354,6 +354,20 @@ struct Call {
     /// Ringing gives up then (`call_timeout`).
     ring_deadline: Option<Instant>,
     ended: bool,
+    /// Our 2xx to a relayed re-INVITE over UDP until its ACK: the side it
+    /// went to, where, the response, the next retransmission, the interval
+    /// and when to give up.
+    reinvite_unacked: Option<RelayedOk>,
+}
+
+/// A 2xx to a re-INVITE retransmitted until its ACK (RFC 3261 §13.3.1.4).
+struct RelayedOk {
+    side: Side,
+    profile: ProfileId,
+    server: ServerId,
+    msg: Message,
+    interval: Duration,
+    deadline: Instant,
 }
 
 /// A request relayed from one side to the other, waiting for its answer.
@@ -385,6 +399,8 @@ enum TimerKind {
     Retransmit,
     /// `call_timeout`.
     Ring,
+    /// Retransmit our 2xx to a relayed re-INVITE.
+    RetransmitRelayed,
 }
 
 /// A re-INVITE's 2xx from one side, waiting for the other side's ACK
@@ -733,6 +749,7 @@ impl Bridge {
             failure: None,
             ring_deadline: Some(now + Duration::from_secs(timeout)),
             ended: false,
+            reinvite_unacked: None,
         };
         let call_id = call.a.invite.call_id().unwrap_or("").to_string();
         self.dialogs.insert((call_id, tag), (id, Side::A));
@@ -899,7 +916,7 @@ impl Bridge {
         };
         match role {
             Some(TxRole::Leg(call, index)) => self.leg_response(now, call, index, msg),
-            Some(TxRole::Relay(r)) => self.relay_response(r, msg),
+            Some(TxRole::Relay(r)) => self.relay_response(now, r, msg),
             Some(TxRole::Fire) | None => {}
         }
     }
@@ -1439,6 +1456,13 @@ impl Bridge {
         if side == Side::A && call.a.unacked.is_some() {
             call.a.unacked = None;
         }
+        if call
+            .reinvite_unacked
+            .as_ref()
+            .is_some_and(|u| u.side == side)
+        {
+            call.reinvite_unacked = None;
+        }
         let other = match side {
             Side::A => call
                 .winner
@@ -1708,7 +1732,7 @@ impl Bridge {
     }
 
     /// The final response to a relayed request: relayed back.
-    fn relay_response(&mut self, r: Box<Relay>, msg: Message) {
+    fn relay_response(&mut self, now: Instant, r: Box<Relay>, msg: Message) {
         let status = msg.status().unwrap_or(500);
         self.relayed.remove(&(r.profile, r.server));
         let to = match r.from {
@@ -1788,6 +1812,21 @@ impl Bridge {
         let Ok(resp) = b.build() else {
             return;
         };
+        if is_invite && (200..300).contains(&status) && !transport.is_stream() {
+            // The UAS core retransmits its 2xx until the ACK (§13.3.1.4).
+            if let Some(call) = self.calls.get_mut(&r.call) {
+                call.reinvite_unacked = Some(RelayedOk {
+                    side: r.from,
+                    profile: r.profile,
+                    server: r.server,
+                    msg: resp.clone(),
+                    interval: T1,
+                    deadline: now + T1 * 64,
+                });
+                self.timers
+                    .insert((now + T1, r.call, TimerKind::RetransmitRelayed));
+            }
+        }
         self.out.push_back(Output::Respond {
             profile: r.profile,
             server: r.server,
@@ -1945,6 +1984,7 @@ impl Bridge {
             self.timers.pop_first();
             match kind {
                 TimerKind::Retransmit => self.retransmit(now, id),
+                TimerKind::RetransmitRelayed => self.retransmit_relayed(now, id),
                 TimerKind::Ring => {
                     let ringing = self
                         .calls
@@ -1983,6 +2023,37 @@ impl Bridge {
         let (profile, server) = (call.a.profile, call.a.server);
         call.a.unacked = Some((msg.clone(), next, next_interval, deadline));
         self.timers.insert((next, id, TimerKind::Retransmit));
+        self.out.push_back(Output::Respond {
+            profile,
+            server,
+            msg,
+        });
+    }
+
+    fn retransmit_relayed(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(u) = call.reinvite_unacked.take() else {
+            return;
+        };
+        if now >= u.deadline {
+            su_log!(
+                SOFIA,
+                3,
+                "sofia: call {}: no ACK for our 2xx to a re-INVITE: ending it",
+                id.0
+            );
+            self.send_bye(id, Side::A);
+            self.send_bye(id, Side::B);
+            self.end_call(id, "RECOVERY_ON_TIMER_EXPIRE");
+            return;
+        }
+        let interval = (u.interval * 2).min(T2);
+        let next = (now + interval).min(u.deadline);
+        let (profile, server, msg) = (u.profile, u.server, u.msg.clone());
+        call.reinvite_unacked = Some(RelayedOk { interval, ..u });
+        self.timers.insert((next, id, TimerKind::RetransmitRelayed));
         self.out.push_back(Output::Respond {
             profile,
             server,

@@ -1548,6 +1548,66 @@ fn reinvite_from_caller_relayed_with_body_and_answer_relayed_back() {
 }
 
 #[test]
+fn reinvite_2xx_retransmitted_until_ack_then_none_left() {
+    let mut up = up_call(&[], &[]);
+    let a_tag = up.a_tag.clone();
+    let re = caller_request(
+        Method::Invite,
+        &a_tag,
+        11,
+        Some(("application/sdp", SDP_A2)),
+        None,
+    );
+    let (server, o) = up.h.request(PA, re).unwrap();
+    let (tx, m, _) = o.send();
+    let m = m.clone();
+    let o = up.h.respond(tx, reply(&m, 200, "btag", Some(SDP_B2)));
+    let ok = o.response(server).clone();
+    let answered = up.h.now;
+    // Our 2xx to the caller's re-INVITE (UDP) is sent again at T1, 3T1...
+    let mut at = Vec::new();
+    while at.len() < 3 {
+        let due = up.h.b.poll_timeout().expect("a retransmission timer");
+        let o = up.h.advance_to(due);
+        if !o.responds.is_empty() {
+            assert_eq!(o.response(server).as_bytes(), ok.as_bytes());
+            at.push(up.h.now - answered);
+        }
+    }
+    assert_eq!(at, vec![T1, T1 * 3, T1 * 7]);
+    // ...until the caller's ACK.
+    assert!(up.h.ack(caller_ack(&ok, 11, None)).is_empty());
+    let o = up.h.advance(Duration::from_secs(40));
+    assert!(o.responds.is_empty() && o.sends.is_empty(), "{o:#?}");
+    assert_eq!(up.h.b.calls(), 1, "the call goes on");
+}
+
+#[test]
+fn reinvite_2xx_without_ack_ends_the_call() {
+    let mut up = up_call(&[], &[]);
+    let a_tag = up.a_tag.clone();
+    let re = caller_request(
+        Method::Invite,
+        &a_tag,
+        11,
+        Some(("application/sdp", SDP_A2)),
+        None,
+    );
+    let (_server, o) = up.h.request(PA, re).unwrap();
+    let (tx, m, _) = o.send();
+    let m = m.clone();
+    up.h.respond(tx, reply(&m, 200, "btag", Some(SDP_B2)));
+    let o = up.h.advance(T1 * 65);
+    let byes = o
+        .sends
+        .iter()
+        .filter(|s| s.2.method() == Method::Bye)
+        .count();
+    assert_eq!(byes, 2, "BYE to both sides: {o:#?}");
+    assert_eq!(up.h.b.calls(), 0);
+}
+
+#[test]
 fn reinvite_without_offer_waits_for_the_callers_ack() {
     let mut up = up_call(&[], &[]);
     let a_tag = up.a_tag.clone();
