@@ -825,7 +825,7 @@ impl Bridge {
             .is_none_or(|v| crate::commands::switch_true(v));
         if copy_x {
             for h in a.headers() {
-                if h.name.len() > 2 && h.name[..2].eq_ignore_ascii_case("x-") {
+                if is_custom_header(h.name) {
                     let name = format!("sip_h_{}", h.name);
                     if !plan.vars.contains_key(&name) {
                         b = b.header_named(h.name, h.value);
@@ -1674,7 +1674,7 @@ impl Bridge {
                     | HeaderName::SessionExpires
                     | HeaderName::MinSe
                     | HeaderName::Allow
-            ) || (h.name.len() > 2 && h.name[..2].eq_ignore_ascii_case("x-"));
+            ) || (is_custom_header(h.name));
             if pass {
                 b = b.header_named(h.name, h.value);
             }
@@ -1798,7 +1798,7 @@ impl Bridge {
                     | HeaderName::SessionExpires
                     | HeaderName::MinSe
                     | HeaderName::Unsupported
-            ) || (h.name.len() > 2 && h.name[..2].eq_ignore_ascii_case("x-"))
+            ) || (is_custom_header(h.name))
             {
                 b = b.header_named(h.name, h.value);
             }
@@ -2075,6 +2075,15 @@ impl Bridge {
             }
         }
     }
+}
+
+/// An X- header (FreeSWITCH's custom headers), by name.
+pub fn is_custom_header(name: &str) -> bool {
+    name.len() > 2
+        && name
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"x-"))
 }
 
 /// The user part of the caller's Request-URI (the number it called).

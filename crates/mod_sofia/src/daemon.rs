@@ -1415,7 +1415,7 @@ impl Router for DaemonRouter {
         vars.insert("caller_id_name".into(), name.clone().unwrap_or_default());
         vars.insert("profile_name".into(), p.config.name.clone());
         for h in invite.headers() {
-            if h.name.len() > 2 && h.name[..2].eq_ignore_ascii_case("x-") {
+            if crate::b2bua::is_custom_header(h.name) {
                 vars.insert(format!("sip_h_{}", h.name), h.value.to_string());
             }
         }

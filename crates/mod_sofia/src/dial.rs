@@ -322,6 +322,16 @@ pub fn route(routes: &[Route], destination: &str, vars: &Vars) -> Option<Routed>
     })
 }
 
+/// Appends a substituted value without the characters that would make it
+/// more than one value of a dial string (`,` `|` `{` `}` `[` `]` `^` `<`
+/// `>` and white space): what a caller puts in the number it dials or its
+/// caller ID cannot add legs, variables or a To.
+fn push_clean(out: &mut String, value: &str) {
+    out.extend(value.chars().filter(|c| {
+        !matches!(c, ',' | '|' | '{' | '}' | '[' | ']' | '^' | '<' | '>') && !c.is_whitespace()
+    }));
+}
+
 fn expand(template: &str, caps: &regex::Captures<'_>, vars: &Vars) -> String {
     let mut out = String::with_capacity(template.len() + 16);
     let mut rest = template;
@@ -330,11 +340,11 @@ fn expand(template: &str, caps: &regex::Captures<'_>, vars: &Vars) -> String {
         let after = &rest[i + 1..];
         if let Some(name_end) = after.strip_prefix('{').and_then(|a| a.find('}')) {
             let name = &after[1..=name_end];
-            out.push_str(vars.get(name).map_or("", String::as_str));
+            push_clean(&mut out, vars.get(name).map_or("", String::as_str));
             rest = &after[name_end + 2..];
         } else if let Some(d) = after.chars().next().filter(char::is_ascii_digit) {
             let n = d.to_digit(10).unwrap_or(0) as usize;
-            out.push_str(caps.get(n).map_or("", |m| m.as_str()));
+            push_clean(&mut out, caps.get(n).map_or("", |m| m.as_str()));
             rest = &after[1..];
         } else {
             out.push('$');
@@ -444,6 +454,21 @@ mod tests {
             "sofia/internal/1000%example.com"
         );
         assert!(route(&routes, "abc", &vars).is_none());
+        // What the caller dialed cannot add legs or variables.
+        let any = [rule("^(.+)$", "sofia/internal/$1@127.0.0.1")];
+        let routed = route(&any, "1000@x,sofia/gateway/gw/900|{a=b}", &vars).unwrap();
+        assert_eq!(
+            routed.dial_string,
+            "sofia/internal/1000@xsofia/gateway/gw/900a=b@127.0.0.1"
+        );
+        assert_eq!(
+            DialString::parse(&routed.dial_string).unwrap().groups.len(),
+            1
+        );
+        assert_eq!(
+            DialString::parse(&routed.dial_string).unwrap().groups[0].len(),
+            1
+        );
         // `$` not followed by a digit or `{` stays.
         let r = [rule("^(x)$", "a$b$$1${unset}")];
         assert_eq!(route(&r, "x", &vars).unwrap().dial_string, "a$b$x");
