@@ -469,8 +469,12 @@ async fn a_call_out_through_a_gateway() {
           <param name="realm" value="127.0.0.1"/>
           <param name="proxy" value="127.0.0.1:{internal}"/>
           <param name="expire-seconds" value="600"/>
+          <param name="extension" value="1001"/>
         </gateway>
       </gateways>
+      <routes>
+        <route expression="^(\d+)$" dial-string="sofia/internal/$1%127.0.0.1"/>
+      </routes>
     </profile>
   </profiles>"#
             ),
@@ -510,4 +514,20 @@ async fn a_call_out_through_a_gateway() {
     let gw = stdout(&x(&dir, "sofia status gateway gw"));
     assert!(gw.contains("CallsOUT\t1\n"), "{gw}");
     assert!(gw.contains("FailedCallsOUT\t0\n"), "{gw}");
+
+    // Inbound through the gateway: 1002 is the gateway's registration, so
+    // a call to 1002 reaches profile `external` addressed to `gw+gw`; the
+    // gateway's `extension` (1001) is routed back to the phone 1001.
+    let call = alice.call("1002");
+    let (bob_call, _) = bob.incoming().await;
+    bob_call.respond(200, "OK").unwrap();
+    let ok = alice.response().await;
+    assert_eq!(ok.status, 200);
+    bob.until(EventKind::IState, Some(CallState::Ready)).await;
+    call.bye().unwrap();
+    bob.until(EventKind::IBye, None).await;
+    alice.until(EventKind::RBye, None).await;
+    let gw = stdout(&x(&dir, "sofia status gateway gw"));
+    assert!(gw.contains("CallsIN \t1\n"), "{gw}");
+    assert!(gw.contains("FailedCallsIN\t0\n"), "{gw}");
 }
