@@ -3,38 +3,18 @@
 //! header variables from `<routes>`, `auth-calls` (407), unknown users, and
 //! the call counters in `sofia status profile`.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+mod common;
+
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sofia_msg::HeaderName;
 use sofia_nua::{CallState, Config, Credentials, Event, EventKind, Handle, Nua};
 use tokio::sync::mpsc::Receiver;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sofia");
+use common::{TempDir, free_port, named_profile_port, start, stdout, x};
+
 const WAIT: Duration = Duration::from_secs(15);
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("sofia-calls-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(dir.join("conf/autoload_configs")).unwrap();
-        std::fs::create_dir_all(dir.join("conf/directory")).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Profile `internal` on 127.0.0.1 (port picked by the system) with
 /// `auth-calls`, users 1000-1002, and routes: `2NNN` rings user 1NNN with
@@ -81,107 +61,6 @@ fn write_config(dir: &TempDir) -> PathBuf {
     )
     .unwrap();
     conf
-}
-
-/// The daemon with its console on pipes.
-struct Daemon {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: std::sync::mpsc::Receiver<String>,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Daemon {
-    /// Writes one console line.
-    fn say(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    /// Reads console output up to a line equal to `line`, then the lines
-    /// up to the next empty one (an event's headers); returns them.
-    fn event(&mut self, line: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        let mut found = false;
-        let mut text = String::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(l) if l == line => found = true,
-                Ok(l) if found && l.is_empty() => return text,
-                Ok(l) if found => {
-                    text.push_str(&l);
-                    text.push('\n');
-                }
-                Ok(_) => {}
-                Err(_) => panic!("no console line {line:?} within {WAIT:?}"),
-            }
-        }
-    }
-}
-
-fn x(dir: &TempDir, line: &str) -> Output {
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.0.join("data"))
-        .arg("-x")
-        .arg(line)
-        .output()
-        .expect("run sofia -x")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn start(dir: &TempDir, conf: &Path) -> (Daemon, u16) {
-    let mut child = Command::new(BIN)
-        .arg("-c")
-        .arg(conf)
-        .arg("--data-dir")
-        .arg(dir.0.join("data"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sofia");
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let daemon = Daemon {
-        stdin: child.stdin.take().unwrap(),
-        child,
-        stdout: rx,
-    };
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        let status = stdout(&x(dir, "sofia status"));
-        if let Some(at) = status.find("sip:mod_sofia@127.0.0.1:") {
-            let port = status[at + 24..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-                .parse()
-                .unwrap();
-            return (daemon, port);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the daemon did not start its profile");
 }
 
 /// A phone registered as `user`.
@@ -279,7 +158,8 @@ fn profile_line(dir: &TempDir, name: &str) -> String {
 async fn calls_between_registered_users() {
     let dir = TempDir::new("users");
     let conf = write_config(&dir);
-    let (mut daemon, port) = start(&dir, &conf);
+    let mut daemon = start(&dir, &conf, true);
+    let port = named_profile_port(&dir, "internal").unwrap();
     daemon.say("events on");
     let mut alice = Phone::register(port, "1000").await;
     let mut bob = Phone::register(port, "1001").await;
@@ -324,7 +204,7 @@ async fn calls_between_registered_users() {
     assert_eq!(held.status, 200);
     let sdp = String::from_utf8_lossy(held.message.unwrap().body_bytes()).into_owned();
     assert!(sdp.contains("a=recvonly"), "{sdp}");
-    let ev = daemon.event("Event-Subclass: sofia%3A%3Areinvite");
+    let ev = daemon.event("Event-Subclass: sofia%3A%3Areinvite", WAIT);
     assert!(ev.contains("Profile-Name: internal"), "{ev}");
 
     // BYE from the callee ends both legs.
@@ -389,7 +269,7 @@ async fn calls_between_registered_users() {
     bob_call.respond(486, "Busy Here").unwrap();
     let busy = alice.response().await;
     assert_eq!(busy.status, 486);
-    let ev = daemon.event("Event-Subclass: sofia%3A%3Aerror");
+    let ev = daemon.event("Event-Subclass: sofia%3A%3Aerror", WAIT);
     assert!(ev.contains("Error-Status: 486"), "{ev}");
     assert!(ev.contains("Error-Type: request%20error"), "{ev}");
 
@@ -406,7 +286,8 @@ async fn calls_between_registered_users() {
 async fn auth_calls_challenges_callers_without_credentials() {
     let dir = TempDir::new("auth");
     let conf = write_config(&dir);
-    let (_daemon, port) = start(&dir, &conf);
+    let _daemon = start(&dir, &conf, true);
+    let port = named_profile_port(&dir, "internal").unwrap();
     let _bob = Phone::register(port, "1001").await;
     // A user agent with no credentials gets the 407 challenge.
     let (nua, mut events) = Nua::new(Config::default()).await.unwrap();
@@ -419,17 +300,6 @@ async fn auth_calls_challenges_callers_without_credentials() {
             let msg = ev.message.unwrap();
             assert!(msg.header(HeaderName::ProxyAuthenticate).is_some());
             break;
-        }
-    }
-}
-
-/// A port free for UDP and TCP on 127.0.0.1 now.
-fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
         }
     }
 }
@@ -480,7 +350,7 @@ async fn a_call_out_through_a_gateway() {
             ),
         );
     std::fs::write(&conf, text).unwrap();
-    let (_daemon, _) = start(&dir, &conf);
+    let _daemon = start(&dir, &conf, true);
     let port = internal;
     let deadline = Instant::now() + WAIT;
     loop {

@@ -1,6 +1,8 @@
 //! The `sofia` binary end to end: the daemon, its control socket, the `-x`
 //! client, the console on standard input, signals and the watchdog.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -8,35 +10,20 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sofia");
+use common::{BIN, TempDir, stdout, x_in};
+
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A fresh directory under the system's temp dir, removed on drop.
-struct TempDir(PathBuf);
-
+/// These tests use the temporary directory itself (not its `data`) as the
+/// data directory; the control socket is in it.
 impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("sofia-daemon-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
     fn socket(&self) -> PathBuf {
         self.0.join("sofia.sock")
     }
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The daemon process, killed on drop if still running.
+/// The daemon process, killed on drop if still running. Unlike
+/// [`common::Daemon`], it runs no profile and its pipes are the test's.
 struct Daemon(Child);
 
 impl Drop for Daemon {
@@ -103,17 +90,7 @@ fn wait_for_socket(dir: &TempDir) {
 }
 
 fn client(dir: &TempDir, line: &str) -> Output {
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(&dir.0)
-        .arg("-x")
-        .arg(line)
-        .output()
-        .expect("run sofia -x")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    x_in(&dir.0, line)
 }
 
 const SEPARATOR: &str = "=================================================================================================";

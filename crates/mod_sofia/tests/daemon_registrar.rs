@@ -5,41 +5,18 @@
 //! `sofia::register` events on the console, and the configuration warnings
 //! printed at start.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::Write;
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sofia_nua::{Config, Credentials, EventKind, Nua};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sofia");
+use common::{TempDir, free_port, out, profile_port, start, stdout, wait_for, x, x_in};
+
 const WAIT: Duration = Duration::from_secs(20);
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "sofia-daemon-reg-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(dir.join("conf/autoload_configs")).unwrap();
-        std::fs::create_dir_all(dir.join("conf/directory")).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A configuration tree: profile `internal` on 127.0.0.1 (UDP and TCP on a
 /// port the system picks) with the extra `<param>` lines `params`, users
@@ -102,153 +79,8 @@ fn write_config(dir: &TempDir, params: &[(&str, &str)]) -> PathBuf {
     conf
 }
 
-/// A running daemon; killed when dropped. Its standard error (and, with a
-/// console, its standard output) is collected.
-struct Daemon {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Option<Receiver<String>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Daemon {
-    /// Standard error so far.
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Writes one console line.
-    fn say(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("a console");
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// Reads console output up to a line equal to `line`; returns the lines
-    /// read.
-    fn read_until(&mut self, line: &str, within: Duration) -> Vec<String> {
-        let rx = self.stdout.as_ref().expect("a console");
-        let deadline = Instant::now() + within;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(l) if l == line => {
-                    seen.push(l);
-                    return seen;
-                }
-                Ok(l) => seen.push(l),
-                Err(_) => panic!(
-                    "no console line {line:?} within {within:?}; read:\n{}\nstderr:\n{}",
-                    seen.join("\n"),
-                    self.stderr()
-                ),
-            }
-        }
-    }
-}
-
-/// Starts the daemon on `conf` and waits until its profile runs; with
-/// `console`, standard input and output are pipes for the console.
-fn start(dir: &TempDir, conf: &Path, console: bool) -> Daemon {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("-c")
-        .arg(conf)
-        .arg("--data-dir")
-        .arg(dir.0.join("data"))
-        .stderr(Stdio::piped());
-    if console {
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
-    } else {
-        cmd.arg("--no-console")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
-    }
-    let mut child = cmd.spawn().expect("start sofia");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let err = child.stderr.take().unwrap();
-    let sink = Arc::clone(&stderr);
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    let stdout = child.stdout.take().map(|out| {
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        rx
-    });
-    let stdin = child.stdin.take();
-    let mut daemon = Daemon {
-        child,
-        stdin,
-        stdout,
-        stderr,
-    };
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = daemon.child.try_wait() {
-            panic!(
-                "the daemon exited with {status}:\n{}",
-                daemon.stderr.lock().unwrap()
-            );
-        }
-        if profile_port(dir).is_some() {
-            return daemon;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the daemon did not start its profile:\n{}", daemon.stderr());
-}
-
-fn x(dir: &TempDir, line: &str) -> Output {
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.0.join("data"))
-        .arg("-x")
-        .arg(line)
-        .output()
-        .expect("run sofia -x")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// The running profile's port, from `sofia status`'s
-/// `sip:mod_sofia@127.0.0.1:PORT`; `None` while it is not running.
-fn profile_port(dir: &TempDir) -> Option<u16> {
-    let out = x(dir, "sofia status");
-    if !out.status.success() {
-        return None;
-    }
-    let status = stdout(&out);
-    let at = status.find("sip:mod_sofia@127.0.0.1:")? + 24;
-    status[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .ok()
-}
-
 fn reg(dir: &TempDir) -> String {
-    stdout(&x(dir, "sofia status profile internal reg"))
+    out(dir, "sofia status profile internal reg")
 }
 
 fn count(dir: &TempDir, user: &str) -> String {
@@ -259,15 +91,7 @@ fn count(dir: &TempDir, user: &str) -> String {
 
 /// Waits until `sofia status profile internal reg` satisfies `ok`.
 fn wait_reg(dir: &TempDir, within: Duration, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let r = reg(dir);
-        if ok(&r) {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "after {within:?}:\n{r}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(dir, "sofia status profile internal reg", within, ok)
 }
 
 /// A plain UDP client sending hand-written REGISTERs.
@@ -673,18 +497,6 @@ fn warnings_are_printed_at_start() {
     assert_eq!(direct.len(), 1);
 }
 
-/// A port free for UDP and TCP on 127.0.0.1 (bound and released).
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no port free for UDP and TCP");
-}
-
 /// Sends a REGISTER over the TCP connection `stream` and returns the final
 /// response's status.
 fn tcp_register(stream: &mut std::net::TcpStream, port: u16, user: &str, call_id: &str) -> u16 {
@@ -1005,16 +817,8 @@ fn stop_closes_the_udp_socket_and_concurrent_starts_leave_one_profile() {
     }
     let starts: Vec<_> = (0..4)
         .map(|_| {
-            let data = dir.0.join("data");
-            std::thread::spawn(move || {
-                Command::new(BIN)
-                    .arg("--data-dir")
-                    .arg(data)
-                    .arg("-x")
-                    .arg("sofia profile internal start")
-                    .output()
-                    .unwrap()
-            })
+            let data = dir.data();
+            std::thread::spawn(move || x_in(&data, "sofia profile internal start"))
         })
         .collect();
     let replies: Vec<String> = starts

@@ -7,51 +7,19 @@
 //! gateway going DOWN and UP, and the unregistration when the profile
 //! stops.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sofia_msg::{HeaderName, Message, ResponseBuilder};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sofia");
+use common::{TempDir, free_port, out, start, wait_for, x};
+
 const WAIT: Duration = Duration::from_secs(30);
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("sofia-gw-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(dir.join("conf/autoload_configs")).unwrap();
-        std::fs::create_dir_all(dir.join("conf/directory")).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A port free for both UDP and TCP on 127.0.0.1.
-fn free_port() -> u16 {
-    loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
 
 /// Writes `sofia.conf.xml` with these `<profile>` elements and a directory
 /// with users 1000 (password1000) and 1001 (password1001) in 127.0.0.1.
@@ -84,131 +52,6 @@ fn write_config(dir: &TempDir, profiles: &str) -> PathBuf {
     )
     .unwrap();
     conf
-}
-
-struct Daemon {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Option<Receiver<String>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Daemon {
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn say(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("a console");
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// Console lines up to one equal to `line`.
-    fn read_until(&mut self, line: &str, within: Duration) -> Vec<String> {
-        let rx = self.stdout.as_ref().expect("a console");
-        let deadline = Instant::now() + within;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(l) if l == line => {
-                    seen.push(l);
-                    return seen;
-                }
-                Ok(l) => seen.push(l),
-                Err(_) => panic!(
-                    "no console line {line:?} within {within:?}; read:\n{}\nstderr:\n{}",
-                    seen.join("\n"),
-                    self.stderr()
-                ),
-            }
-        }
-    }
-}
-
-fn start(dir: &TempDir, conf: &Path) -> Daemon {
-    let mut child = Command::new(BIN)
-        .arg("-c")
-        .arg(conf)
-        .arg("--data-dir")
-        .arg(dir.0.join("data"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sofia");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let err = child.stderr.take().unwrap();
-    let sink = Arc::clone(&stderr);
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let stdin = child.stdin.take();
-    let mut daemon = Daemon {
-        child,
-        stdin,
-        stdout: Some(rx),
-        stderr,
-    };
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = daemon.child.try_wait() {
-            panic!("the daemon exited with {status}:\n{}", daemon.stderr());
-        }
-        if x(dir, "sofia status").status.success() {
-            return daemon;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the daemon did not start:\n{}", daemon.stderr());
-}
-
-fn x(dir: &TempDir, line: &str) -> Output {
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.0.join("data"))
-        .arg("-x")
-        .arg(line)
-        .output()
-        .expect("run sofia -x")
-}
-
-fn out(dir: &TempDir, line: &str) -> String {
-    String::from_utf8_lossy(&x(dir, line).stdout).into_owned()
-}
-
-/// Waits until the reply to `line` satisfies `ok`; returns it.
-fn wait_for(dir: &TempDir, line: &str, within: Duration, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let r = out(dir, line);
-        if ok(&r) {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "{line} after {within:?}:\n{r}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn gateway_state(dir: &TempDir, gw: &str, state: &str) -> String {
@@ -258,7 +101,7 @@ fn gateway_registers_to_a_profile_of_the_daemon() {
     </profile>"#
         ),
     );
-    let mut daemon = start(&dir, &conf);
+    let mut daemon = start(&dir, &conf, true);
 
     let detail = gateway_state(&dir, "gw1", "REGED");
     assert!(detail.contains("Status  \tUP"), "{detail}");
@@ -481,7 +324,7 @@ fn fail_wait_recovery_ping_down_up_and_unregister_on_stop() {
         ),
     );
     let started = Instant::now();
-    let _daemon = start(&dir, &conf);
+    let _daemon = start(&dir, &conf, true);
 
     // 403: FAIL_WAIT, then after retry-seconds a 401 challenge and REGED.
     let failed = gateway_state(&dir, "gw2", "FAIL_WAIT");

@@ -8,12 +8,11 @@
 //! pres <host>`. The commands' formats are also checked against a state
 //! held in memory.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use mod_sofia::commands::{
     ProfileAction, ProfileStatus, RegFilter, RegistrationRow, SofiaState, execute_sync,
@@ -21,31 +20,9 @@ use mod_sofia::commands::{
 use mod_sofia::presence::PresenceRow;
 use sofia_nua::{Config, Event, EventKind, Nua};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sofia");
+use common::{TempDir, out, profile_port, start};
+
 const WAIT: Duration = Duration::from_secs(20);
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "sofia-presence-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(dir.join("conf/autoload_configs")).unwrap();
-        std::fs::create_dir_all(dir.join("conf/directory")).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Profile `internal` on 127.0.0.1 (a port the system picks), REGISTERs
 /// from loopback accepted without authentication, users 1000 and 1001 in
@@ -89,92 +66,6 @@ fn write_config(dir: &TempDir, params: &[(&str, &str)]) -> PathBuf {
     )
     .unwrap();
     conf
-}
-
-struct Daemon {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("daemon's standard error:\n{}", self.stderr.lock().unwrap());
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &TempDir, conf: &Path) -> Daemon {
-    let mut child = Command::new(BIN)
-        .arg("-c")
-        .arg(conf)
-        .arg("--data-dir")
-        .arg(dir.0.join("data"))
-        .arg("--no-console")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sofia");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let err = child.stderr.take().unwrap();
-    let sink = Arc::clone(&stderr);
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    let mut daemon = Daemon { child, stderr };
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = daemon.child.try_wait() {
-            panic!(
-                "the daemon exited with {status}:\n{}",
-                daemon.stderr.lock().unwrap()
-            );
-        }
-        if profile_port(dir).is_some() {
-            return daemon;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!(
-        "the daemon did not start:\n{}",
-        daemon.stderr.lock().unwrap()
-    );
-}
-
-fn x(dir: &TempDir, line: &str) -> Output {
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.0.join("data"))
-        .arg("-x")
-        .arg(line)
-        .output()
-        .expect("run sofia -x")
-}
-
-fn out(dir: &TempDir, line: &str) -> String {
-    String::from_utf8_lossy(&x(dir, line).stdout).into_owned()
-}
-
-fn profile_port(dir: &TempDir) -> Option<u16> {
-    let o = x(dir, "sofia status");
-    if !o.status.success() {
-        return None;
-    }
-    let status = String::from_utf8_lossy(&o.stdout).into_owned();
-    let at = status.find("sip:mod_sofia@127.0.0.1:")? + 24;
-    status[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .ok()
 }
 
 /// A plain UDP phone sending hand-written requests.
@@ -337,7 +228,7 @@ async fn r_event(events: &mut tokio::sync::mpsc::Receiver<Event>, kind: EventKin
 async fn a_watcher_sees_registration_and_published_presence() {
     let dir = TempDir::new("watch");
     let conf = write_config(&dir, &[]);
-    let _daemon = start(&dir, &conf);
+    let _daemon = start(&dir, &conf, false);
     let port = profile_port(&dir).unwrap();
 
     // 1000 watches 1001, who is not registered: closed.
@@ -446,7 +337,7 @@ async fn a_watcher_sees_registration_and_published_presence() {
 fn publish_refusals_and_the_etag_lifecycle() {
     let dir = TempDir::new("refuse");
     let conf = write_config(&dir, &[("force-publish-expires", "120")]);
-    let _daemon = start(&dir, &conf);
+    let _daemon = start(&dir, &conf, false);
     let port = profile_port(&dir).unwrap();
     let mut phone = RawPhone::new();
     let doc = pidf("1000", "open", "away", "Out");
@@ -497,7 +388,7 @@ fn publish_refusals_and_the_etag_lifecycle() {
 fn check_sync_notifies_the_phone_and_without_target_expires_every_registration() {
     let dir = TempDir::new("sync");
     let conf = write_config(&dir, &[("presence-hosts", "127.0.0.1")]);
-    let _daemon = start(&dir, &conf);
+    let _daemon = start(&dir, &conf, false);
     let port = profile_port(&dir).unwrap();
     let mut phone = RawPhone::new();
     assert_eq!(

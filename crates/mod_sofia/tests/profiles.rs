@@ -4,38 +4,17 @@
 //! `flush_inbound_reg` removes it, wrong passwords get 403, and a bad
 //! configuration is refused naming its file and line.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use sofia_nua::{Config, Credentials, EventKind, Nua};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sofia");
+use common::{BIN, TempDir, profile_port, start, stdout, x};
+
 const WAIT: Duration = Duration::from_secs(20);
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "sofia-profiles-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(dir.join("conf/autoload_configs")).unwrap();
-        std::fs::create_dir_all(dir.join("conf/directory")).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A configuration tree: profile `internal` on 127.0.0.1 (UDP and TCP on a
 /// port the system picks), users 1000 and 1001 in domain 127.0.0.1.
@@ -83,72 +62,6 @@ fn write_config(dir: &TempDir, multiple: &str) -> PathBuf {
     conf
 }
 
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(dir: &TempDir, conf: &Path) -> Daemon {
-    let mut daemon = Daemon(
-        Command::new(BIN)
-            .arg("-c")
-            .arg(conf)
-            .arg("--data-dir")
-            .arg(dir.0.join("data"))
-            .arg("--no-console")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sofia"),
-    );
-    // Keep draining standard error (warnings) so the daemon never blocks.
-    let stderr = daemon.0.stderr.take().unwrap();
-    std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        let out = x(dir, "sofia status");
-        if out.status.success() && stdout(&out).contains("internal") {
-            return daemon;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the daemon did not start its profile");
-}
-
-fn x(dir: &TempDir, line: &str) -> Output {
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.0.join("data"))
-        .arg("-x")
-        .arg(line)
-        .output()
-        .expect("run sofia -x")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// The profile's port, from `sofia status`'s `sip:mod_sofia@127.0.0.1:PORT`.
-fn port(dir: &TempDir) -> u16 {
-    let status = stdout(&x(dir, "sofia status"));
-    let at = status
-        .find("sip:mod_sofia@127.0.0.1:")
-        .expect("profile row")
-        + 24;
-    status[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .expect("a port")
-}
-
 /// Registers `user` with `password` at the profile and returns the status
 /// of the final response.
 async fn register(port: u16, user: &str, password: &str) -> (Nua, u16) {
@@ -175,8 +88,8 @@ async fn register(port: u16, user: &str, password: &str) -> (Nua, u16) {
 async fn register_show_restart_flush_and_refuse() {
     let dir = TempDir::new("reg");
     let conf = write_config(&dir, "contact");
-    let daemon = start(&dir, &conf);
-    let port = port(&dir);
+    let daemon = start(&dir, &conf, false);
+    let port = profile_port(&dir).expect("a running profile");
 
     let (_ua, status) = register(port, "1000", "secret1000").await;
     assert_eq!(status, 200);
@@ -220,9 +133,9 @@ async fn register_show_restart_flush_and_refuse() {
 
     // The binding is in the SQLite store: a new daemon finds it.
     drop(daemon);
-    let daemon = start(&dir, &conf);
+    let daemon = start(&dir, &conf, false);
     // `auto`: the new daemon's port.
-    let port = self::port(&dir);
+    let port = profile_port(&dir).expect("a running profile");
     let reg = stdout(&x(&dir, "sofia status profile internal reg"));
     assert!(reg.contains("1000@127.0.0.1"), "after a restart: {reg}");
 
@@ -315,7 +228,7 @@ async fn a_tls_profile_answers_over_tls() {
         ),
     );
     std::fs::write(&conf, text).unwrap();
-    let daemon = start(&dir, &conf);
+    let daemon = start(&dir, &conf, false);
     let info = stdout(&x(&dir, "sofia status profile internal"));
     assert!(
         info.contains(&format!(
@@ -374,10 +287,10 @@ fn a_profile_watchdog_without_sip_events_stops_the_daemon() {
         <param name="watchdog-event-timeout" value="1500"/>"#,
     );
     std::fs::write(&conf, text).unwrap();
-    let mut daemon = start(&dir, &conf);
+    let mut daemon = start(&dir, &conf, false);
     // One OPTIONS (the event timeout counts from the first SIP event), then
     // nothing for 1.5 s: the daemon exits with status 3 for its supervisor.
-    let port = port(&dir);
+    let port = profile_port(&dir).expect("a running profile");
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let me = udp.local_addr().unwrap();
     let options = format!(
@@ -395,13 +308,6 @@ fn a_profile_watchdog_without_sip_events_stops_the_daemon() {
         "{}",
         String::from_utf8_lossy(&buf[..n])
     );
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = daemon.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the watchdog did not fire");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = daemon.wait_exit(WAIT);
     assert_eq!(status.code(), Some(3));
 }
