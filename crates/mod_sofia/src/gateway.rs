@@ -246,6 +246,9 @@ pub struct Gateway {
     handle: bool,
     pending: Option<Pending>,
     unregistering: Option<u64>,
+    /// The registrar's Min-Expires after a 423 (RFC 3261 §10.2.8): the
+    /// expiry asked for from then on when above `expire-seconds`.
+    min_expires: Option<u32>,
     deleted: bool,
     removed: bool,
 
@@ -397,6 +400,7 @@ impl Gateway {
             handle: false,
             pending: None,
             unregistering: None,
+            min_expires: None,
             deleted: false,
             removed: false,
             ping_at,
@@ -655,7 +659,10 @@ impl Gateway {
         let expires = if kind == RequestKind::Unregister {
             "0".to_string()
         } else {
-            self.config.expire_seconds.to_string()
+            self.config
+                .expire_seconds
+                .max(self.min_expires.unwrap_or(0))
+                .to_string()
         };
         let mut headers = self.base_headers(&expires);
         for (name, value) in self.auth.authorize("REGISTER", &self.register_url, b"") {
@@ -940,6 +947,30 @@ impl Gateway {
             self.registration_failed(now, status, &phrase);
             return;
         }
+        // 423 Interval Too Brief: once, again with the registrar's
+        // Min-Expires (as sofia-sip's nua does for FreeSWITCH).
+        if status == 423 {
+            let min = response
+                .header(HeaderName::MinExpires)
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .filter(|m| *m > 0 && *m <= 86_400);
+            let asked = self
+                .config
+                .expire_seconds
+                .max(self.min_expires.unwrap_or(0));
+            if let Some(min) = min.filter(|m| *m > asked) {
+                su_log!(
+                    SOFIA,
+                    5,
+                    "sofia: gateway {}: 423, registering again for {min} s",
+                    self.config.name
+                );
+                self.min_expires = Some(min);
+                let id = self.send_register(pending.kind);
+                self.pending = Some(Pending { id, ..pending });
+                return;
+            }
+        }
         if (200..300).contains(&status) {
             let _ = self.auth.handle_response(response);
             self.pending = None;
@@ -1023,7 +1054,11 @@ impl Gateway {
                 .and_then(|e| e.trim().parse::<u32>().ok())
         });
         self.granted = granted;
-        let lasts = granted.unwrap_or(self.config.expire_seconds);
+        let lasts = granted.unwrap_or(
+            self.config
+                .expire_seconds
+                .max(self.min_expires.unwrap_or(0)),
+        );
         self.granted_until = Some(after(now, u64::from(lasts)));
     }
 

@@ -286,6 +286,42 @@ fn shorter_granted_expiry_refreshes_earlier() {
 }
 
 #[test]
+fn interval_too_brief_is_retried_once_with_min_expires() {
+    let t0 = Instant::now();
+    let mut gw = gateway(&[("expire-seconds", "60")], t0);
+    let first = gw.poll_transmit().unwrap();
+    assert_eq!(message(&first).header(HeaderName::Expires), Some("60"));
+    gw.handle_response(
+        t0,
+        first.id,
+        &answer(
+            &first,
+            423,
+            "Interval Too Brief",
+            &[(HeaderName::MinExpires, "600")],
+        ),
+    );
+    let again = gw.poll_transmit().expect("the REGISTER again");
+    let msg = message(&again);
+    assert_eq!(msg.header(HeaderName::Expires), Some("600"));
+    assert_eq!(msg.cseq().unwrap().0, message(&first).cseq().unwrap().0 + 1);
+    assert_eq!(gw.state(), GatewayState::Trying);
+    // A second 423 asking for no more than that fails as any refusal.
+    gw.handle_response(
+        t0,
+        again.id,
+        &answer(
+            &again,
+            423,
+            "Interval Too Brief",
+            &[(HeaderName::MinExpires, "600")],
+        ),
+    );
+    assert!(gw.poll_transmit().is_none());
+    assert_eq!(gw.state(), GatewayState::FailWait);
+}
+
+#[test]
 fn second_challenge_fails_and_backs_off() {
     let t0 = Instant::now();
     let mut gw = gateway(&[], t0);
