@@ -1611,6 +1611,18 @@ impl Bridge {
             self.hangup(now, id, side, "NORMAL_CLEARING");
             return Ok(());
         }
+        if req.msg.max_forwards() == Some(0) {
+            self.respond(
+                req.profile,
+                req.server,
+                &req.msg,
+                483,
+                "Too Many Hops",
+                Some(&tag),
+                &[],
+            );
+            return Ok(());
+        }
         if method == Method::Invite {
             self.out.push_back(Output::Report(Report::Reinvite {
                 profile: req.profile,
@@ -1654,7 +1666,8 @@ impl Bridge {
         let Some(dialog) = self.side_dialog_mut(id, to) else {
             return;
         };
-        let mut b = dialog.request(method, &via, None);
+        let max_forwards = req.msg.max_forwards().unwrap_or(70).saturating_sub(1);
+        let mut b = dialog.request_with_max_forwards(method, &via, None, max_forwards);
         let hop = hop_of(dialog, flow);
         if matches!(
             method,

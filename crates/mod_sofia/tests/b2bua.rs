@@ -1506,6 +1506,7 @@ fn reinvite_from_caller_relayed_with_body_and_answer_relayed_back() {
     assert_eq!(m.from_tag(), up.leg_invite.from_tag());
     assert_eq!(m.to_tag(), Some("btag"));
     assert_eq!(m.cseq(), Some((2, Method::Invite)));
+    assert_eq!(m.max_forwards(), Some(69), "the received value less one");
     assert_eq!(
         m.header(HeaderName::Contact),
         Some("<sip:mod_sofia@203.0.113.5:5080>")
@@ -1545,6 +1546,26 @@ fn reinvite_from_caller_relayed_with_body_and_answer_relayed_back() {
         o.send().1.request_uri_str(),
         Some("sip:alice@192.0.2.11:5070")
     );
+}
+
+#[test]
+fn relayed_request_without_hops_left_is_483() {
+    let mut up = up_call(&[], &[]);
+    let a_tag = up.a_tag.clone();
+    let info = caller_request(
+        Method::Info,
+        &a_tag,
+        11,
+        Some(("application/dtmf-relay", "Signal=5\r\n")),
+        None,
+    );
+    let text =
+        String::from_utf8_lossy(info.as_bytes()).replace("Max-Forwards: 70", "Max-Forwards: 0");
+    let info = Message::parse(bytes::Bytes::from(text)).unwrap();
+    let (server, o) = up.h.request(PA, info).unwrap();
+    assert!(o.sends.is_empty(), "not relayed: {o:#?}");
+    assert_eq!(o.response(server).status(), Some(483));
+    assert_eq!(up.h.b.calls(), 1, "the call goes on");
 }
 
 #[test]

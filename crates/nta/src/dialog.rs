@@ -207,6 +207,18 @@ impl Dialog {
         via: &str,
         invite_seq: Option<u32>,
     ) -> RequestBuilder {
+        self.request_with_max_forwards(method, via, invite_seq, 70)
+    }
+
+    /// [`Dialog::request`] with this `Max-Forwards` (a B2BUA relaying a
+    /// request passes the received value less one).
+    pub fn request_with_max_forwards(
+        &mut self,
+        method: Method,
+        via: &str,
+        invite_seq: Option<u32>,
+        max_forwards: u8,
+    ) -> RequestBuilder {
         let seq = match (method, invite_seq) {
             (Method::Ack | Method::Cancel, Some(n)) => n,
             _ => {
@@ -219,7 +231,7 @@ impl Dialog {
         for r in &routes {
             b = b.header(HeaderName::Route, r);
         }
-        b.header(HeaderName::MaxForwards, "70")
+        b.header(HeaderName::MaxForwards, &max_forwards.to_string())
             .header(
                 HeaderName::From,
                 &format!("<{}>;tag={}", self.local_uri, self.id.local_tag),
