@@ -436,13 +436,16 @@ impl Profile {
         );
     }
 
-    /// Asks the phone of a binding to reboot: a NOTIFY with `Event:
-    /// check-sync;reboot=true` outside any dialog (FreeSWITCH's
-    /// `flush_inbound_reg ... reboot`), sent to the address the REGISTER
-    /// came from (so that it passes a NAT) over the binding's transport.
-    /// The answer is not waited for.
+    /// Asks the phone of a binding to reboot (FreeSWITCH's
+    /// `flush_inbound_reg ... reboot`, `sofia_reg_send_reboot`): a NOTIFY
+    /// outside any dialog with the event the phone's User-Agent calls for
+    /// ([`crate::presence::reboot_event`]), sent to the address the
+    /// REGISTER came from (so that it passes a NAT) over the binding's
+    /// transport. The answer is not waited for.
     fn check_sync(&self, row: &Registration) {
-        self.sync_notify(row, "check-sync;reboot=true", None, None);
+        let (event, content_type, body) =
+            crate::presence::reboot_event(&row.user_agent, &row.call_id);
+        self.sync_notify(row, event, Some((content_type, &body)), Some(&row.call_id));
     }
 
     /// Sends the phone of a binding a NOTIFY outside any dialog with this

@@ -886,8 +886,7 @@ fn flush_inbound_reg_reboot_sends_check_sync_to_the_phone() {
         text.starts_with(&format!("NOTIFY {contact} SIP/2.0\r\n")),
         "{text}"
     );
-    assert!(
-        text.contains("\r\nEvent: check-sync;reboot=true\r\n"),
-        "{text}"
-    );
+    // The event FreeSWITCH's `sofia_reg_send_reboot` picks for a phone
+    // whose User-Agent (`raw-test`) is none it knows.
+    assert!(text.contains("\r\nEvent: check-sync\r\n"), "{text}");
 }
