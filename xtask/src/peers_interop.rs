@@ -1827,24 +1827,7 @@ pub fn baresip_calls_sipp_through_sofia_daemon() -> Result {
         r#"<routes><route expression="^(5\d{{3}})$" dial-string="sofia/internal/$1@127.0.0.1:{sipp_port}"/></routes>"#
     );
     let daemon = SofiaDaemon::start_with(&dir, &routes, "")?;
-    let mut sipp = Peer::start(
-        "sipp uas",
-        Duration::from_secs(60),
-        "sipp",
-        [
-            "-sn",
-            "uas",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &sipp_port.to_string(),
-            "-m",
-            "1",
-            "-nostdin",
-        ],
-        &[],
-        dir.join("sipp-uas.log"),
-    )?;
+    let sipp = sipp(&dir, "uas", &["-sn", "uas", "-m", "1"], sipp_port, None)?;
     let baresip_dir = dir.join("baresip");
     std::fs::create_dir_all(&baresip_dir).map_err(|e| format!("{}: {e}", baresip_dir.display()))?;
     let account = format!(
@@ -1872,22 +1855,7 @@ pub fn baresip_calls_sipp_through_sofia_daemon() -> Result {
     baresip
         .peer
         .wait_for("call: terminate call", Duration::from_secs(10))?;
-    let exit = sipp.wait_exit(Duration::from_secs(20))?;
-    let text = sipp.text();
-    let ok = text
-        .lines()
-        .rfind(|l| l.contains("Successful call"))
-        .unwrap_or("")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    if !exit.success() || !ok.ends_with(" 1") {
-        return Err(format!(
-            "SIPp's uas did not count one successful call through the daemon: exit {exit}, {ok:?}\n{}\n{}",
-            sipp.tail(),
-            daemon.peer.tail()
-        ));
-    }
+    sipp_done(sipp, "uas", 1, &daemon)?;
     let info = daemon.x("sofia status profile internal")?;
     let value = |name: &str| {
         info.lines()
@@ -1917,26 +1885,12 @@ pub fn baresip_calls_sipp_through_sofia_daemon() -> Result {
 pub fn sipp_registrar_for_sofia_gateway() -> Result {
     let dir = suite_dir("sofia-daemon-gateway-sipp")?;
     let port = free_port(true)?;
-    let scenario = crate::workspace_root().join("xtask/sipp/register_uas_gateway.xml");
-    let mut sipp = Peer::start(
-        "sipp (registrar)",
-        Duration::from_secs(90),
-        "sipp",
-        [
-            OsStr::new("-sf"),
-            scenario.as_os_str(),
-            OsStr::new("-m"),
-            OsStr::new("1"),
-            OsStr::new("-timeout"),
-            OsStr::new("60s"),
-            OsStr::new("-nostdin"),
-            OsStr::new("-i"),
-            OsStr::new("127.0.0.1"),
-            OsStr::new("-p"),
-            OsStr::new(&port.to_string()),
-        ],
-        &[],
-        dir.join("sipp.log"),
+    let sipp = sipp(
+        &dir,
+        "registrar",
+        &["-sf", &scenario("register_uas_gateway.xml"), "-m", "1"],
+        port,
+        None,
     )?;
     let daemon = SofiaDaemon::start_with(
         &dir,
@@ -1957,40 +1911,17 @@ pub fn sipp_registrar_for_sofia_gateway() -> Result {
     </profile>"#
         ),
     )?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        let status = daemon.x("sofia status gateway gwsipp")?;
-        if status.contains("State   \tREGED\n") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "gateway gwsipp not REGED within 30 s:\n{status}\n{}\n{}",
-                sipp.tail(),
-                daemon.peer.tail()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let status = wait_gateway(
+        &daemon,
+        "gwsipp",
+        "State   \tREGED\n",
+        Duration::from_secs(30),
+    )
+    .map_err(|e| format!("{e}\n{}", sipp.tail()))?;
     if !status.contains("Status  \tUP") {
         return Err(format!("gateway gwsipp REGED but not UP:\n{status}"));
     }
-    let exit = sipp.wait_exit(Duration::from_secs(70))?;
-    let text = sipp.text();
-    let ok = text
-        .lines()
-        .rfind(|l| l.contains("Successful call"))
-        .unwrap_or("")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    if !exit.success() || !ok.ends_with(" 1") {
-        return Err(format!(
-            "sipp registrar: exit {exit}, {ok:?}\n{}\n{}",
-            sipp.tail(),
-            daemon.peer.tail()
-        ));
-    }
+    sipp_done(sipp, "registrar", 1, &daemon)?;
     println!(
         "interop: a sofia gateway registers with digest at SIPp's registrar (401, 200): REGED, UP"
     );
@@ -2107,17 +2038,12 @@ pub fn sipp_phones_and_carrier_through_sofia_daemon() -> Result {
     );
     let daemon = SofiaDaemon::start_with(&dir, &routes, &external)?;
     let target = format!("127.0.0.1:{}", daemon.port);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = daemon.x("sofia status gateway carrier")?;
-        if status.contains("State   \tREGED\n") {
-            break;
-        }
-        if Instant::now() >= deadline {
-            return Err(format!("gateway carrier not REGED within 30 s:\n{status}"));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_gateway(
+        &daemon,
+        "carrier",
+        "State   \tREGED\n",
+        Duration::from_secs(30),
+    )?;
     sipp_done(registrar, "gateway registrar", 1, &daemon)?;
     println!("interop: gateway carrier registered at the SIPp registrar (401, 200): REGED");
 
@@ -2239,21 +2165,8 @@ pub fn sofia_gateway_registers_at_kamailio() -> Result {
         kamailio.port
     );
     let daemon = SofiaDaemon::start_with(&dir, "", &external)?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        let status = daemon.x("sofia status gateway kam")?;
-        if status.contains("State   \tREGED\n") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "gateway kam not REGED at Kamailio within 30 s:\n{status}\n{}\n{}",
-                kamailio.peer.tail(),
-                daemon.peer.tail()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let status = wait_gateway(&daemon, "kam", "State   \tREGED\n", Duration::from_secs(30))
+        .map_err(|e| format!("{e}\n{}", kamailio.peer.tail()))?;
     let dump = kamailio.kamcmd(&["ul.dump"])?;
     let contact = dump
         .lines()

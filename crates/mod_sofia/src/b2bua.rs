@@ -330,9 +330,8 @@ struct ALeg {
     rang: bool,
     /// The last SDP relayed in a provisional response.
     early_sdp: Option<bytes::Bytes>,
-    /// Our final 2xx until its ACK: the response, the next retransmission,
-    /// the interval, and when to give up.
-    unacked: Option<(Message, Instant, Duration, Instant)>,
+    /// Our final 2xx until its ACK.
+    unacked: Option<Unacked>,
     /// The caller made no offer: the B leg's 2xx waits for the caller's ACK.
     late_offer: bool,
 }
@@ -343,6 +342,15 @@ enum Side {
     B,
 }
 
+impl Side {
+    fn other(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+}
+
 struct Call {
     a: ALeg,
     legs: Vec<Leg>,
@@ -351,17 +359,25 @@ struct Call {
     winner: Option<usize>,
     /// The best failure so far (status, phrase).
     failure: Option<(u16, String)>,
-    /// Ringing gives up then (`call_timeout`).
-    ring_deadline: Option<Instant>,
     ended: bool,
-    /// Our 2xx to a relayed re-INVITE over UDP until its ACK: the side it
-    /// went to, where, the response, the next retransmission, the interval
-    /// and when to give up.
-    reinvite_unacked: Option<RelayedOk>,
+    /// Our 2xx to a relayed re-INVITE over UDP until its ACK.
+    reinvite_unacked: Option<Unacked>,
 }
 
-/// A 2xx to a re-INVITE retransmitted until its ACK (RFC 3261 §13.3.1.4).
-struct RelayedOk {
+impl Call {
+    /// Where the 2xx a retransmission timer of `kind` is for waits.
+    fn unacked_mut(&mut self, kind: TimerKind) -> &mut Option<Unacked> {
+        match kind {
+            TimerKind::RetransmitRelayed => &mut self.reinvite_unacked,
+            _ => &mut self.a.unacked,
+        }
+    }
+}
+
+/// One of our 2xx to an INVITE, retransmitted until its ACK (RFC 3261
+/// §13.3.1.4): the side it went to, its server transaction, the response,
+/// the current interval and when to give up.
+struct Unacked {
     side: Side,
     profile: ProfileId,
     server: ServerId,
@@ -747,7 +763,6 @@ impl Bridge {
             groups: plan.groups.into_iter().collect(),
             winner: None,
             failure: None,
-            ring_deadline: Some(now + Duration::from_secs(timeout)),
             ended: false,
             reinvite_unacked: None,
         };
@@ -923,10 +938,10 @@ impl Bridge {
 
     /// A client transaction ended without a final response (timeout or a
     /// destination that cannot be reached): a 408.
-    pub fn on_timeout(&mut self, now: Instant, tx: TxId) {
+    pub fn on_timeout(&mut self, _now: Instant, tx: TxId) {
         match self.txs.remove(&tx) {
             Some(TxRole::Leg(call, index)) => {
-                self.leg_failed(now, call, index, 408, "Request Timeout");
+                self.leg_failed(call, index, 408, "Request Timeout");
                 self.husks_pending(call);
             }
             Some(TxRole::Relay(r)) => {
@@ -1007,7 +1022,7 @@ impl Bridge {
                 return;
             }
             let reason = msg.reason().unwrap_or("").to_string();
-            self.leg_failed(now, id, index, status, &reason);
+            self.leg_failed(id, index, status, &reason);
             return;
         }
         self.leg_answered(now, id, index, msg);
@@ -1122,7 +1137,7 @@ impl Bridge {
         }
     }
 
-    fn leg_failed(&mut self, _now: Instant, id: CallId, index: usize, status: u16, reason: &str) {
+    fn leg_failed(&mut self, id: CallId, index: usize, status: u16, reason: &str) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -1226,7 +1241,7 @@ impl Bridge {
                 // It can be neither acknowledged nor ended: the leg failed
                 // (else it would stay ringing, and its call never end).
                 su_log!(SOFIA, 3, "sofia: call {}: bad 2xx from a leg: {e}", id.0);
-                self.leg_failed(now, id, index, 502, "Bad Gateway");
+                self.leg_failed(id, index, 502, "Bad Gateway");
                 return;
             }
         };
@@ -1262,12 +1277,11 @@ impl Bridge {
         leg.state = LegState::Up;
         leg.dialog = Some(dialog);
         call.winner = Some(index);
-        call.ring_deadline = None;
         let b_key = (
             msg.call_id().unwrap_or("").to_string(),
             leg.from_tag.clone(),
         );
-        self.dialogs.insert(b_key, (id, Side::B));
+        self.dialogs.insert(b_key.clone(), (id, Side::B));
         // The other legs are cancelled.
         let others: Vec<(TxId, LegState)> = call
             .legs
@@ -1293,12 +1307,8 @@ impl Bridge {
             self.ack_leg(id, index, &msg, None);
         } else {
             // The offer is in this 2xx; the answer comes in the caller's ACK.
-            let key = (
-                msg.call_id().unwrap_or("").to_string(),
-                call.legs[index].from_tag.clone(),
-            );
             self.pending_acks.insert(
-                key,
+                b_key,
                 PendingAck {
                     call: id,
                     side: Side::B,
@@ -1351,14 +1361,21 @@ impl Bridge {
         }
         let (profile, server) = (a.profile, a.server);
         let call_id = request.call_id().unwrap_or("").to_string();
-        if !a.reply.transport.is_stream() {
-            a.unacked = Some((ok.clone(), now + T1, T1, now + T1 * 64));
-            self.timers.insert((now + T1, id, TimerKind::Retransmit));
+        // Over a stream nothing is sent again, but the ACK is still awaited.
+        let first = if a.reply.transport.is_stream() {
+            T1 * 64
         } else {
-            a.unacked = Some((ok.clone(), now + T1 * 64, T1, now + T1 * 64));
-            self.timers
-                .insert((now + T1 * 64, id, TimerKind::Retransmit));
-        }
+            T1
+        };
+        a.unacked = Some(Unacked {
+            side: Side::A,
+            profile,
+            server,
+            msg: ok.clone(),
+            interval: T1,
+            deadline: now + T1 * 64,
+        });
+        self.timers.insert((now + first, id, TimerKind::Retransmit));
         self.out.push_back(Output::Respond {
             profile,
             server,
@@ -1453,32 +1470,16 @@ impl Bridge {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if side == Side::A && call.a.unacked.is_some() {
-            call.a.unacked = None;
+        for kind in [TimerKind::Retransmit, TimerKind::RetransmitRelayed] {
+            let slot = call.unacked_mut(kind);
+            if slot.as_ref().is_some_and(|u| u.side == side) {
+                *slot = None;
+            }
         }
-        if call
-            .reinvite_unacked
-            .as_ref()
-            .is_some_and(|u| u.side == side)
+        if let Some(p) = self
+            .dialog_key(id, side.other())
+            .and_then(|other| self.pending_acks.remove(&other))
         {
-            call.reinvite_unacked = None;
-        }
-        let other = match side {
-            Side::A => call
-                .winner
-                .map(|w| {
-                    (
-                        call.legs[w].invite.call_id().unwrap_or("").to_string(),
-                        call.legs[w].from_tag.clone(),
-                    )
-                })
-                .unwrap_or_default(),
-            Side::B => (
-                call.a.invite.call_id().unwrap_or("").to_string(),
-                call.a.tag.clone(),
-            ),
-        };
-        if let Some(p) = self.pending_acks.remove(&other) {
             self.ack_pending(p, &msg);
         }
     }
@@ -1558,7 +1559,7 @@ impl Bridge {
 
     /// A request with a To tag (BYE, re-INVITE, UPDATE, INFO, ...). Returns
     /// the request when it belongs to no bridged call.
-    pub fn on_request(&mut self, now: Instant, req: Incoming) -> Result<(), Box<Incoming>> {
+    pub fn on_request(&mut self, _now: Instant, req: Incoming) -> Result<(), Box<Incoming>> {
         let key = (
             req.msg.call_id().unwrap_or("").to_string(),
             req.msg.to_tag().unwrap_or("").to_string(),
@@ -1608,7 +1609,7 @@ impl Bridge {
                 Some(&tag),
                 &[],
             );
-            self.hangup(now, id, side, "NORMAL_CLEARING");
+            self.hangup(id, side, "NORMAL_CLEARING");
             return Ok(());
         }
         if req.msg.max_forwards() == Some(0) {
@@ -1635,10 +1636,7 @@ impl Bridge {
 
     /// Relays an in-dialog request to the other side.
     fn relay(&mut self, id: CallId, from: Side, req: Incoming) {
-        let to = match from {
-            Side::A => Side::B,
-            Side::B => Side::A,
-        };
+        let to = from.other();
         let method = req.msg.method();
         let Some((profile, transport, flow, _)) = self.side_dialog(id, to) else {
             let tag = self.local_tag(id, from);
@@ -1748,10 +1746,7 @@ impl Bridge {
     fn relay_response(&mut self, now: Instant, r: Box<Relay>, msg: Message) {
         let status = msg.status().unwrap_or(500);
         self.relayed.remove(&(r.profile, r.server));
-        let to = match r.from {
-            Side::A => Side::B,
-            Side::B => Side::A,
-        };
+        let to = r.from.other();
         if let Some(d) = self.side_dialog_mut(r.call, to) {
             d.on_response(&msg);
         }
@@ -1828,7 +1823,7 @@ impl Bridge {
         if is_invite && (200..300).contains(&status) && !transport.is_stream() {
             // The UAS core retransmits its 2xx until the ACK (§13.3.1.4).
             if let Some(call) = self.calls.get_mut(&r.call) {
-                call.reinvite_unacked = Some(RelayedOk {
+                call.reinvite_unacked = Some(Unacked {
                     side: r.from,
                     profile: r.profile,
                     server: r.server,
@@ -1865,11 +1860,8 @@ impl Bridge {
     }
 
     /// Ends an answered call from `side`: BYE to the other side.
-    fn hangup(&mut self, _now: Instant, id: CallId, from: Side, cause: &'static str) {
-        let to = match from {
-            Side::A => Side::B,
-            Side::B => Side::A,
-        };
+    fn hangup(&mut self, id: CallId, from: Side, cause: &'static str) {
+        let to = from.other();
         self.send_bye(id, to);
         self.end_call(id, cause);
     }
@@ -1996,8 +1988,9 @@ impl Bridge {
             }
             self.timers.pop_first();
             match kind {
-                TimerKind::Retransmit => self.retransmit(now, id),
-                TimerKind::RetransmitRelayed => self.retransmit_relayed(now, id),
+                TimerKind::Retransmit | TimerKind::RetransmitRelayed => {
+                    self.retransmit(now, id, kind)
+                }
                 TimerKind::Ring => {
                     let ringing = self
                         .calls
@@ -2012,14 +2005,17 @@ impl Bridge {
         }
     }
 
-    fn retransmit(&mut self, now: Instant, id: CallId) {
+    /// Sends a 2xx of ours again (T1 doubling up to T2), or, 64·T1 after
+    /// it without an ACK, ends the call with BYE to both sides.
+    fn retransmit(&mut self, now: Instant, id: CallId, kind: TimerKind) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let Some((msg, _, interval, deadline)) = call.a.unacked.take() else {
+        let slot = call.unacked_mut(kind);
+        let Some(u) = slot.take() else {
             return;
         };
-        if now >= deadline {
+        if now >= u.deadline {
             su_log!(
                 SOFIA,
                 3,
@@ -2031,42 +2027,11 @@ impl Bridge {
             self.end_call(id, "RECOVERY_ON_TIMER_EXPIRE");
             return;
         }
-        let next_interval = (interval * 2).min(T2);
-        let next = (now + next_interval).min(deadline);
-        let (profile, server) = (call.a.profile, call.a.server);
-        call.a.unacked = Some((msg.clone(), next, next_interval, deadline));
-        self.timers.insert((next, id, TimerKind::Retransmit));
-        self.out.push_back(Output::Respond {
-            profile,
-            server,
-            msg,
-        });
-    }
-
-    fn retransmit_relayed(&mut self, now: Instant, id: CallId) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let Some(u) = call.reinvite_unacked.take() else {
-            return;
-        };
-        if now >= u.deadline {
-            su_log!(
-                SOFIA,
-                3,
-                "sofia: call {}: no ACK for our 2xx to a re-INVITE: ending it",
-                id.0
-            );
-            self.send_bye(id, Side::A);
-            self.send_bye(id, Side::B);
-            self.end_call(id, "RECOVERY_ON_TIMER_EXPIRE");
-            return;
-        }
         let interval = (u.interval * 2).min(T2);
         let next = (now + interval).min(u.deadline);
         let (profile, server, msg) = (u.profile, u.server, u.msg.clone());
-        call.reinvite_unacked = Some(RelayedOk { interval, ..u });
-        self.timers.insert((next, id, TimerKind::RetransmitRelayed));
+        *slot = Some(Unacked { interval, ..u });
+        self.timers.insert((next, id, kind));
         self.out.push_back(Output::Respond {
             profile,
             server,

@@ -460,19 +460,10 @@ impl Profile {
         call_id: Option<&str>,
     ) {
         let uri = crate::registrar::contact_uri(&row.contact).to_string();
-        let Ok(ip) = row.network_ip.parse::<IpAddr>() else {
+        let Some(dest) = crate::registrar::flow(row) else {
             return;
         };
-        let Ok(port) = row.network_port.parse::<u16>() else {
-            return;
-        };
-        let transport = if row.status.contains("TCP") {
-            sofia_tport::Transport::Tcp
-        } else if row.status.contains("TLS") {
-            sofia_tport::Transport::Tls
-        } else {
-            sofia_tport::Transport::Udp
-        };
+        let transport = dest.transport;
         let Some(via) = self.agent.via(transport) else {
             return;
         };
@@ -507,10 +498,7 @@ impl Profile {
         .build();
         let sent = notify.map_err(|e| e.to_string()).and_then(|msg| {
             self.agent
-                .request(
-                    msg,
-                    sofia_tport::Destination::new(transport, SocketAddr::new(ip, port)),
-                )
+                .request(msg, dest)
                 .map(drop)
                 .map_err(|e| e.to_string())
         });
@@ -1316,8 +1304,8 @@ impl SofiaState for Sofia {
             return Vec::new();
         };
         let registrations: Vec<Registration> = lock(&p.registrar)
-            .all()
-            .filter(|r| r.sip_user == user)
+            .user_contacts(user)
+            .into_iter()
             .cloned()
             .collect();
         crate::presence::presence_rows(registrations.iter(), user, domain, |u, h| {
@@ -1568,30 +1556,19 @@ fn legs_for(
                     .cloned()
                     .collect();
                 if rows.is_empty() {
-                    rows = registrar
-                        .all()
-                        .filter(|r| r.sip_user == *user)
-                        .cloned()
-                        .collect();
+                    rows = registrar.user_contacts(user).into_iter().cloned().collect();
                 }
                 rows
             };
             rows.into_iter()
                 .filter(|r| exclude.is_none_or(|x| !r.contact.contains(x.as_str())))
                 .filter_map(|r| {
-                    let dest = crate::switch::registration_destination(
-                        &r.network_ip,
-                        &r.network_port,
-                        &r.status,
-                    )?;
+                    let dest = crate::registrar::flow(&r)?;
                     let uri = crate::registrar::contact_uri(&r.contact).to_string();
                     // As FreeSWITCH: a phone behind NAT is reached where its
                     // REGISTER came from, over the same transport; the
                     // others at their Contact (resolved as any URI).
-                    let hop = if r.status.contains("NAT")
-                        || r.status.contains("TCP")
-                        || r.status.contains("TLS")
-                    {
+                    let hop = if r.status.contains("NAT") || dest.transport.is_stream() {
                         Hop::Fixed(dest.clone())
                     } else {
                         Hop::Uri(uri.clone())

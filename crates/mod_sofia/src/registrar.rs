@@ -496,6 +496,24 @@ fn unix(t: SystemTime) -> i64 {
     }
 }
 
+/// Where the phone of a binding is reached: the address its REGISTER came
+/// from, over the transport it used (the `status` says which).
+pub fn flow(row: &Registration) -> Option<sofia_tport::Destination> {
+    let ip: IpAddr = row.network_ip.parse().ok()?;
+    let port: u16 = row.network_port.parse().ok()?;
+    let transport = if row.status.contains("TLS") {
+        sofia_tport::Transport::Tls
+    } else if row.status.contains("TCP") {
+        sofia_tport::Transport::Tcp
+    } else {
+        sofia_tport::Transport::Udp
+    };
+    Some(sofia_tport::Destination::new(
+        transport,
+        SocketAddr::new(ip, port),
+    ))
+}
+
 /// The contact URI of a stored `contact` value: the text inside `<...>`
 /// (or all of it), without FreeSWITCH's `;fs_` parameters. This is the
 /// address `sofia_contact` dials and 200 responses list.
@@ -669,6 +687,18 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
             .flatten()
             .filter_map(|id| self.index.by_id.get(id))
             .filter(|b| any_host || b.row.sip_host == domain)
+            .map(|b| &b.row)
+            .collect()
+    }
+
+    /// The bindings of `user` in any domain.
+    pub fn user_contacts(&self, user: &str) -> Vec<&Registration> {
+        self.index
+            .by_user
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.index.by_id.get(id))
             .map(|b| &b.row)
             .collect()
     }

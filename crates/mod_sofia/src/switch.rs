@@ -5,7 +5,6 @@
 //! keeps the call counters `sofia status` prints.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -71,6 +70,24 @@ struct Stats {
     gateways: HashMap<String, Counters>,
     /// Calls in progress per profile name.
     active: HashMap<String, usize>,
+}
+
+impl Stats {
+    /// Adds one to the counter `field` picks, of the profile and of the
+    /// gateway when there is one.
+    fn count(
+        &mut self,
+        profile: String,
+        gateway: Option<String>,
+        field: fn(&mut Counters) -> &mut u32,
+    ) {
+        let c = field(self.profiles.entry(profile).or_default());
+        *c = c.wrapping_add(1);
+        if let Some(g) = gateway {
+            let c = field(self.gateways.entry(g).or_default());
+            *c = c.wrapping_add(1);
+        }
+    }
 }
 
 /// What reaches the switch task.
@@ -466,33 +483,16 @@ impl Task {
             Report::CallIn { profile, gateway } => {
                 let n = name(self, profile);
                 let mut st = lock(&self.stats);
-                let c = st.profiles.entry(n.clone()).or_default();
-                c.calls_in = c.calls_in.wrapping_add(1);
-                *st.active.entry(n).or_default() += 1;
-                if let Some(g) = gateway {
-                    let c = st.gateways.entry(g).or_default();
-                    c.calls_in = c.calls_in.wrapping_add(1);
-                }
+                *st.active.entry(n.clone()).or_default() += 1;
+                st.count(n, gateway, |c| &mut c.calls_in);
             }
             Report::FailedIn { profile, gateway } => {
                 let n = name(self, profile);
-                let mut st = lock(&self.stats);
-                let c = st.profiles.entry(n).or_default();
-                c.failed_calls_in = c.failed_calls_in.wrapping_add(1);
-                if let Some(g) = gateway {
-                    let c = st.gateways.entry(g).or_default();
-                    c.failed_calls_in = c.failed_calls_in.wrapping_add(1);
-                }
+                lock(&self.stats).count(n, gateway, |c| &mut c.failed_calls_in);
             }
             Report::CallOut { profile, gateway } => {
                 let n = name(self, profile);
-                let mut st = lock(&self.stats);
-                let c = st.profiles.entry(n).or_default();
-                c.calls_out = c.calls_out.wrapping_add(1);
-                if let Some(g) = gateway {
-                    let c = st.gateways.entry(g).or_default();
-                    c.calls_out = c.calls_out.wrapping_add(1);
-                }
+                lock(&self.stats).count(n, gateway, |c| &mut c.calls_out);
             }
             Report::FailedOut {
                 profile,
@@ -502,15 +502,7 @@ impl Task {
                 call_id,
             } => {
                 let n = name(self, profile);
-                {
-                    let mut st = lock(&self.stats);
-                    let c = st.profiles.entry(n.clone()).or_default();
-                    c.failed_calls_out = c.failed_calls_out.wrapping_add(1);
-                    if let Some(g) = &gateway {
-                        let c = st.gateways.entry(g.clone()).or_default();
-                        c.failed_calls_out = c.failed_calls_out.wrapping_add(1);
-                    }
-                }
+                lock(&self.stats).count(n.clone(), gateway.clone(), |c| &mut c.failed_calls_out);
                 let mut ev = BusEvent::custom("sofia::error")
                     .with("Profile-Name", n)
                     .with("Error-Type", "request error")
@@ -601,23 +593,4 @@ fn start(
             let _ = input.send(Input::Unreachable(tx, e.to_string()));
         }
     }
-}
-
-/// The address a registration's phone is reached at: where its REGISTER
-/// came from, over the transport it used.
-pub fn registration_destination(
-    network_ip: &str,
-    network_port: &str,
-    status: &str,
-) -> Option<Destination> {
-    let ip: IpAddr = network_ip.parse().ok()?;
-    let port: u16 = network_port.parse().ok()?;
-    let transport = if status.contains("TLS") {
-        Transport::Tls
-    } else if status.contains("TCP") {
-        Transport::Tcp
-    } else {
-        Transport::Udp
-    };
-    Some(Destination::new(transport, SocketAddr::new(ip, port)))
 }
