@@ -13,7 +13,7 @@ use sofia_su::su_log;
 use sofia_tport::{Destination, Incoming, Transport};
 
 use crate::dialog::DialogId;
-use crate::keys::{ClientKey, Map, MergeKey, SentBy, ServerKey, Set};
+use crate::keys::{ClientKey, Index, MergeKey, SentBy, ServerKey, Set};
 use crate::timers::Timers;
 
 /// Identity of a client transaction.
@@ -171,6 +171,9 @@ enum ClientState {
 
 #[derive(Debug)]
 struct ClientTx {
+    id: ClientId,
+    /// The hash of `key` in the engine's `client_keys`.
+    key_hash: u64,
     invite: bool,
     state: ClientState,
     request: Message,
@@ -198,6 +201,12 @@ enum ServerState {
 
 #[derive(Debug)]
 struct ServerTx {
+    id: ServerId,
+    /// The hash of `key` in the engine's `server_keys`.
+    key_hash: u64,
+    /// The merged-request key of a request without a To tag, and its hash
+    /// in the engine's `merge_keys`.
+    merge: Option<(u64, MergeKey)>,
     invite: bool,
     state: ServerState,
     request: Message,
@@ -220,13 +229,17 @@ pub struct Endpoint {
     config: Config,
     ids: IdGenerator,
     next_id: u64,
-    clients: Map<ClientId, ClientTx>,
-    client_keys: Map<ClientKey, ClientId>,
-    servers: Map<ServerId, ServerTx>,
-    server_keys: Map<ServerKey, ServerId>,
+    /// Transactions live in slabs: a new one takes the slot of one that
+    /// ended (or the next one at the end), and an id is its slot with a
+    /// serial number in the upper 32 bits, so that an id outliving its
+    /// transaction finds nothing rather than the slot's next tenant.
+    clients: slab::Slab<ClientTx>,
+    client_keys: Index,
+    servers: slab::Slab<ServerTx>,
+    server_keys: Index,
     /// From tag, Call-ID and CSeq of server transactions of requests without
     /// a To tag, for merged-request detection (RFC 3261 §8.2.2.2).
-    merge_keys: Map<MergeKey, ServerId>,
+    merge_keys: Index,
     /// Dialogs the user has registered, for the 481 of [`Config::ua`].
     dialogs: Set<DialogId>,
     transmits: VecDeque<Transmit>,
@@ -246,6 +259,19 @@ fn server_due(tx: &ServerTx) -> Option<Instant> {
         .into_iter()
         .flatten()
         .min()
+}
+
+/// The live client transaction `id` (a free function, so that the
+/// engine's other fields stay free to borrow).
+fn client_mut(clients: &mut slab::Slab<ClientTx>, id: ClientId) -> Option<&mut ClientTx> {
+    let slot = usize::try_from(id.0 & 0xffff_ffff).ok()?;
+    clients.get_mut(slot).filter(|tx| tx.id == id)
+}
+
+/// The live server transaction `id`.
+fn server_mut(servers: &mut slab::Slab<ServerTx>, id: ServerId) -> Option<&mut ServerTx> {
+    let slot = usize::try_from(id.0 & 0xffff_ffff).ok()?;
+    servers.get_mut(slot).filter(|tx| tx.id == id)
 }
 
 /// What the engine reads from a request's top Via, from one parse of it.
@@ -444,11 +470,11 @@ impl Endpoint {
             config,
             ids,
             next_id: 1,
-            clients: Map::default(),
-            client_keys: Map::default(),
-            servers: Map::default(),
-            server_keys: Map::default(),
-            merge_keys: Map::default(),
+            clients: slab::Slab::new(),
+            client_keys: Index::default(),
+            servers: slab::Slab::new(),
+            server_keys: Index::default(),
+            merge_keys: Index::default(),
             dialogs: Set::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -459,8 +485,8 @@ impl Endpoint {
     /// Records when a transaction next needs the clock.
     fn schedule(&mut self, id: TransactionId) {
         let due = match id {
-            TransactionId::Client(c) => self.clients.get(&c).and_then(client_due),
-            TransactionId::Server(s) => self.servers.get(&s).and_then(server_due),
+            TransactionId::Client(c) => self.client(c).and_then(client_due),
+            TransactionId::Server(s) => self.server(s).and_then(server_due),
         };
         if let Some(at) = due {
             self.timers.push(Reverse((at, id)));
@@ -500,10 +526,32 @@ impl Endpoint {
         self.ids.tag()
     }
 
-    fn id(&mut self) -> u64 {
-        let id = self.next_id;
+    /// An id for a transaction in `slot`: the slot, and a serial number
+    /// (wrapping at 2^32) above it.
+    fn id(&mut self, slot: usize) -> u64 {
+        let serial = self.next_id & 0xffff_ffff;
         self.next_id += 1;
-        id
+        (serial << 32) | (slot as u64 & 0xffff_ffff)
+    }
+
+    fn client(&self, id: ClientId) -> Option<&ClientTx> {
+        let slot = usize::try_from(id.0 & 0xffff_ffff).ok()?;
+        self.clients.get(slot).filter(|tx| tx.id == id)
+    }
+
+    fn server(&self, id: ServerId) -> Option<&ServerTx> {
+        let slot = usize::try_from(id.0 & 0xffff_ffff).ok()?;
+        self.servers.get(slot).filter(|tx| tx.id == id)
+    }
+
+    /// The live server transaction with `key` (hashed `hash`).
+    fn find_server(&self, hash: u64, key: &ServerKey) -> Option<ServerId> {
+        let servers = &self.servers;
+        self.server_keys
+            .find(hash, |slot| {
+                servers.get(slot).is_some_and(|tx| tx.key == *key)
+            })
+            .map(|slot| servers[slot].id)
     }
 
     fn transmit(&mut self, dest: &Destination, bytes: Bytes) {
@@ -552,7 +600,8 @@ impl Endpoint {
         let reliable = dest.transport.is_stream();
         let t = self.config.timers;
         let bytes = request.to_bytes();
-        let id = ClientId(self.id());
+        let slot = self.clients.vacant_key();
+        let id = ClientId(self.id(slot));
         self.transmit(&dest, bytes.clone());
         su_log!(
             NTA,
@@ -561,22 +610,37 @@ impl Endpoint {
             request.method_str(),
             id.0
         );
+        let key_hash = self.client_keys.hash(&key);
+        // A branch used again takes the key over from the transaction that
+        // had it (which lives on, unreachable by responses).
+        let clients = &self.clients;
+        if let Some(old) = self
+            .client_keys
+            .find(key_hash, |s| clients.get(s).is_some_and(|tx| tx.key == key))
+        {
+            self.client_keys.remove(key_hash, old);
+        }
         let tx = ClientTx {
+            id,
+            key_hash,
             invite,
             state: ClientState::Calling,
             request,
             bytes,
             dest,
             reliable,
-            key: key.clone(),
+            key,
             retransmit_at: (!reliable).then(|| now + t.t1),
             interval: t.t1,
             deadline: Some(now + t.t1x64()),
             ack: None,
         };
-        self.client_keys.insert(key, id);
-        self.clients.insert(id, tx);
-        self.schedule(TransactionId::Client(id));
+        let due = client_due(&tx);
+        let slot = self.clients.insert(tx);
+        self.client_keys.insert(key_hash, slot);
+        if let Some(at) = due {
+            self.timers.push(Reverse((at, TransactionId::Client(id))));
+        }
         Ok(id)
     }
 
@@ -590,7 +654,7 @@ impl Endpoint {
     /// provisional response (RFC 3261 §9.1); returns the CANCEL's own client
     /// transaction.
     pub fn cancel(&mut self, now: Instant, invite: ClientId) -> Result<ClientId, Error> {
-        let tx = self.clients.get(&invite).ok_or(Error::NoTransaction)?;
+        let tx = self.client(invite).ok_or(Error::NoTransaction)?;
         if !tx.invite || tx.state != ClientState::Proceeding {
             return Err(Error::CannotCancel);
         }
@@ -630,7 +694,7 @@ impl Endpoint {
         response: Message,
     ) -> Result<(), Error> {
         let t = self.config.timers;
-        let tx = self.servers.get_mut(&server).ok_or(Error::NoTransaction)?;
+        let tx = server_mut(&mut self.servers, server).ok_or(Error::NoTransaction)?;
         let status = response
             .status()
             .ok_or(Error::Kind("respond needs a response"))?;
@@ -691,7 +755,12 @@ impl Endpoint {
     fn handle_response(&mut self, now: Instant, msg: Message) {
         let t = self.config.timers;
         let key = ClientKey::new(&msg, msg.branch().unwrap_or(""));
-        let Some(&id) = self.client_keys.get(&key) else {
+        let hash = self.client_keys.hash(&key);
+        let clients = &self.clients;
+        let Some(slot) = self
+            .client_keys
+            .find(hash, |s| clients.get(s).is_some_and(|tx| tx.key == key))
+        else {
             su_log!(
                 NTA,
                 5,
@@ -700,9 +769,8 @@ impl Endpoint {
             );
             return;
         };
-        let Some(tx) = self.clients.get_mut(&id) else {
-            return;
-        };
+        let tx = &mut self.clients[slot];
+        let id = tx.id;
         let status = msg.status().unwrap_or(0);
         match (tx.state, status) {
             (ClientState::Calling | ClientState::Proceeding, 100..=199) => {
@@ -799,9 +867,10 @@ impl Endpoint {
             None => (incoming.msg, SentBy::none()),
         };
         let key = ServerKey::new(&msg, sent_by);
+        let key_hash = self.server_keys.hash(&key);
         let method = msg.method();
-        if let Some(&id) = self.server_keys.get(&key) {
-            let Some(tx) = self.servers.get_mut(&id) else {
+        if let Some(id) = self.find_server(key_hash, &key) {
+            let Some(tx) = server_mut(&mut self.servers, id) else {
                 return;
             };
             if method == Method::Ack {
@@ -892,17 +961,19 @@ impl Endpoint {
         if method == Method::Cancel {
             let invite_key = key.with_invite();
             let tag = self.ids.tag();
-            let invite = self.server_keys.get(&invite_key).copied();
+            let invite = self.find_server(self.server_keys.hash(&invite_key), &invite_key);
             let (status, reason) = match invite {
                 Some(_) => (200, "OK"),
                 None => (481, "Call/Transaction Does Not Exist"),
             };
-            let cancel_id = self.new_server(now, msg.clone(), source.clone(), key);
+            let merge = MergeKey::new(&msg).filter(|_| msg.to_tag().is_none());
+            let cancel_id =
+                self.new_server(now, msg.clone(), source.clone(), (key_hash, key), merge);
             if let Ok(resp) = ResponseBuilder::reply_to(&msg, status, reason, Some(&tag)).build() {
                 let _ = self.respond(now, cancel_id, resp);
             }
             if let Some(invite) = invite {
-                let pending = self.servers.get(&invite).is_some_and(|t| {
+                let pending = self.server(invite).is_some_and(|t| {
                     matches!(t.state, ServerState::Trying | ServerState::Proceeding)
                 });
                 if pending {
@@ -929,7 +1000,7 @@ impl Endpoint {
                     "nta: {} for no known dialog answered 481",
                     msg.method_str()
                 );
-                let tx = self.new_server(now, msg.clone(), source, key);
+                let tx = self.new_server(now, msg.clone(), source, (key_hash, key), None);
                 if let Ok(resp) =
                     ResponseBuilder::reply_to(&msg, 481, "Call/Transaction Does Not Exist", None)
                         .build()
@@ -942,12 +1013,23 @@ impl Endpoint {
         // RFC 3261 §8.2.2.2: a request without a To tag whose From tag,
         // Call-ID and CSeq match a transaction in progress, but which is not
         // a retransmission of it, arrived by another path: 482.
-        if msg.to_tag().is_none()
-            && let Some(merge) = MergeKey::new(&msg)
+        let merge = if msg.to_tag().is_none() {
+            MergeKey::new(&msg)
+        } else {
+            None
+        };
+        let merge_hash = merge.as_ref().map(|m| self.merge_keys.hash(m));
+        let servers = &self.servers;
+        if let (Some(merge), Some(hash)) = (&merge, merge_hash)
             && self
                 .merge_keys
-                .get(&merge)
-                .is_some_and(|id| self.servers.contains_key(id))
+                .find(hash, |s| {
+                    servers
+                        .get(s)
+                        .and_then(|tx| tx.merge.as_ref())
+                        .is_some_and(|(_, m)| m == merge)
+                })
+                .is_some()
         {
             su_log!(NTA, 5, "nta: merged {} answered 482", msg.method_str());
             if let Ok(resp) =
@@ -957,7 +1039,7 @@ impl Endpoint {
             }
             return;
         }
-        let id = self.new_server(now, msg.clone(), source.clone(), key);
+        let id = self.new_server(now, msg.clone(), source.clone(), (key_hash, key), merge);
         su_log!(
             NTA,
             5,
@@ -977,30 +1059,49 @@ impl Endpoint {
         now: Instant,
         request: Message,
         source: Source,
-        key: ServerKey,
+        (key_hash, key): (u64, ServerKey),
+        merge: Option<MergeKey>,
     ) -> ServerId {
-        let id = ServerId(self.id());
+        let slot = self.servers.vacant_key();
+        let id = ServerId(self.id(slot));
         let invite = request.method() == Method::Invite;
+        let merge = merge.map(|m| (self.merge_keys.hash(&m), m));
+        if let Some((hash, m)) = &merge {
+            // A request of the same From tag, Call-ID and CSeq takes the key
+            // over (the 482 check above lets none through while the earlier
+            // transaction lives; a CANCEL's key is its own).
+            let servers = &self.servers;
+            if let Some(old) = self.merge_keys.find(*hash, |s| {
+                servers
+                    .get(s)
+                    .and_then(|tx| tx.merge.as_ref())
+                    .is_some_and(|(_, o)| o == m)
+            }) {
+                self.merge_keys.remove(*hash, old);
+            }
+            self.merge_keys.insert(*hash, slot);
+        }
         let tx = ServerTx {
+            id,
+            key_hash,
+            merge,
             invite,
             state: ServerState::Trying,
             request,
             source,
-            key: key.clone(),
+            key,
             last_response: None,
             retransmit_at: None,
             interval: self.config.timers.t1,
             deadline: None,
             trying_at: invite.then(|| now + self.config.timers.trying_after),
         };
-        if tx.request.to_tag().is_none()
-            && let Some(merge) = MergeKey::new(&tx.request)
-        {
-            self.merge_keys.insert(merge, id);
+        let due = server_due(&tx);
+        self.servers.insert(tx);
+        self.server_keys.insert(key_hash, slot);
+        if let Some(at) = due {
+            self.timers.push(Reverse((at, TransactionId::Server(id))));
         }
-        self.server_keys.insert(key, id);
-        self.servers.insert(id, tx);
-        self.schedule(TransactionId::Server(id));
         id
     }
 
@@ -1020,8 +1121,8 @@ impl Endpoint {
         // fresh entry, so an entry that no longer matches is obsolete.
         while let Some(&Reverse((at, id))) = self.timers.peek() {
             let due = match id {
-                TransactionId::Client(c) => self.clients.get(&c).and_then(client_due),
-                TransactionId::Server(s) => self.servers.get(&s).and_then(server_due),
+                TransactionId::Client(c) => self.client(c).and_then(client_due),
+                TransactionId::Server(s) => self.server(s).and_then(server_due),
             };
             if due == Some(at) {
                 return Some(at);
@@ -1059,7 +1160,7 @@ impl Endpoint {
     /// Runs a client transaction's due timers; true when it ends.
     fn client_timers(&mut self, id: ClientId, now: Instant) -> bool {
         let t = self.config.timers;
-        let Some(tx) = self.clients.get_mut(&id) else {
+        let Some(tx) = client_mut(&mut self.clients, id) else {
             return false;
         };
         if let Some(at) = tx.retransmit_at
@@ -1095,7 +1196,7 @@ impl Endpoint {
     /// Runs a server transaction's due timers; true when it ends.
     fn server_timers(&mut self, id: ServerId, now: Instant) -> bool {
         let t = self.config.timers;
-        let Some(tx) = self.servers.get_mut(&id) else {
+        let Some(tx) = server_mut(&mut self.servers, id) else {
             return false;
         };
         if let Some(at) = tx.trying_at
@@ -1143,22 +1244,21 @@ impl Endpoint {
     fn remove(&mut self, id: TransactionId) {
         match id {
             TransactionId::Client(c) => {
-                if let Some(tx) = self.clients.remove(&c) {
-                    if self.client_keys.get(&tx.key) == Some(&c) {
-                        self.client_keys.remove(&tx.key);
-                    }
+                if self.client(c).is_some() {
+                    let slot = (c.0 & 0xffff_ffff) as usize;
+                    let tx = self.clients.remove(slot);
+                    // Absent when a newer transaction took the key over.
+                    self.client_keys.remove(tx.key_hash, slot);
                     self.events.push_back(Event::Terminated { id });
                 }
             }
             TransactionId::Server(s) => {
-                if let Some(tx) = self.servers.remove(&s) {
-                    if self.server_keys.get(&tx.key) == Some(&s) {
-                        self.server_keys.remove(&tx.key);
-                    }
-                    if let Some(merge) = MergeKey::new(&tx.request)
-                        && self.merge_keys.get(&merge) == Some(&s)
-                    {
-                        self.merge_keys.remove(&merge);
+                if self.server(s).is_some() {
+                    let slot = (s.0 & 0xffff_ffff) as usize;
+                    let tx = self.servers.remove(slot);
+                    self.server_keys.remove(tx.key_hash, slot);
+                    if let Some((hash, _)) = tx.merge {
+                        self.merge_keys.remove(hash, slot);
                     }
                     self.events.push_back(Event::Terminated { id });
                 }

@@ -38,11 +38,61 @@ impl std::hash::BuildHasher for State {
     }
 }
 
-/// A map with the engine's hasher.
-pub(crate) type Map<K, V> = std::collections::HashMap<K, V, State>;
-
 /// A set with the engine's hasher.
 pub(crate) type Set<K> = std::collections::HashSet<K, State>;
+
+/// A hash index of transactions by key: each entry is the key's hash and
+/// the transaction's slot in its slab, while the key itself stays in the
+/// transaction. An entry is 16 bytes, so a new transaction writes 16 bytes
+/// to a cold place of a large table instead of a whole key (a key holds
+/// several `Bytes`: over 100 bytes), and growing the table moves 16-byte
+/// entries. Whoever looks up compares the keys in the slots.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    table: hashbrown::HashTable<(u64, u32)>,
+    state: State,
+}
+
+impl Index {
+    /// The hash of `key` in this index.
+    pub(crate) fn hash<K: std::hash::Hash>(&self, key: &K) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.state, key)
+    }
+
+    /// The slot whose key has `hash` and satisfies `eq`.
+    pub(crate) fn find(&self, hash: u64, mut eq: impl FnMut(usize) -> bool) -> Option<usize> {
+        self.table
+            .find(hash, |&(h, slot)| h == hash && eq(slot as usize))
+            .map(|&(_, slot)| slot as usize)
+    }
+
+    /// Adds `slot` under `hash`.
+    pub(crate) fn insert(&mut self, hash: u64, slot: usize) {
+        // Slots are below the slab's length, which the memory bounds far
+        // below 2^32 transactions.
+        let slot = u32::try_from(slot).unwrap_or(u32::MAX);
+        self.table.insert_unique(hash, (hash, slot), |&(h, _)| h);
+    }
+
+    /// Removes the entry of `slot` under `hash`; false when there is none.
+    pub(crate) fn remove(&mut self, hash: u64, slot: usize) -> bool {
+        match self
+            .table
+            .find_entry(hash, |&(h, s)| h == hash && s as usize == slot)
+        {
+            Ok(entry) => {
+                entry.remove();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Makes room for `more` entries.
+    pub(crate) fn reserve(&mut self, more: usize) {
+        self.table.reserve(more, |&(h, _)| h);
+    }
+}
 
 /// `s` as a slice of `buf` sharing its memory when `s` lies inside it (as
 /// every accessor of a message returns), a copy otherwise.

@@ -815,3 +815,51 @@ fn as_a_proxy_max_forwards_0_gets_483() {
         Transport::Udp,
     );
 }
+
+#[test]
+fn an_id_outliving_its_transaction_finds_nothing_in_its_reused_slot() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let first = request(Method::Options, "z9hG4bKslot1", "");
+    let old = server_request(&mut ep, t0, &first, Transport::Tcp);
+    // Over TCP timer J is 0: the final response ends the transaction.
+    ep.respond(t0, old, reply(&first, 200, "s")).unwrap();
+    assert_eq!(ep.transactions(), (0, 0));
+    transmits(&mut ep);
+    events(&mut ep);
+    // The next transaction takes the freed slot under a new id.
+    let second = edited(
+        &request(Method::Options, "z9hG4bKslot2", ""),
+        "call-1",
+        "call-2",
+    );
+    let new = server_request(&mut ep, t0, &second, Transport::Tcp);
+    assert_ne!(old, new);
+    assert!(matches!(
+        ep.respond(t0, old, reply(&first, 200, "s")),
+        Err(sofia_nta::Error::NoTransaction)
+    ));
+    assert!(transmits(&mut ep).is_empty());
+    ep.respond(t0, new, reply(&second, 486, "s")).unwrap();
+    assert_eq!(statuses(&mut ep), vec![486]);
+}
+
+#[test]
+fn merged_request_gets_482_only_while_the_first_lives() {
+    let mut ep = endpoint();
+    let t0 = Instant::now();
+    let first = request(Method::Options, "z9hG4bKmerge1", "");
+    let id = server_request(&mut ep, t0, &first, Transport::Udp);
+    // Same From tag, Call-ID and CSeq, another branch: another path.
+    let other = request(Method::Options, "z9hG4bKmerge2", "");
+    ep.handle(t0, incoming(other.clone(), Transport::Udp));
+    assert_eq!(statuses(&mut ep), vec![482]);
+    assert!(events(&mut ep).is_empty());
+    ep.respond(t0, id, reply(&first, 200, "s")).unwrap();
+    assert_eq!(statuses(&mut ep), vec![200]);
+    // Timer J ends the first: the same request is then new.
+    run_until(&mut ep, t0, T1 * 64);
+    events(&mut ep);
+    assert_eq!(ep.transactions(), (0, 0));
+    server_request(&mut ep, t0 + T1 * 64, &other, Transport::Udp);
+}
