@@ -204,13 +204,16 @@ struct ServerTx {
     id: ServerId,
     /// The hash of `key` in the engine's `server_keys`.
     key_hash: u64,
-    /// The merged-request key of a request without a To tag, and its hash
-    /// in the engine's `merge_keys`.
-    merge: Option<(u64, MergeKey)>,
+    /// For a request without a To tag, the hash of its merged-request key
+    /// in the engine's `merge_keys` (the key is read from `request` again
+    /// when a lookup finds the hash).
+    merge_hash: Option<u64>,
     invite: bool,
     state: ServerState,
     request: Message,
-    source: Source,
+    /// Where responses go (the rest of the request's [`Source`] went up
+    /// with it).
+    reply: Destination,
     key: ServerKey,
     last_response: Option<Bytes>,
     retransmit_at: Option<Instant>,
@@ -704,7 +707,7 @@ impl Endpoint {
             return Err(Error::Mismatch("Call-ID or CSeq differ"));
         }
         let bytes = response.to_bytes();
-        let dest = tx.source.reply.clone();
+        let dest = tx.reply.clone();
         match tx.state {
             ServerState::Trying | ServerState::Proceeding => {}
             ServerState::Accepted if status / 100 == 2 => {
@@ -716,7 +719,7 @@ impl Endpoint {
         }
         tx.trying_at = None;
         tx.last_response = Some(bytes.clone());
-        let unreliable = !tx.source.transport.is_stream();
+        let unreliable = !tx.reply.transport.is_stream();
         if status < 200 {
             tx.state = ServerState::Proceeding;
         } else if tx.invite && status < 300 {
@@ -878,7 +881,7 @@ impl Endpoint {
                     ServerState::Completed => {
                         tx.state = ServerState::Confirmed;
                         tx.retransmit_at = None;
-                        let unreliable = !tx.source.transport.is_stream();
+                        let unreliable = !tx.reply.transport.is_stream();
                         tx.deadline = Some(if unreliable {
                             now + self.config.timers.t4
                         } else {
@@ -901,7 +904,7 @@ impl Endpoint {
                 && tx.state != ServerState::Accepted
             {
                 self.transmits.push_back(Transmit {
-                    dest: tx.source.reply.clone(),
+                    dest: tx.reply.clone(),
                     bytes: last.clone(),
                 });
             }
@@ -967,8 +970,13 @@ impl Endpoint {
                 None => (481, "Call/Transaction Does Not Exist"),
             };
             let merge = MergeKey::new(&msg).filter(|_| msg.to_tag().is_none());
-            let cancel_id =
-                self.new_server(now, msg.clone(), source.clone(), (key_hash, key), merge);
+            let cancel_id = self.new_server(
+                now,
+                msg.clone(),
+                source.reply.clone(),
+                (key_hash, key),
+                merge,
+            );
             if let Ok(resp) = ResponseBuilder::reply_to(&msg, status, reason, Some(&tag)).build() {
                 let _ = self.respond(now, cancel_id, resp);
             }
@@ -1000,7 +1008,7 @@ impl Endpoint {
                     "nta: {} for no known dialog answered 481",
                     msg.method_str()
                 );
-                let tx = self.new_server(now, msg.clone(), source, (key_hash, key), None);
+                let tx = self.new_server(now, msg.clone(), source.reply, (key_hash, key), None);
                 if let Ok(resp) =
                     ResponseBuilder::reply_to(&msg, 481, "Call/Transaction Does Not Exist", None)
                         .build()
@@ -1026,8 +1034,8 @@ impl Endpoint {
                 .find(hash, |s| {
                     servers
                         .get(s)
-                        .and_then(|tx| tx.merge.as_ref())
-                        .is_some_and(|(_, m)| m == merge)
+                        .and_then(|tx| MergeKey::new(&tx.request))
+                        .is_some_and(|m| m == *merge)
                 })
                 .is_some()
         {
@@ -1039,7 +1047,13 @@ impl Endpoint {
             }
             return;
         }
-        let id = self.new_server(now, msg.clone(), source.clone(), (key_hash, key), merge);
+        let id = self.new_server(
+            now,
+            msg.clone(),
+            source.reply.clone(),
+            (key_hash, key),
+            merge,
+        );
         su_log!(
             NTA,
             5,
@@ -1058,15 +1072,15 @@ impl Endpoint {
         &mut self,
         now: Instant,
         request: Message,
-        source: Source,
+        reply: Destination,
         (key_hash, key): (u64, ServerKey),
         merge: Option<MergeKey>,
     ) -> ServerId {
         let slot = self.servers.vacant_key();
         let id = ServerId(self.id(slot));
         let invite = request.method() == Method::Invite;
-        let merge = merge.map(|m| (self.merge_keys.hash(&m), m));
-        if let Some((hash, m)) = &merge {
+        let merge_hash = merge.map(|m| (self.merge_keys.hash(&m), m));
+        if let Some((hash, m)) = &merge_hash {
             // A request of the same From tag, Call-ID and CSeq takes the key
             // over (the 482 check above lets none through while the earlier
             // transaction lives; a CANCEL's key is its own).
@@ -1074,8 +1088,8 @@ impl Endpoint {
             if let Some(old) = self.merge_keys.find(*hash, |s| {
                 servers
                     .get(s)
-                    .and_then(|tx| tx.merge.as_ref())
-                    .is_some_and(|(_, o)| o == m)
+                    .and_then(|tx| MergeKey::new(&tx.request))
+                    .is_some_and(|o| o == *m)
             }) {
                 self.merge_keys.remove(*hash, old);
             }
@@ -1084,11 +1098,11 @@ impl Endpoint {
         let tx = ServerTx {
             id,
             key_hash,
-            merge,
+            merge_hash: merge_hash.map(|(h, _)| h),
             invite,
             state: ServerState::Trying,
             request,
-            source,
+            reply,
             key,
             last_response: None,
             retransmit_at: None,
@@ -1211,7 +1225,7 @@ impl Endpoint {
                 tx.state = ServerState::Proceeding;
                 tx.last_response = Some(bytes.clone());
                 self.transmits.push_back(Transmit {
-                    dest: tx.source.reply.clone(),
+                    dest: tx.reply.clone(),
                     bytes,
                 });
             }
@@ -1222,7 +1236,7 @@ impl Endpoint {
             // Timer G: the final response again, doubling up to T2.
             if let Some(last) = &tx.last_response {
                 self.transmits.push_back(Transmit {
-                    dest: tx.source.reply.clone(),
+                    dest: tx.reply.clone(),
                     bytes: last.clone(),
                 });
             }
@@ -1257,7 +1271,7 @@ impl Endpoint {
                     let slot = (s.0 & 0xffff_ffff) as usize;
                     let tx = self.servers.remove(slot);
                     self.server_keys.remove(tx.key_hash, slot);
-                    if let Some((hash, _)) = tx.merge {
+                    if let Some(hash) = tx.merge_hash {
                         self.merge_keys.remove(hash, slot);
                     }
                     self.events.push_back(Event::Terminated { id });
