@@ -48,6 +48,11 @@ pub enum AgentEvent {
     Event(Event),
 }
 
+/// A request handler run inside the agent's loop (see
+/// [`Agent::with_handler`]): the response it returns answers the request;
+/// `None` passes the request on to the receiver of requests.
+pub type Handler = Box<dyn FnMut(&ServerRequest) -> Option<Message> + Send>;
+
 /// Where the agent delivers what it receives.
 enum Sink {
     /// Requests and other events on two channels.
@@ -122,9 +127,67 @@ impl Agent {
         mpsc::UnboundedReceiver<ServerRequest>,
         mpsc::UnboundedReceiver<Event>,
     ) {
+        Agent::with_optional_handler(tport, incoming, config, None)
+    }
+
+    /// Like [`Agent::new`], with `handler` called for every new request
+    /// inside the engine's loop, as sofia-sip's leg callbacks are: the
+    /// response it returns is sent at once, with no channel, task switch or
+    /// lock between the request and its answer. Requests it returns `None`
+    /// for arrive on the receiver of requests, to be answered with
+    /// [`Agent::respond`]. The handler must not wait: the engine waits for
+    /// it.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// use sofia_msg::{HeaderName, ResponseBuilder};
+    /// use sofia_nta::{Agent, Config};
+    /// use sofia_tport::Tport;
+    ///
+    /// let (tport, incoming) =
+    ///     Tport::bind(sofia_tport::Config::new(["sip:127.0.0.1:5060".to_string()])).await?;
+    /// let handler = Box::new(|req: &sofia_nta::ServerRequest| {
+    ///     ResponseBuilder::reply_to(&req.msg, 200, "OK", Some("a6c85cf"))
+    ///         .header(HeaderName::Contact, "<sip:responder@127.0.0.1:5060>")
+    ///         .build()
+    ///         .ok()
+    /// });
+    /// let (_agent, _unanswered, _others) =
+    ///     Agent::with_handler(tport, incoming, Config::default(), handler);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_handler(
+        tport: Tport,
+        incoming: mpsc::Receiver<Incoming>,
+        config: Config,
+        handler: Handler,
+    ) -> (
+        Agent,
+        mpsc::UnboundedReceiver<ServerRequest>,
+        mpsc::UnboundedReceiver<Event>,
+    ) {
+        Agent::with_optional_handler(tport, incoming, config, Some(handler))
+    }
+
+    fn with_optional_handler(
+        tport: Tport,
+        incoming: mpsc::Receiver<Incoming>,
+        config: Config,
+        handler: Option<Handler>,
+    ) -> (
+        Agent,
+        mpsc::UnboundedReceiver<ServerRequest>,
+        mpsc::UnboundedReceiver<Event>,
+    ) {
         let (requests, requests_rx) = mpsc::unbounded_channel();
         let (others, others_rx) = mpsc::unbounded_channel();
-        let agent = Agent::with_sink(tport, incoming, config, Sink::Split { requests, others });
+        let agent = Agent::with_sink(
+            tport,
+            incoming,
+            config,
+            Sink::Split { requests, others },
+            handler,
+        );
         (agent, requests_rx, others_rx)
     }
 
@@ -138,7 +201,7 @@ impl Agent {
     ) -> (Agent, mpsc::UnboundedReceiver<AgentEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
-            Agent::with_sink(tport, incoming, config, Sink::Ordered(tx)),
+            Agent::with_sink(tport, incoming, config, Sink::Ordered(tx), None),
             rx,
         )
     }
@@ -148,6 +211,7 @@ impl Agent {
         incoming: mpsc::Receiver<Incoming>,
         config: Config,
         sink: Sink,
+        handler: Option<Handler>,
     ) -> Agent {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -159,7 +223,7 @@ impl Agent {
             sink,
             closed: std::sync::atomic::AtomicBool::new(false),
         });
-        tokio::spawn(run(shared.clone(), incoming));
+        tokio::spawn(run(shared.clone(), incoming, handler));
         Agent { shared }
     }
 
@@ -338,10 +402,25 @@ fn with_new_branch(msg: &Message, agent: &Agent) -> Option<Message> {
 /// Moves everything the endpoint produced: transmits to the transport,
 /// events to their receivers. `transmits` and `events` are the caller's
 /// buffers, reused from one flush to the next.
-async fn flush(shared: &Shared, transmits: &mut Vec<Transmit>, events: &mut Vec<Event>) {
+async fn flush(
+    shared: &Shared,
+    transmits: &mut Vec<Transmit>,
+    events: &mut Vec<Event>,
+    handler: &mut Option<Handler>,
+) {
+    // The handler's answers, given to the engine under one lock.
+    let mut answers: Vec<(ServerId, Message)> = Vec::new();
     loop {
         {
             let mut state = lock(&shared.state);
+            if !answers.is_empty() {
+                let now = Instant::now();
+                for (server, resp) in answers.drain(..) {
+                    if let Err(e) = state.endpoint.respond(now, server, resp) {
+                        su_log!(NTA, 3, "nta: handler's response refused: {}", e);
+                    }
+                }
+            }
             transmits.extend(std::iter::from_fn(|| state.endpoint.poll_transmit()));
             events.extend(std::iter::from_fn(|| state.endpoint.poll_event()));
         }
@@ -362,11 +441,15 @@ async fn flush(shared: &Shared, transmits: &mut Vec<Transmit>, events: &mut Vec<
                     msg,
                     source,
                 } => {
-                    shared.sink.request(ServerRequest {
+                    let request = ServerRequest {
                         server,
                         msg,
                         source,
-                    });
+                    };
+                    match handler.as_mut().and_then(|h| h(&request)) {
+                        Some(resp) => answers.push((server, resp)),
+                        None => shared.sink.request(request),
+                    }
                 }
                 Event::Response { client, msg } => {
                     if let Some(tx) = lock(&shared.state).clients.get(&client) {
@@ -397,7 +480,11 @@ async fn flush(shared: &Shared, transmits: &mut Vec<Transmit>, events: &mut Vec<
 /// responses go out together.
 const BATCH: usize = 32;
 
-async fn run(shared: Arc<Shared>, mut incoming: mpsc::Receiver<Incoming>) {
+async fn run(
+    shared: Arc<Shared>,
+    mut incoming: mpsc::Receiver<Incoming>,
+    mut handler: Option<Handler>,
+) {
     let (mut transmits, mut events) = (Vec::new(), Vec::new());
     // One timer, moved when the engine's next deadline changes, rather than
     // a new one registered with the runtime on every turn of the loop.
@@ -409,7 +496,7 @@ async fn run(shared: Arc<Shared>, mut incoming: mpsc::Receiver<Incoming>) {
             su_log!(NTA, 5, "nta: shut down");
             break;
         }
-        flush(&shared, &mut transmits, &mut events).await;
+        flush(&shared, &mut transmits, &mut events, &mut handler).await;
         let next = lock(&shared.state).endpoint.poll_timeout();
         if next != armed {
             if let Some(at) = next {

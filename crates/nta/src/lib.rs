@@ -69,7 +69,7 @@ mod keys;
 pub mod resolve;
 mod timers;
 
-pub use agent::{Agent, AgentEvent, ClientEvent, ServerRequest};
+pub use agent::{Agent, AgentEvent, ClientEvent, Handler, ServerRequest};
 pub use endpoint::{
     ClientId, Config, Endpoint, Error, Event, ServerId, Source, TransactionId, Transmit,
 };

@@ -244,3 +244,63 @@ async fn shutdown_ends_the_engine_and_frees_its_sockets() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_handler_answers_in_the_loop_and_passes_on_what_it_declines() {
+    let (a, _arx) = agent().await;
+    let (tport, incoming) = Tport::bind(sofia_tport::Config::new(["sip:127.0.0.1:0"]))
+        .await
+        .unwrap();
+    // OPTIONS are answered by the handler; anything else goes up.
+    let handler: sofia_nta::Handler = Box::new(|req| {
+        (req.msg.method() == Method::Options).then(|| {
+            ResponseBuilder::reply_to(&req.msg, 200, "OK", Some("h"))
+                .build()
+                .unwrap()
+        })
+    });
+    let (b, mut brx, _others) = Agent::with_handler(tport, incoming, Config::default(), handler);
+    let b_addr = b.tport().local_addr(Transport::Udp).unwrap();
+    let request = |method: Method, call: &str| {
+        RequestBuilder::new(method, &format!("sip:b@{b_addr}"))
+            .header(HeaderName::Via, &a.via(Transport::Udp).unwrap())
+            .header(HeaderName::MaxForwards, "70")
+            .header(
+                HeaderName::From,
+                &format!("<sip:a@127.0.0.1>;tag={}", a.tag()),
+            )
+            .header(HeaderName::To, &format!("<sip:b@{b_addr}>"))
+            .header(HeaderName::CallId, call)
+            .header(HeaderName::CSeq, &format!("1 {}", method.as_str()))
+            .build()
+            .unwrap()
+    };
+    let first = |mut rx: tokio::sync::mpsc::UnboundedReceiver<ClientEvent>| async move {
+        match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+            Ok(Some(ClientEvent::Response(msg))) => msg,
+            other => panic!("no response: {other:?}"),
+        }
+    };
+    let dest = Destination::new(Transport::Udp, b_addr);
+    let answered = first(
+        a.request(request(Method::Options, "h-1"), dest.clone())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answered.status(), Some(200));
+    assert_eq!(answered.to_tag(), Some("h"));
+    // The MESSAGE reaches the receiver, and is answered from there.
+    let rx = a.request(request(Method::Message, "h-2"), dest).unwrap();
+    let req = tokio::time::timeout(Duration::from_secs(5), brx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(req.msg.method(), Method::Message);
+    let resp = ResponseBuilder::reply_to(&req.msg, 202, "Accepted", Some("u"))
+        .build()
+        .unwrap();
+    b.respond(req.server, resp).unwrap();
+    let accepted = first(rx).await;
+    assert_eq!(accepted.status(), Some(202));
+    assert!(brx.try_recv().is_err(), "the OPTIONS did not go up");
+}

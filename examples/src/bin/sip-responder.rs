@@ -57,27 +57,37 @@ async fn run(args: Args) -> Result<(), String> {
         accept_unknown_methods: true,
         ..Config::default()
     };
-    let (agent, mut requests, mut others) = Agent::new(tport, incoming, config);
-    let contact_addr = agent
-        .tport()
+    let contact_addr = tport
         .listeners()
         .first()
         .map(|(_, a)| *a)
         .ok_or("nothing bound")?;
-    let tag = agent.tag();
     let contact = format!("<sip:responder@{contact_addr}>");
+    // One To tag for every answer, as sofia-sip's default leg has.
+    let tag = sofia_su::IdGenerator::from_os().tag();
+    let status = args.status;
+    // Every request is answered inside the engine's loop, as nta's leg
+    // callback answers it in sofia-sip.
+    let handler: sofia_nta::Handler = Box::new(move |req| {
+        match ResponseBuilder::reply_to(&req.msg, status, reason(status), Some(&tag))
+            .header(HeaderName::Contact, &contact)
+            .build()
+        {
+            Ok(resp) => Some(resp),
+            Err(e) => {
+                eprintln!("sip-responder: {e}");
+                None
+            }
+        }
+    });
+    let (_agent, mut requests, mut others) = Agent::with_handler(tport, incoming, config, handler);
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
     loop {
         tokio::select! {
-            req = requests.recv() => {
-                let Some(req) = req else { break };
-                let status = args.status;
-                let resp = ResponseBuilder::reply_to(&req.msg, status, reason(status), Some(&tag))
-                    .header(HeaderName::Contact, &contact)
-                    .build();
-                sofia_examples::respond("sip-responder", &agent, req.server, resp);
-            }
+            // Requests the handler could not answer (it printed why): the
+            // peer's retransmission tries again.
+            req = requests.recv() => if req.is_none() { break },
             // ACKs, CANCELs of answered INVITEs, terminations: nothing to do.
             ev = others.recv() => if ev.is_none() { break },
             _ = tokio::signal::ctrl_c() => break,
