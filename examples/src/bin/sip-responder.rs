@@ -8,7 +8,8 @@
 //! Binds the sofia-style URL (`sip:127.0.0.1:5060` serves UDP and TCP),
 //! prints `listening on <transport>/<address>` for each socket, and answers
 //! each request (except ACK) with N (default 200), a To tag and a Contact
-//! at once; retransmissions, ACKs and CANCELs are handled by the transaction
+//! at once, from an `Agent::with_handler` callback in the engine's loop;
+//! retransmissions, ACKs and CANCELs are handled by the transaction
 //! layer. It runs until SIGINT or SIGTERM. Exit status 2 on usage or bind
 //! errors.
 #![forbid(unsafe_code)]
