@@ -547,6 +547,19 @@ impl Endpoint {
         self.servers.get(slot).filter(|tx| tx.id == id)
     }
 
+    /// The slot of the live server transaction whose request has the
+    /// merged-request key `key` (hashed `hash`); the key is read from the
+    /// request again only for entries of the same hash.
+    fn find_merged(&self, hash: u64, key: &MergeKey) -> Option<usize> {
+        let servers = &self.servers;
+        self.merge_keys.find(hash, |s| {
+            servers
+                .get(s)
+                .and_then(|tx| MergeKey::new(&tx.request))
+                .is_some_and(|m| m == *key)
+        })
+    }
+
     /// The live server transaction with `key` (hashed `hash`).
     fn find_server(&self, hash: u64, key: &ServerKey) -> Option<ServerId> {
         let servers = &self.servers;
@@ -1027,17 +1040,8 @@ impl Endpoint {
             None
         };
         let merge_hash = merge.as_ref().map(|m| self.merge_keys.hash(m));
-        let servers = &self.servers;
         if let (Some(merge), Some(hash)) = (&merge, merge_hash)
-            && self
-                .merge_keys
-                .find(hash, |s| {
-                    servers
-                        .get(s)
-                        .and_then(|tx| MergeKey::new(&tx.request))
-                        .is_some_and(|m| m == *merge)
-                })
-                .is_some()
+            && self.find_merged(hash, merge).is_some()
         {
             su_log!(NTA, 5, "nta: merged {} answered 482", msg.method_str());
             if let Ok(resp) =
@@ -1084,13 +1088,7 @@ impl Endpoint {
             // A request of the same From tag, Call-ID and CSeq takes the key
             // over (the 482 check above lets none through while the earlier
             // transaction lives; a CANCEL's key is its own).
-            let servers = &self.servers;
-            if let Some(old) = self.merge_keys.find(*hash, |s| {
-                servers
-                    .get(s)
-                    .and_then(|tx| MergeKey::new(&tx.request))
-                    .is_some_and(|o| o == *m)
-            }) {
+            if let Some(old) = self.find_merged(*hash, m) {
                 self.merge_keys.remove(*hash, old);
             }
             self.merge_keys.insert(*hash, slot);
