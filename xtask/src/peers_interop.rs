@@ -1446,8 +1446,24 @@ impl SofiaDaemon {
     }
 
     /// As [`SofiaDaemon::start`], with `extra` (e.g. `<routes>`) in profile
-    /// `internal` and more `<profile>` elements after it.
-    fn start_with(dir: &Path, extra: &str, more_profiles: &str) -> Result<SofiaDaemon> {
+    /// `internal`, and an `external` profile (127.0.0.1, any port) for
+    /// `gateways` (the `<gateway>` elements) when there are any.
+    fn start_with(dir: &Path, extra: &str, gateways: &str) -> Result<SofiaDaemon> {
+        let more_profiles = if gateways.is_empty() {
+            String::new()
+        } else {
+            format!(
+                r#"    <profile name="external">
+      <settings>
+        <param name="sip-ip" value="127.0.0.1"/>
+        <param name="sip-port" value="auto"/>
+      </settings>
+      <gateways>
+{gateways}
+      </gateways>
+    </profile>"#
+            )
+        };
         crate::run(crate::cargo().args(["build", "-q", "-p", "mod_sofia", "--bin", "sofia"]))?;
         let bin = build_target_dir().join("debug/sofia");
         let conf = dir.join("conf");
@@ -1896,19 +1912,12 @@ pub fn sipp_registrar_for_sofia_gateway() -> Result {
         &dir,
         "",
         &format!(
-            r#"    <profile name="external">
-      <settings>
-        <param name="sip-ip" value="127.0.0.1"/>
-        <param name="sip-port" value="auto"/>
-      </settings>
-      <gateways>
-        <gateway name="gwsipp">
+            r#"        <gateway name="gwsipp">
           <param name="username" value="gwuser"/>
           <param name="password" value="gwpass"/>
           <param name="proxy" value="127.0.0.1:{port}"/>
         </gateway>
-      </gateways>
-    </profile>"#
+"#
         ),
     )?;
     let status = wait_gateway(
@@ -2020,23 +2029,16 @@ pub fn sipp_phones_and_carrier_through_sofia_daemon() -> Result {
         <route expression="^8(\d+)$" dial-string="sofia/internal/$1@127.0.0.1:{p_ring}"/>
       </routes>"#
     );
-    let external = format!(
-        r#"    <profile name="external">
-      <settings>
-        <param name="sip-ip" value="127.0.0.1"/>
-        <param name="sip-port" value="auto"/>
-      </settings>
-      <gateways>
-        <gateway name="carrier">
+    let gateways = format!(
+        r#"        <gateway name="carrier">
           <param name="username" value="gwuser"/>
           <param name="password" value="gwpass"/>
           <param name="register-proxy" value="127.0.0.1:{p_reg}"/>
           <param name="proxy" value="127.0.0.1:{p_carrier}"/>
         </gateway>
-      </gateways>
-    </profile>"#
+"#
     );
-    let daemon = SofiaDaemon::start_with(&dir, &routes, &external)?;
+    let daemon = SofiaDaemon::start_with(&dir, &routes, &gateways)?;
     let target = format!("127.0.0.1:{}", daemon.port);
     wait_gateway(
         &daemon,
@@ -2145,14 +2147,8 @@ pub fn sipp_phones_and_carrier_through_sofia_daemon() -> Result {
 pub fn sofia_gateway_registers_at_kamailio() -> Result {
     let dir = suite_dir("sofia-daemon-gateway-kamailio")?;
     let kamailio = Kamailio::start(&dir, None)?;
-    let external = format!(
-        r#"    <profile name="external">
-      <settings>
-        <param name="sip-ip" value="127.0.0.1"/>
-        <param name="sip-port" value="auto"/>
-      </settings>
-      <gateways>
-        <gateway name="kam">
+    let gateways = format!(
+        r#"        <gateway name="kam">
           <param name="username" value="alice"/>
           <param name="password" value="secret"/>
           <param name="realm" value="127.0.0.1"/>
@@ -2160,11 +2156,10 @@ pub fn sofia_gateway_registers_at_kamailio() -> Result {
           <param name="proxy" value="127.0.0.1:{}"/>
           <param name="expire-seconds" value="120"/>
         </gateway>
-      </gateways>
-    </profile>"#,
+"#,
         kamailio.port
     );
-    let daemon = SofiaDaemon::start_with(&dir, "", &external)?;
+    let daemon = SofiaDaemon::start_with(&dir, "", &gateways)?;
     let status = wait_gateway(&daemon, "kam", "State   \tREGED\n", Duration::from_secs(30))
         .map_err(|e| format!("{e}\n{}", kamailio.peer.tail()))?;
     let dump = kamailio.kamcmd(&["ul.dump"])?;
@@ -2333,14 +2328,8 @@ pub fn sipp_gateway_fail_wait_and_ping() -> Result {
         p_ping,
         None,
     )?;
-    let external = format!(
-        r#"    <profile name="external">
-      <settings>
-        <param name="sip-ip" value="127.0.0.1"/>
-        <param name="sip-port" value="auto"/>
-      </settings>
-      <gateways>
-        <gateway name="gwfail">
+    let gateways = format!(
+        r#"        <gateway name="gwfail">
           <param name="username" value="gwuser"/>
           <param name="password" value="gwpass"/>
           <param name="proxy" value="127.0.0.1:{p_reg}"/>
@@ -2351,10 +2340,9 @@ pub fn sipp_gateway_fail_wait_and_ping() -> Result {
           <param name="proxy" value="127.0.0.1:{p_ping}"/>
           <param name="ping" value="5"/>
         </gateway>
-      </gateways>
-    </profile>"#
+"#
     );
-    let daemon = SofiaDaemon::start_with(&dir, "", &external)?;
+    let daemon = SofiaDaemon::start_with(&dir, "", &gateways)?;
     wait_gateway(
         &daemon,
         "gwfail",

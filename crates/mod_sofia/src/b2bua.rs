@@ -851,11 +851,8 @@ impl Bridge {
         for (n, v) in var_headers(&plan.vars, "sip_h_") {
             b = b.header_named(n, v);
         }
-        if !a.body_bytes().is_empty() {
-            let ct = a
-                .header(HeaderName::ContentType)
-                .unwrap_or("application/sdp");
-            b = b.body(ct, a.body());
+        if let Some((ct, body)) = body_of(a) {
+            b = b.body(ct, body);
         }
         let invite = match b.build() {
             Ok(m) => m,
@@ -1062,11 +1059,8 @@ impl Bridge {
         for (name, value) in &creds {
             b = b.header(*name, value);
         }
-        if !old.body_bytes().is_empty() {
-            let ct = old
-                .header(HeaderName::ContentType)
-                .unwrap_or("application/sdp");
-            b = b.body(ct, old.body());
+        if let Some((ct, body)) = body_of(&old) {
+            b = b.body(ct, body);
         }
         let Ok(invite) = b.build() else {
             return;
@@ -1122,10 +1116,7 @@ impl Bridge {
         for (n, v) in &extra {
             b = b.header_named(n, v);
         }
-        if with_sdp {
-            let ct = msg
-                .header(HeaderName::ContentType)
-                .unwrap_or("application/sdp");
+        if with_sdp && let Some((ct, body)) = body_of(msg) {
             b = b.body(ct, body);
         }
         if let Ok(resp) = b.build() {
@@ -1346,11 +1337,8 @@ impl Bridge {
         for (n, v) in var_headers(&a.vars, "sip_rh_") {
             b = b.header_named(n, v);
         }
-        if !leg_ok.body_bytes().is_empty() {
-            let ct = leg_ok
-                .header(HeaderName::ContentType)
-                .unwrap_or("application/sdp");
-            b = b.body(ct, leg_ok.body());
+        if let Some((ct, body)) = body_of(leg_ok) {
+            b = b.body(ct, body);
         }
         let Ok(ok) = b.build() else {
             return;
@@ -2073,15 +2061,21 @@ pub fn destination_user(invite: &Message) -> String {
         .unwrap_or_default()
 }
 
+/// A message's body with its Content-Type (SDP when it names none), to
+/// relay; `None` without a body.
+fn body_of(m: &Message) -> Option<(&str, bytes::Bytes)> {
+    (!m.body_bytes().is_empty()).then(|| {
+        let ct = m
+            .header(HeaderName::ContentType)
+            .unwrap_or("application/sdp");
+        (ct, m.body())
+    })
+}
+
 fn with_body(b: RequestBuilder, body: Option<&Message>) -> RequestBuilder {
-    match body {
-        Some(m) if !m.body_bytes().is_empty() => {
-            let ct = m
-                .header(HeaderName::ContentType)
-                .unwrap_or("application/sdp");
-            b.body(ct, m.body())
-        }
-        _ => b,
+    match body.and_then(body_of) {
+        Some((ct, body)) => b.body(ct, body),
+        None => b,
     }
 }
 

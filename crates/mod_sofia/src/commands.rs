@@ -1744,18 +1744,7 @@ fn reg_text(out: &mut String, row: &RegistrationRow, now: i64) {
 
 /// FreeSWITCH's `switch_amp_encode`.
 pub fn amp_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
+    sofia_nea::package::xml_escape(s)
 }
 
 /// The characters FreeSWITCH's `switch_url_encode` escapes besides

@@ -1040,14 +1040,15 @@ impl Sofia {
         })
     }
 
+    /// Profile `name` of the loaded configuration.
+    fn configured(&self, name: &str) -> Option<&ProfileConfig> {
+        self.loaded.sofia.profiles.iter().find(|p| p.name == name)
+    }
+
     /// Starts profile `name` of the configuration in the background.
     fn spawn_start(&self, name: &str) -> Result<(), String> {
         let config = self
-            .loaded
-            .sofia
-            .profiles
-            .iter()
-            .find(|p| p.name == name)
+            .configured(name)
             .cloned()
             .ok_or_else(|| format!("profile {name} is not in the configuration"))?;
         let runtime = tokio::runtime::Handle::try_current()
@@ -1199,11 +1200,7 @@ impl SofiaState for Sofia {
                     .find(profile)
                     .ok_or_else(|| format!("no such profile {profile}"))?;
                 let config = self
-                    .loaded
-                    .sofia
-                    .profiles
-                    .iter()
-                    .find(|c| c.name == p.config.name)
+                    .configured(&p.config.name)
                     .cloned()
                     .ok_or_else(|| format!("profile {profile} is no longer configured"))?;
                 p.rescan(config, &self.loaded);
@@ -1274,11 +1271,7 @@ impl SofiaState for Sofia {
                     return Err(format!("gateway {name} is already running"));
                 }
                 let config = self
-                    .loaded
-                    .sofia
-                    .profiles
-                    .iter()
-                    .find(|c| c.name == p.config.name)
+                    .configured(&p.config.name)
                     .and_then(|c| c.gateways.iter().find(|g| g.name == *name))
                     .cloned()
                     .ok_or_else(|| format!("gateway {name} is not configured in {profile}"))?;

@@ -224,21 +224,6 @@ pub fn translate_rpid(rpid: &str) -> Option<&str> {
     Some(rpid)
 }
 
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// An activity usable as an element name (`rpid:<activity>/`).
 fn is_xml_name(s: &str) -> bool {
     let mut chars = s.chars();
@@ -299,8 +284,8 @@ pub fn fs_pidf(entity: &str, open_closed: &str, status: &str, rpid: &str) -> Str
          <dm:note>{}</dm:note>\n \
          </dm:person>\n\
          </presence>",
-        xml_escape(entity),
-        xml_escape(status)
+        sofia_nea::package::xml_escape(entity),
+        sofia_nea::package::xml_escape(status)
     )
 }
 

@@ -680,19 +680,18 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
     /// `presence-hosts`), as `sofia_contact` finds them.
     pub fn contacts(&self, user: &str, domain: &str) -> Vec<&Registration> {
         let any_host = self.presence_match(domain);
-        self.index
-            .by_user
-            .get(user)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.index.by_id.get(id))
-            .filter(|b| any_host || b.row.sip_host == domain)
-            .map(|b| &b.row)
+        self.rows_of(user)
+            .filter(|r| any_host || r.sip_host == domain)
             .collect()
     }
 
     /// The bindings of `user` in any domain.
     pub fn user_contacts(&self, user: &str) -> Vec<&Registration> {
+        self.rows_of(user).collect()
+    }
+
+    /// The rows of `user`'s bindings, from the per-user index.
+    fn rows_of<'a>(&'a self, user: &str) -> impl Iterator<Item = &'a Registration> + 'a {
         self.index
             .by_user
             .get(user)
@@ -700,7 +699,6 @@ impl<S: CredentialStore, A: RegistrarAcl> Registrar<S, A> {
             .flatten()
             .filter_map(|id| self.index.by_id.get(id))
             .map(|b| &b.row)
-            .collect()
     }
 
     /// The number of bindings of `user` in `domain` (`sofia_count_reg`), or

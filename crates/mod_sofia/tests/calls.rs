@@ -46,20 +46,10 @@ fn write_config(dir: &TempDir) -> PathBuf {
 "#,
     )
     .unwrap();
-    std::fs::write(
-        dir.0.join("conf/directory/default.xml"),
-        r#"<include>
-  <domain name="127.0.0.1">
-    <groups><group name="default"><users>
-      <user id="1000"><params><param name="password" value="s1000"/></params></user>
-      <user id="1001"><params><param name="password" value="s1001"/></params></user>
-      <user id="1002"><params><param name="password" value="s1002"/></params></user>
-    </users></group></groups>
-  </domain>
-</include>
-"#,
-    )
-    .unwrap();
+    common::write_users(
+        dir,
+        &[("1000", "s1000"), ("1001", "s1001"), ("1002", "s1002")],
+    );
     conf
 }
 

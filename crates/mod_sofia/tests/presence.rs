@@ -52,19 +52,7 @@ fn write_config(dir: &TempDir, params: &[(&str, &str)]) -> PathBuf {
         ),
     )
     .unwrap();
-    std::fs::write(
-        dir.0.join("conf/directory/default.xml"),
-        r#"<include>
-  <domain name="127.0.0.1">
-    <groups><group name="default"><users>
-      <user id="1000"><params><param name="password" value="password1000"/></params></user>
-      <user id="1001"><params><param name="password" value="password1001"/></params></user>
-    </users></group></groups>
-  </domain>
-</include>
-"#,
-    )
-    .unwrap();
+    common::write_users(dir, &[("1000", "password1000"), ("1001", "password1001")]);
     conf
 }
 

@@ -46,19 +46,7 @@ fn write_config(dir: &TempDir, multiple: &str) -> PathBuf {
         ),
     )
     .unwrap();
-    std::fs::write(
-        dir.0.join("conf/directory/default.xml"),
-        r#"<include>
-  <domain name="127.0.0.1">
-    <groups><group name="default"><users>
-      <user id="1000"><params><param name="password" value="secret1000"/></params></user>
-      <user id="1001"><params><param name="password" value="secret1001"/></params></user>
-    </users></group></groups>
-  </domain>
-</include>
-"#,
-    )
-    .unwrap();
+    common::write_users(dir, &[("1000", "secret1000"), ("1001", "secret1001")]);
     conf
 }
 

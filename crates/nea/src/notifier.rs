@@ -568,20 +568,8 @@ impl Notifier {
             return Err(Error::UnknownEvent(event));
         }
         let key = (event, resource.to_string());
-        let ids = self.by_resource.get(&key).cloned().unwrap_or_default();
-        self.states.insert(key, body);
-        let mut n = 0;
-        for id in ids {
-            if let Some(s) = self.subs.get_mut(&id)
-                && s.info.state == SubState::Active
-                && s.terminate.is_none()
-            {
-                s.dirty = true;
-                n += 1;
-                self.owe(id);
-            }
-        }
-        Ok(n)
+        self.states.insert(key.clone(), body);
+        Ok(self.mark_changed(&key))
     }
 
     /// Forgets a resource's state: the notifier keeps nothing for it, and
@@ -596,7 +584,13 @@ impl Notifier {
         }
         let key = (event, resource.to_string());
         self.states.remove(&key);
-        let ids = self.by_resource.get(&key).cloned().unwrap_or_default();
+        Ok(self.mark_changed(&key))
+    }
+
+    /// Owes a NOTIFY to every active subscriber of `key` (event, resource)
+    /// that is not ending; returns how many.
+    fn mark_changed(&mut self, key: &(String, String)) -> usize {
+        let ids = self.by_resource.get(key).cloned().unwrap_or_default();
         let mut n = 0;
         for id in ids {
             if let Some(s) = self.subs.get_mut(&id)
@@ -608,7 +602,7 @@ impl Notifier {
                 self.owe(id);
             }
         }
-        Ok(n)
+        n
     }
 
     /// How many resources have a state set.

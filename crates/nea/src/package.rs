@@ -14,8 +14,9 @@ pub trait Package: Send {
     fn initial_body(&self, resource: &str) -> String;
 }
 
-/// Escapes text for XML character data and attribute values.
-fn xml_escape(s: &str) -> String {
+/// Escapes text for XML character data and attribute values (`&`, `<`,
+/// `>`, `"`, `'`), as FreeSWITCH's `switch_amp_encode`.
+pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -13,6 +13,32 @@ use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Writes conf/directory/default.xml: domain 127.0.0.1 with group
+/// `default` of `users` (id, password).
+pub fn write_users(dir: &TempDir, users: &[(&str, &str)]) {
+    let users: String = users
+        .iter()
+        .map(|(id, pw)| {
+            format!(
+                "      <user id=\"{id}\"><params><param name=\"password\" value=\"{pw}\"/></params></user>\n"
+            )
+        })
+        .collect();
+    std::fs::write(
+        dir.0.join("conf/directory/default.xml"),
+        format!(
+            r#"<include>
+  <domain name="127.0.0.1">
+    <groups><group name="default"><users>
+{users}    </users></group></groups>
+  </domain>
+</include>
+"#
+        ),
+    )
+    .unwrap();
+}
+
 /// The `sofia` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_sofia");
 
