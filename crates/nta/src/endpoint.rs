@@ -307,17 +307,11 @@ impl TopVia {
             .next()
             .and_then(|line| sofia_msg::bnf::CommaSplit::new(line).next())
             .and_then(Result::ok)?;
-        let via = sofia_msg::headers::Via::parse(top).ok()?;
-        let mut info = TopVia {
-            value: offsets(buf, top)?,
-            host: offsets(buf, via.host())?,
-            port: via.port(),
-            ..TopVia::default()
-        };
+        let mut info = TopVia::default();
         // The first rport, received and maddr (as Via's accessors read
-        // them), in one pass over the parameters.
+        // them), during the parse's pass over the parameters.
         let (mut rport, mut received, mut maddr) = (false, false, false);
-        for (name, value) in via.params().iter() {
+        let via = sofia_msg::headers::Via::parse_with_params(top, |name, value| {
             if !rport && name.eq_ignore_ascii_case("rport") {
                 rport = true;
                 info.rport = Some(value.and_then(|p| p.parse().ok()));
@@ -328,7 +322,11 @@ impl TopVia {
                 maddr = true;
                 info.maddr = value.and_then(|m| m.parse().ok());
             }
-        }
+        })
+        .ok()?;
+        info.value = offsets(buf, top)?;
+        info.host = offsets(buf, via.host())?;
+        info.port = via.port();
         Some(info)
     }
 

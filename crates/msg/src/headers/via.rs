@@ -32,6 +32,19 @@ fn slash(s: &str) -> Result<&str, HeaderError> {
 impl<'a> Via<'a> {
     /// Parses one Via value.
     pub fn parse(value: &'a str) -> Result<Via<'a>, HeaderError> {
+        Via::parse_with_params(value, |_, _| {})
+    }
+
+    /// [`Via::parse`], handing each parameter's name and value (as
+    /// [`Params::iter`] reads them) to `each` during the parse's own pass
+    /// over them, so that a caller that needs several of them (a
+    /// transaction layer: `rport`, `received`, `maddr`) reads them without
+    /// a second pass. When the parse fails, what `each` saw is to be
+    /// discarded.
+    pub fn parse_with_params(
+        value: &'a str,
+        mut each: impl FnMut(&'a str, Option<&'a str>),
+    ) -> Result<Via<'a>, HeaderError> {
         let (protocol, rest) = token(value);
         let (version, rest) = token(slash(rest)?);
         let (transport, rest) = token(slash(rest)?);
@@ -79,6 +92,7 @@ impl<'a> Via<'a> {
         let params = match params {
             Some(p) => {
                 check_header_params_each(p, |name, value| {
+                    each(name, value);
                     if branch.is_none() && name.eq_ignore_ascii_case("branch") {
                         branch = Some(value);
                     } else if rport.is_none() && name.eq_ignore_ascii_case("rport") {
