@@ -60,20 +60,22 @@ pub struct Uri<'a> {
 /// part's list of allowed punctuation. URIs are parsed several times per
 /// request (Request-URI, From, To), and the per-byte searches were most of
 /// a stateful responder's URI parsing (callgrind).
-const UNRESERVED: u8 = 1;
-const USER: u8 = 2;
-const PASSWORD: u8 = 4;
-const PARAM: u8 = 8;
-const HEADER: u8 = 16;
+const UNRESERVED: u16 = 1;
+const USER: u16 = 2;
+const PASSWORD: u16 = 4;
+const PARAM: u16 = 8;
+const HEADER: u16 = 16;
 /// Never allowed after the scheme: controls, space, `<`, `>`, `"`, DEL.
-const BAD: u8 = 32;
+const BAD: u16 = 32;
 /// Alphanumerics and `-`: host name labels.
-const LABEL: u8 = 64;
+const LABEL: u16 = 64;
 /// Alphanumerics and `+-.`: the scheme after its first letter.
-const SCHEME: u8 = 128;
+const SCHEME: u16 = 128;
+/// `@ : ; ?`: where the parts of a SIP URI end.
+const SEP: u16 = 256;
 
-const fn class_table() -> [u8; 256] {
-    let mut t = [0u8; 256];
+const fn class_table() -> [u16; 256] {
+    let mut t = [0u16; 256];
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
@@ -118,22 +120,25 @@ const fn class_table() -> [u8; 256] {
         if alnum || matches!(b, b'+' | b'-' | b'.') {
             k |= SCHEME;
         }
+        if matches!(b, b'@' | b':' | b';' | b'?') {
+            k |= SEP;
+        }
         t[i] = k;
         i += 1;
     }
     t
 }
 
-static CLASS: [u8; 256] = class_table();
+static CLASS: [u16; 256] = class_table();
 
 #[inline]
-fn class(b: u8) -> u8 {
+fn class(b: u8) -> u16 {
     CLASS[b as usize]
 }
 
 /// Checks a part made of unreserved characters, `%HH` escapes and the
 /// characters of class `extra`.
-fn check_chars(s: &str, extra: u8) -> Result<(), UriError> {
+fn check_chars(s: &str, extra: u16) -> Result<(), UriError> {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -153,20 +158,20 @@ fn check_chars(s: &str, extra: u8) -> Result<(), UriError> {
     Ok(())
 }
 
-/// Validates a host: a name, an IPv4 address, or a bracketed IPv6 reference.
 /// What `str::parse::<Ipv4Addr>` accepts, for a text of digits and dots:
 /// four parts of one to three digits, each at most 255, without leading
 /// zeros. A tenth of the std parser's cost (callgrind), and hosts are
 /// checked several times per message (Via, Request-URI, From, To).
 fn dotted_quad(b: &[u8]) -> bool {
-    // Each part is closed by the dot after it, the last by the end.
-    let (mut parts, mut len, mut value, mut first) = (0, 0, 0u32, 0u8);
-    for &c in b.iter().chain(std::iter::once(&b'.')) {
+    let part_ok =
+        |len: usize, value: u32, first: u8| len != 0 && !(len > 1 && first == b'0') && value <= 255;
+    let (mut dots, mut len, mut value, mut first) = (0, 0, 0u32, 0u8);
+    for &c in b {
         if c == b'.' {
-            if len == 0 || (len > 1 && first == b'0') || value > 255 {
+            if !part_ok(len, value, first) {
                 return false;
             }
-            parts += 1;
+            dots += 1;
             (len, value) = (0, 0);
         } else {
             if len == 0 {
@@ -179,11 +184,10 @@ fn dotted_quad(b: &[u8]) -> bool {
             value = value * 10 + u32::from(c.wrapping_sub(b'0'));
         }
     }
-    parts == 4
+    dots == 3 && part_ok(len, value, first)
 }
 
-/// `hostname / IPv4address / IPv6reference` (RFC 3261 §25.1), in one pass
-/// over a name or an address.
+/// `hostname / IPv4address / IPv6reference` (RFC 3261 §25.1).
 pub(crate) fn valid_host(host: &str) -> bool {
     let b = host.as_bytes();
     match b.first() {
@@ -195,12 +199,14 @@ pub(crate) fn valid_host(host: &str) -> bool {
                     .parse::<std::net::Ipv6Addr>()
                     .is_ok();
         }
+        // A text of digits and dots only is an IPv4 address.
+        Some(c) if c.is_ascii_digit() && b.iter().all(|c| c.is_ascii_digit() || *c == b'.') => {
+            return dotted_quad(b);
+        }
         Some(_) => {}
     }
     // hostname = *( domainlabel "." ) toplabel [ "." ], labels of
-    // alphanumerics and inner hyphens; a text of digits and dots only is an
-    // IPv4 address.
-    let mut digits_and_dots = true;
+    // alphanumerics and inner hyphens, in one pass.
     // The byte before; a dot before the first label.
     let mut prev = b'.';
     for &c in b {
@@ -210,13 +216,8 @@ pub(crate) fn valid_host(host: &str) -> bool {
             }
         } else if class(c) & LABEL == 0 || (c == b'-' && prev == b'.') {
             return false;
-        } else if !c.is_ascii_digit() {
-            digits_and_dots = false;
         }
         prev = c;
-    }
-    if digits_and_dots {
-        return dotted_quad(b);
     }
     prev != b'-'
 }
@@ -254,6 +255,61 @@ fn check_params(params: &str) -> Result<(), UriError> {
     Ok(())
 }
 
+/// Where the parts of a `sip:` or `sips:` URI end, as offsets in the text
+/// after the scheme, found in one pass that also rejects the bytes no URI
+/// has (controls, space, `<`, `>`, `"`, DEL). Finding each part with its
+/// own search was most of the URI parse (callgrind).
+#[derive(Debug, Default)]
+struct SipMarks {
+    /// The first `@`: the end of the userinfo.
+    at: Option<usize>,
+    /// The first `:` before that `@`: the end of the user.
+    user_colon: Option<usize>,
+    /// The last `:` of the host and port (after the `@`, before `;` and `?`).
+    port_colon: Option<usize>,
+    /// The first `;` after the `@` and before `?`: the parameters.
+    semi: Option<usize>,
+    /// The first `?` after the `@`: the headers.
+    question: Option<usize>,
+}
+
+impl SipMarks {
+    fn scan(rest: &[u8]) -> Result<SipMarks, UriError> {
+        let mut m = SipMarks::default();
+        for (i, &c) in rest.iter().enumerate() {
+            let k = class(c);
+            if k & (BAD | SEP) == 0 {
+                continue;
+            }
+            if k & BAD != 0 {
+                return Err(UriError::Char);
+            }
+            match c {
+                b'@' if m.at.is_none() => {
+                    // What came before was the userinfo.
+                    m.at = Some(i);
+                    (m.port_colon, m.semi, m.question) = (None, None, None);
+                }
+                b':' => {
+                    if m.at.is_none() && m.user_colon.is_none() {
+                        m.user_colon = Some(i);
+                    }
+                    if m.semi.is_none() && m.question.is_none() {
+                        m.port_colon = Some(i);
+                    }
+                }
+                b';' if m.semi.is_none() && m.question.is_none() => m.semi = Some(i),
+                b'?' if m.question.is_none() => m.question = Some(i),
+                _ => {}
+            }
+        }
+        if m.at.is_none() {
+            m.user_colon = None;
+        }
+        Ok(m)
+    }
+}
+
 /// Position of the first `c` in a short text: a byte loop, without the
 /// vector set-up of `str::find`, which costs more than it saves on the
 /// tens of bytes of a URI.
@@ -286,7 +342,11 @@ impl<'a> Uri<'a> {
             Scheme::Other
         };
         let rest = &s[colon + 1..];
-        if rest.bytes().any(|c| class(c) & BAD != 0) {
+        // A SIP URI is checked for bytes no URI has in the pass that finds
+        // its parts.
+        if !matches!(scheme, Scheme::Sip | Scheme::Sips)
+            && rest.bytes().any(|c| class(c) & BAD != 0)
+        {
             return Err(UriError::Char);
         }
         let mut uri = Uri {
@@ -313,32 +373,36 @@ impl<'a> Uri<'a> {
     }
 
     fn parse_sip(&mut self, rest: &'a str) -> Result<(), UriError> {
+        let m = SipMarks::scan(rest.as_bytes())?;
         // userinfo ends at the first '@' (it cannot contain an unescaped one).
-        let (userinfo, hostpart) = match pos(rest, b'@') {
-            Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
-            None => (None, rest),
-        };
-        if let Some(userinfo) = userinfo {
-            let (user, password) = match pos(userinfo, b':') {
-                Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
-                None => (userinfo, None),
-            };
-            if user.is_empty() {
-                return Err(UriError::User);
+        let hostpart_start = match m.at {
+            Some(at) => {
+                let (user, password) = match m.user_colon {
+                    Some(c) => (&rest[..c], Some(&rest[c + 1..at])),
+                    None => (&rest[..at], None),
+                };
+                if user.is_empty() {
+                    return Err(UriError::User);
+                }
+                check_chars(user, USER)?;
+                if let Some(p) = password {
+                    check_chars(p, PASSWORD)?;
+                }
+                self.user = Some(user);
+                self.password = password;
+                at + 1
             }
-            check_chars(user, USER)?;
-            if let Some(p) = password {
-                check_chars(p, PASSWORD)?;
-            }
-            self.user = Some(user);
-            self.password = password;
-        }
-        let (hostpart, headers) = match pos(hostpart, b'?') {
-            Some(q) => (&hostpart[..q], Some(&hostpart[q + 1..])),
-            None => (hostpart, None),
+            None => 0,
         };
-        let (hostport, params) = match pos(hostpart, b';') {
-            Some(p) => (&hostpart[..p], &hostpart[p + 1..]),
+        let (hostpart, headers) = match m.question {
+            Some(q) => (&rest[hostpart_start..q], Some(&rest[q + 1..])),
+            None => (&rest[hostpart_start..], None),
+        };
+        let (hostport, params) = match m.semi {
+            Some(p) => (
+                &rest[hostpart_start..p],
+                &hostpart[p - hostpart_start + 1..],
+            ),
             None => (hostpart, ""),
         };
         let (host, port) = if hostport.starts_with('[') {
@@ -351,8 +415,11 @@ impl<'a> Uri<'a> {
             };
             (&hostport[..close + 1], port)
         } else {
-            match hostport.bytes().rposition(|c| c == b':') {
-                Some(c) => (&hostport[..c], Some(&hostport[c + 1..])),
+            match m.port_colon {
+                Some(c) => (
+                    &rest[hostpart_start..c],
+                    Some(&rest[c + 1..hostpart_start + hostport.len()]),
+                ),
                 None => (hostport, None),
             }
         };
