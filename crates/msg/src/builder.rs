@@ -8,9 +8,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::bnf::is_token_str;
+use crate::bnf::{is_lws, is_token_str};
 use crate::error::ParseError;
-use crate::message::Message;
+use crate::message::{Entry, Message, Span};
 use crate::method::Method;
 use crate::name::HeaderName;
 use crate::uri::Uri;
@@ -45,6 +45,11 @@ struct Writer {
     error: Option<BuildError>,
     content_length_set: bool,
     body: Option<Bytes>,
+    /// The index of the lines written, as the parse would build it.
+    lines: Vec<Entry>,
+    /// Every line so far is as [`Message::write_to`] writes it (a value
+    /// with white space at either end is not).
+    lines_verbatim: bool,
 }
 
 impl Writer {
@@ -54,6 +59,8 @@ impl Writer {
             error: None,
             content_length_set: false,
             body: None,
+            lines: crate::message::new_index(),
+            lines_verbatim: true,
         }
     }
 
@@ -94,12 +101,30 @@ impl Writer {
         }
         let len: usize = parts.iter().map(|p| p.len()).sum();
         self.out.reserve(name.len() + len + 4);
+        let line_start = self.out.len();
         self.out.put_slice(name.as_bytes());
         self.out.put_slice(b": ");
+        let value_start = self.out.len();
         for p in parts {
             self.out.put_slice(p.as_bytes());
         }
+        let value_end = self.out.len();
         self.out.put_slice(b"\r\n");
+        // The value's span as the parse reads it: without white space at
+        // either end.
+        let value = &self.out[value_start..value_end];
+        let lead = value.iter().take_while(|&&c| is_lws(c)).count();
+        let trail = value[lead..]
+            .iter()
+            .rev()
+            .take_while(|&&c| is_lws(c))
+            .count();
+        self.lines_verbatim &= lead == 0 && trail == 0;
+        self.lines.push(Entry {
+            name: kind,
+            name_s: Span::new(line_start, line_start + name.len()),
+            value_s: Span::new(value_start + lead, value_end - trail),
+        });
     }
 
     fn body(&mut self, content_type: &str, body: Bytes) {
@@ -118,15 +143,35 @@ impl Writer {
             self.known(HeaderName::ContentLength, &[len]);
         }
         self.out.put_slice(b"\r\n");
+        let body_start = self.out.len();
         self.out.put_slice(&body);
         let bytes = match into {
             Some(buf) => {
+                // The index's offsets hold in `buf` only when it was empty.
+                if !buf.is_empty() {
+                    buf.put_slice(&self.out);
+                    return Ok(Message::parse(buf.split().freeze())?);
+                }
                 buf.put_slice(&self.out);
                 buf.split().freeze()
             }
             None => self.out.freeze(),
         };
-        Ok(Message::parse(bytes)?)
+        let lines = std::mem::take(&mut self.lines);
+        #[cfg(debug_assertions)]
+        let written = bytes.clone();
+        let msg = Message::from_written(bytes, lines, self.lines_verbatim, body_start);
+        // Every message built in a debug build (every test's) is checked
+        // against a parse of its bytes, index and critical headers included.
+        #[cfg(debug_assertions)]
+        {
+            let deep = |m: &Result<Message, ParseError>| match m {
+                Ok(m) => format!("{m:?}"),
+                Err(e) => format!("error {e:?}"),
+            };
+            debug_assert_eq!(deep(&msg), deep(&Message::parse(written)));
+        }
+        Ok(msg?)
     }
 }
 
@@ -293,4 +338,98 @@ impl ResponseBuilder {
     }
 
     builder_methods!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Index, critical headers, defects and body as deep as `Debug` shows
+    /// them, or the error.
+    fn deep(m: &Result<Message, BuildError>) -> String {
+        match m {
+            Ok(m) => format!("{m:?}"),
+            Err(e) => format!("error {e}"),
+        }
+    }
+
+    /// A built message is what a parse of its bytes gives, for lines the
+    /// parse reads in every way it can: white space around values, empty
+    /// values, compact and unknown names, duplicated and malformed critical
+    /// headers, a Content-Length that disagrees with the body, too many
+    /// lines.
+    #[test]
+    fn a_built_message_is_its_parse() {
+        let via = "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1";
+        let base = || {
+            RequestBuilder::new(Method::Invite, "sip:bob@example.com")
+                .header(HeaderName::Via, via)
+                .header(HeaderName::From, "<sip:a@example.com>;tag=1")
+                .header(HeaderName::To, "<sip:bob@example.com>")
+                .header(HeaderName::CallId, "c1")
+                .header(HeaderName::CSeq, "1 INVITE")
+        };
+        let many = (0..300).fold(base(), |b, i| b.header_named("X-N", &i.to_string()));
+        let cases: Vec<(&str, Result<Message, BuildError>)> = vec![
+            ("plain", base().build()),
+            ("body", base().body("text/plain", "hi").build()),
+            (
+                "white space",
+                base().header_named("Subject", " \tx\t ").build(),
+            ),
+            ("blank", base().header_named("Subject", "   ").build()),
+            ("empty", base().header_named("Subject", "").build()),
+            (
+                "compact",
+                base().header_named("v", via).header_named("l", "0").build(),
+            ),
+            ("unknown", base().header_named("X-Thing", "1").build()),
+            (
+                "second CSeq",
+                base().header(HeaderName::CSeq, "2 INVITE").build(),
+            ),
+            (
+                "bad CSeq",
+                base().header(HeaderName::MaxForwards, "many").build(),
+            ),
+            (
+                "long Content-Length",
+                base().header(HeaderName::ContentLength, "10").build(),
+            ),
+            (
+                "short Content-Length",
+                base()
+                    .header(HeaderName::ContentLength, "1")
+                    .body("text/plain", "hello")
+                    .build(),
+            ),
+            ("too many lines", many.build()),
+            ("response", ResponseBuilder::new(180, "Ringing").build()),
+            ("empty reason", ResponseBuilder::new(200, "").build()),
+            (
+                "reply",
+                ResponseBuilder::reply_to(&base().build().unwrap(), 200, "OK", Some("t")).build(),
+            ),
+        ];
+        for (what, built) in &cases {
+            let reparsed = built
+                .as_ref()
+                .map(|m| Message::parse(m.as_bytes().clone()).map_err(BuildError::from));
+            match reparsed {
+                Ok(p) => assert_eq!(deep(built), deep(&p), "{what}"),
+                Err(e) => assert!(matches!(e, BuildError::Parse(_)), "{what}: {e}"),
+            }
+        }
+        assert!(
+            matches!(
+                &cases[11].1,
+                Err(BuildError::Parse(ParseError::TooManyHeaders { .. }))
+            ),
+            "{}",
+            deep(&cases[11].1)
+        );
+        assert!(cases[8].1.as_ref().unwrap().defect().is_some());
+        assert!(cases[9].1.as_ref().unwrap().defect().is_some());
+        assert_eq!(cases[10].1.as_ref().unwrap().body_bytes(), b"h");
+    }
 }

@@ -288,6 +288,8 @@ struct TopVia {
     host: (usize, usize),
     port: Option<u16>,
     rport: Option<Option<u16>>,
+    /// Where the name of the first rport ends, as an offset in the buffer.
+    rport_name_end: usize,
     received: bool,
     maddr: Option<IpAddr>,
 }
@@ -315,6 +317,7 @@ impl TopVia {
             if !rport && name.eq_ignore_ascii_case("rport") {
                 rport = true;
                 info.rport = Some(value.and_then(|p| p.parse().ok()));
+                info.rport_name_end = offsets(buf, name).map_or(0, |(_, end)| end);
             } else if !received && name.eq_ignore_ascii_case("received") {
                 received = true;
                 info.received = value.is_some();
@@ -375,89 +378,97 @@ fn mark_via(msg: Message, via: &TopVia, source: SocketAddr) -> Message {
     let buf = msg.as_bytes();
     let host = via.host(buf).trim_start_matches('[').trim_end_matches(']');
     let rport_empty = matches!(via.rport, Some(None));
-    let ip = ip_text(source.ip());
-    let needs_received = !via.received && (rport_empty || host != ip);
+    let ip = IpText::of(source.ip());
+    let needs_received = !via.received && (rport_empty || host != ip.as_str());
     if !needs_received && !rport_empty {
         return msg;
     }
-    let Some(top) = buf
-        .get(via.value.0..via.value.1)
-        .and_then(|v| std::str::from_utf8(v).ok())
-    else {
-        return msg;
-    };
-    let mut value = if rport_empty {
-        remove_bare_param(top, "rport")
+    let top_end = via.value.1;
+    let mut port = [0u8; 5];
+    let port = decimal(source.port(), &mut port);
+    let received: [&[u8]; 2] = if needs_received {
+        [b";received=", ip.as_str().as_bytes()]
     } else {
-        top.to_string()
+        [b"", b""]
     };
-    if needs_received {
-        value.push_str(";received=");
-        value.push_str(&ip);
-    }
-    if rport_empty {
-        value.push_str(";rport=");
-        push_number(&mut value, source.port().into());
-    }
-    let range = via.value.0..via.value.1;
-    match msg.splice(range, value.as_bytes()) {
-        Some(marked) => marked,
-        None => msg,
-    }
+    // An empty rport gets its value where it stands, as sofia-sip's nta
+    // writes it; received goes at the end of the value. One edit from the
+    // end of the rport name to the end of the value.
+    let rport_at = Some(via.rport_name_end).filter(|&at| rport_empty && at > via.value.0);
+    let edited = match rport_at.and_then(|at| buf.get(at..top_end)) {
+        Some(between) => msg.splice_parts(
+            via.rport_name_end..top_end,
+            &[b"=", port, between, received[0], received[1]],
+        ),
+        None => msg.splice_parts(top_end..top_end, &received),
+    };
+    edited.unwrap_or(msg)
 }
 
-/// An address as text; IPv4 without the formatting machinery, which cost
-/// as much as the rest of [`mark_via`] (callgrind).
-fn ip_text(ip: IpAddr) -> String {
-    let IpAddr::V4(v4) = ip else {
-        return ip.to_string();
-    };
-    let mut out = String::with_capacity(15);
-    for (i, octet) in v4.octets().into_iter().enumerate() {
-        if i > 0 {
-            out.push('.');
-        }
-        if octet >= 100 {
-            out.push(char::from(b'0' + octet / 100));
-        }
-        if octet >= 10 {
-            out.push(char::from(b'0' + octet / 10 % 10));
-        }
-        out.push(char::from(b'0' + octet % 10));
-    }
-    out
-}
-
-/// Appends a number in decimal.
-fn push_number(out: &mut String, n: u32) {
-    let mut digits = [0u8; 10];
-    let mut i = digits.len();
+/// A port in decimal, written at the end of `buf`.
+fn decimal(n: u16, buf: &mut [u8; 5]) -> &[u8] {
+    let mut i = buf.len();
     let mut n = n;
     loop {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
+        buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
-    }
+    &buf[i..]
 }
 
-/// Removes a parameter without a value (`;rport`) from a header value.
-fn remove_bare_param(value: &str, name: &str) -> String {
-    let mut parts = value.split(';');
-    let mut out = String::with_capacity(value.len() + 40);
-    out.push_str(parts.next().unwrap_or(""));
-    for p in parts {
-        if !sofia_msg::bnf::trim_lws(p).eq_ignore_ascii_case(name) {
-            out.push(';');
-            out.push_str(p);
+/// An address as text, on the stack; IPv4 without the formatting
+/// machinery, which cost as much as the rest of [`mark_via`] (callgrind).
+struct IpText {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl IpText {
+    fn of(ip: IpAddr) -> IpText {
+        let mut t = IpText {
+            buf: [0; 48],
+            len: 0,
+        };
+        match ip {
+            IpAddr::V4(v4) => {
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        t.push(b'.');
+                    }
+                    if octet >= 100 {
+                        t.push(b'0' + octet / 100);
+                    }
+                    if octet >= 10 {
+                        t.push(b'0' + octet / 10 % 10);
+                    }
+                    t.push(b'0' + octet % 10);
+                }
+            }
+            IpAddr::V6(v6) => {
+                use std::io::Write;
+                let mut w: &mut [u8] = &mut t.buf;
+                // The longest IPv6 text is 45 bytes: it fits.
+                if write!(w, "{v6}").is_ok() {
+                    t.len = 48 - w.len();
+                }
+            }
         }
+        t
     }
-    out
+
+    fn push(&mut self, c: u8) {
+        self.buf[self.len] = c;
+        self.len += 1;
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII was written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
 }
 
 impl Endpoint {
@@ -1313,12 +1324,14 @@ mod tests {
             "2001:db8::7",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
-            assert_eq!(ip_text(ip), ip.to_string());
+            assert_eq!(IpText::of(ip).as_str(), ip.to_string());
         }
-        for n in [0u32, 7, 10, 5060, 65535, u32::MAX] {
-            let mut s = String::new();
-            push_number(&mut s, n);
-            assert_eq!(s, n.to_string());
+        let longest: IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
+            .parse()
+            .unwrap();
+        assert_eq!(IpText::of(longest).as_str(), longest.to_string());
+        for n in [0u16, 7, 10, 5060, 65535] {
+            assert_eq!(decimal(n, &mut [0; 5]), n.to_string().as_bytes());
         }
     }
 }
