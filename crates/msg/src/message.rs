@@ -1273,9 +1273,10 @@ mod tests {
         for (range, with) in edits {
             let mut edited = text.as_bytes().to_vec();
             edited.splice(range.clone(), with.bytes());
+            let line_break = with.contains(['\r', '\n']);
             fast.push(
-                msg.splice_index(&range, with.as_bytes(), Bytes::from(edited.clone()))
-                    .is_some(),
+                msg.splice_index(&range, with.len(), line_break, Bytes::from(edited.clone()))
+                    .is_ok(),
             );
             let spliced = msg.splice(range.clone(), with.as_bytes());
             let parsed = Message::parse(Bytes::from(edited)).ok();
