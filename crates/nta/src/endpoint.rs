@@ -204,13 +204,18 @@ struct ServerTx {
     id: ServerId,
     /// The hash of `key` in the engine's `server_keys`.
     key_hash: u64,
-    /// For a request without a To tag, the hash of its merged-request key
-    /// in the engine's `merge_keys` (the key is read from `request` again
-    /// when a lookup finds the hash).
-    merge_hash: Option<u64>,
-    invite: bool,
+    /// For a request without a To tag, its merged-request key and the
+    /// key's hash in the engine's `merge_keys`.
+    merge: Option<(u64, MergeKey)>,
+    /// An INVITE, for the 100 Trying sent when the user is slow. No other
+    /// request is kept: the user has it, and copying its index for every
+    /// transaction was a visible part of a responder's work (callgrind).
+    invite: Option<Message>,
+    /// The request's Call-ID and CSeq number, which the responses must
+    /// repeat.
+    call_id: Bytes,
+    cseq: u32,
     state: ServerState,
-    request: Message,
     /// Where responses go (the rest of the request's [`Source`] went up
     /// with it).
     reply: Destination,
@@ -564,8 +569,8 @@ impl Endpoint {
         self.merge_keys.find(hash, |s| {
             servers
                 .get(s)
-                .and_then(|tx| MergeKey::new(&tx.request))
-                .is_some_and(|m| m == *key)
+                .and_then(|tx| tx.merge.as_ref())
+                .is_some_and(|(_, m)| m == key)
         })
     }
 
@@ -723,8 +728,8 @@ impl Endpoint {
         let status = response
             .status()
             .ok_or(Error::Kind("respond needs a response"))?;
-        if response.cseq().map(|c| c.0) != tx.request.cseq().map(|c| c.0)
-            || response.call_id() != tx.request.call_id()
+        if response.cseq().map(|c| c.0) != Some(tx.cseq)
+            || response.call_id().map(str::as_bytes) != Some(&tx.call_id[..])
         {
             return Err(Error::Mismatch("Call-ID or CSeq differ"));
         }
@@ -744,11 +749,11 @@ impl Endpoint {
         let unreliable = !tx.reply.transport.is_stream();
         if status < 200 {
             tx.state = ServerState::Proceeding;
-        } else if tx.invite && status < 300 {
+        } else if tx.invite.is_some() && status < 300 {
             tx.state = ServerState::Accepted;
             tx.retransmit_at = None;
             tx.deadline = Some(now + t.t1x64());
-        } else if tx.invite {
+        } else if tx.invite.is_some() {
             tx.state = ServerState::Completed;
             tx.interval = t.t1;
             tx.retransmit_at = unreliable.then(|| now + t.t1);
@@ -991,14 +996,11 @@ impl Endpoint {
                 Some(_) => (200, "OK"),
                 None => (481, "Call/Transaction Does Not Exist"),
             };
-            let merge = MergeKey::new(&msg).filter(|_| msg.to_tag().is_none());
-            let cancel_id = self.new_server(
-                now,
-                msg.clone(),
-                source.reply.clone(),
-                (key_hash, key),
-                merge,
-            );
+            let merge = MergeKey::new(&msg)
+                .filter(|_| msg.to_tag().is_none())
+                .map(|m| (self.merge_keys.hash(&m), m));
+            let cancel_id =
+                self.new_server(now, &msg, source.reply.clone(), (key_hash, key), merge);
             if let Ok(resp) = ResponseBuilder::reply_to(&msg, status, reason, Some(&tag)).build() {
                 let _ = self.respond(now, cancel_id, resp);
             }
@@ -1030,7 +1032,7 @@ impl Endpoint {
                     "nta: {} for no known dialog answered 481",
                     msg.method_str()
                 );
-                let tx = self.new_server(now, msg.clone(), source.reply, (key_hash, key), None);
+                let tx = self.new_server(now, &msg, source.reply, (key_hash, key), None);
                 if let Ok(resp) =
                     ResponseBuilder::reply_to(&msg, 481, "Call/Transaction Does Not Exist", None)
                         .build()
@@ -1048,9 +1050,9 @@ impl Endpoint {
         } else {
             None
         };
-        let merge_hash = merge.as_ref().map(|m| self.merge_keys.hash(m));
-        if let (Some(merge), Some(hash)) = (&merge, merge_hash)
-            && self.find_merged(hash, merge).is_some()
+        let merge = merge.map(|m| (self.merge_keys.hash(&m), m));
+        if let Some((hash, merge)) = &merge
+            && self.find_merged(*hash, merge).is_some()
         {
             su_log!(NTA, 5, "nta: merged {} answered 482", msg.method_str());
             if let Ok(resp) =
@@ -1060,13 +1062,7 @@ impl Endpoint {
             }
             return;
         }
-        let id = self.new_server(
-            now,
-            msg.clone(),
-            source.reply.clone(),
-            (key_hash, key),
-            merge,
-        );
+        let id = self.new_server(now, &msg, source.reply.clone(), (key_hash, key), merge);
         su_log!(
             NTA,
             5,
@@ -1084,16 +1080,15 @@ impl Endpoint {
     fn new_server(
         &mut self,
         now: Instant,
-        request: Message,
+        request: &Message,
         reply: Destination,
         (key_hash, key): (u64, ServerKey),
-        merge: Option<MergeKey>,
+        merge: Option<(u64, MergeKey)>,
     ) -> ServerId {
         let slot = self.servers.vacant_key();
         let id = ServerId(self.id(slot));
-        let invite = request.method() == Method::Invite;
-        let merge_hash = merge.map(|m| (self.merge_keys.hash(&m), m));
-        if let Some((hash, m)) = &merge_hash {
+        let invite = (request.method() == Method::Invite).then(|| request.clone());
+        if let Some((hash, m)) = &merge {
             // A request of the same From tag, Call-ID and CSeq takes the key
             // over (the 482 check above lets none through while the earlier
             // transaction lives; a CANCEL's key is its own).
@@ -1102,20 +1097,24 @@ impl Endpoint {
             }
             self.merge_keys.insert(*hash, slot);
         }
+        let trying_at = invite
+            .is_some()
+            .then(|| now + self.config.timers.trying_after);
         let tx = ServerTx {
             id,
             key_hash,
-            merge_hash: merge_hash.map(|(h, _)| h),
+            merge,
             invite,
+            call_id: crate::keys::share(request.as_bytes(), request.call_id().unwrap_or_default()),
+            cseq: request.cseq().map_or(0, |c| c.0),
             state: ServerState::Trying,
-            request,
             reply,
             key,
             last_response: None,
             retransmit_at: None,
             interval: self.config.timers.t1,
             deadline: None,
-            trying_at: invite.then(|| now + self.config.timers.trying_after),
+            trying_at,
         };
         let due = server_due(&tx);
         self.servers.insert(tx);
@@ -1225,8 +1224,10 @@ impl Endpoint {
         {
             tx.trying_at = None;
             if tx.state == ServerState::Trying
-                && let Ok(trying) =
-                    ResponseBuilder::reply_to(&tx.request, 100, "Trying", None).build()
+                && let Some(Ok(trying)) = tx
+                    .invite
+                    .as_ref()
+                    .map(|req| ResponseBuilder::reply_to(req, 100, "Trying", None).build())
             {
                 let bytes = trying.to_bytes();
                 tx.state = ServerState::Proceeding;
@@ -1253,7 +1254,7 @@ impl Endpoint {
         if let Some(at) = tx.deadline
             && at <= now
         {
-            if tx.invite && tx.state == ServerState::Completed {
+            if tx.invite.is_some() && tx.state == ServerState::Completed {
                 // Timer H: no ACK came.
                 self.events.push_back(Event::NoAck { server: id });
             }
@@ -1278,8 +1279,8 @@ impl Endpoint {
                     let slot = (s.0 & 0xffff_ffff) as usize;
                     let tx = self.servers.remove(slot);
                     self.server_keys.remove(tx.key_hash, slot);
-                    if let Some(hash) = tx.merge_hash {
-                        self.merge_keys.remove(hash, slot);
+                    if let Some((hash, _)) = &tx.merge {
+                        self.merge_keys.remove(*hash, slot);
                     }
                     self.events.push_back(Event::Terminated { id });
                 }
