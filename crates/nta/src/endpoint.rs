@@ -1,8 +1,7 @@
 //! The sans-IO transaction engine: RFC 3261 §17 client and server
 //! transactions with RFC 6026's Accepted states, driven by explicit time.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use sofia_su::su_log;
 use sofia_tport::{Destination, Incoming, Transport};
 
 use crate::dialog::DialogId;
+use crate::due::DueQueue;
 use crate::keys::{ClientKey, Index, MergeKey, SentBy, ServerKey, Set};
 use crate::timers::Timers;
 
@@ -176,7 +176,11 @@ struct ClientTx {
     key_hash: u64,
     invite: bool,
     state: ClientState,
-    request: Message,
+    /// The request and its bytes, until a final response completes the
+    /// transaction (they are not sent again): a completed transaction
+    /// waits out timer K or D with its key only (a load generator keeps a
+    /// million of them).
+    request: Option<Message>,
     bytes: Bytes,
     dest: Destination,
     reliable: bool,
@@ -255,7 +259,7 @@ pub struct Endpoint {
     /// When each transaction next needs the clock. An entry can be stale
     /// (the transaction moved on or ended): it then wakes the engine for
     /// nothing, which is harmless.
-    timers: BinaryHeap<Reverse<(Instant, TransactionId)>>,
+    timers: DueQueue<TransactionId>,
 }
 
 fn client_due(tx: &ClientTx) -> Option<Instant> {
@@ -495,7 +499,7 @@ impl Endpoint {
             dialogs: Set::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            timers: BinaryHeap::new(),
+            timers: DueQueue::new(),
         }
     }
 
@@ -506,7 +510,7 @@ impl Endpoint {
             TransactionId::Server(s) => self.server(s).and_then(server_due),
         };
         if let Some(at) = due {
-            self.timers.push(Reverse((at, id)));
+            self.timers.push(at, id);
         }
     }
 
@@ -655,7 +659,7 @@ impl Endpoint {
             key_hash,
             invite,
             state: ClientState::Calling,
-            request,
+            request: Some(request),
             bytes,
             dest,
             reliable,
@@ -669,7 +673,7 @@ impl Endpoint {
         let slot = self.clients.insert(tx);
         self.client_keys.insert(key_hash, slot);
         if let Some(at) = due {
-            self.timers.push(Reverse((at, TransactionId::Client(id))));
+            self.timers.push(at, TransactionId::Client(id));
         }
         Ok(id)
     }
@@ -688,7 +692,7 @@ impl Endpoint {
         if !tx.invite || tx.state != ClientState::Proceeding {
             return Err(Error::CannotCancel);
         }
-        let req = &tx.request;
+        let req = tx.request.as_ref().ok_or(Error::CannotCancel)?;
         let mut b = sofia_msg::RequestBuilder::new(
             Method::Cancel,
             req.request_uri_str().unwrap_or("sip:invalid"),
@@ -826,8 +830,10 @@ impl Endpoint {
             (ClientState::Calling | ClientState::Proceeding, 200..=699) => {
                 tx.state = ClientState::Completed;
                 tx.retransmit_at = None;
+                let request = tx.request.take();
+                tx.bytes = Bytes::new();
                 if tx.invite {
-                    let ack = build_ack(&tx.request, &msg);
+                    let ack = request.and_then(|r| build_ack(&r, &msg));
                     if let Some(ack) = &ack {
                         self.transmits.push_back(Transmit {
                             dest: tx.dest.clone(),
@@ -1120,7 +1126,7 @@ impl Endpoint {
         self.servers.insert(tx);
         self.server_keys.insert(key_hash, slot);
         if let Some(at) = due {
-            self.timers.push(Reverse((at, TransactionId::Server(id))));
+            self.timers.push(at, TransactionId::Server(id));
         }
         id
     }
@@ -1139,7 +1145,7 @@ impl Endpoint {
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         // Drop stale entries: every change of a transaction's times pushed a
         // fresh entry, so an entry that no longer matches is obsolete.
-        while let Some(&Reverse((at, id))) = self.timers.peek() {
+        while let Some((at, id)) = self.timers.peek() {
             let due = match id {
                 TransactionId::Client(c) => self.client(c).and_then(client_due),
                 TransactionId::Server(s) => self.server(s).and_then(server_due),
@@ -1155,7 +1161,7 @@ impl Endpoint {
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut due = Vec::new();
-        while let Some(&Reverse((at, id))) = self.timers.peek() {
+        while let Some((at, id)) = self.timers.peek() {
             if at > now {
                 break;
             }

@@ -64,6 +64,7 @@
 
 mod agent;
 pub mod dialog;
+mod due;
 mod endpoint;
 mod keys;
 pub mod resolve;
