@@ -10,7 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::bnf::{is_lws, is_token_str};
 use crate::error::ParseError;
-use crate::message::{Entry, Message, Span};
+use crate::message::{Entry, Message, Scanned, Span};
 use crate::method::Method;
 use crate::name::HeaderName;
 use crate::uri::Uri;
@@ -50,6 +50,11 @@ struct Writer {
     /// Every line so far is as [`Message::write_to`] writes it (a value
     /// with white space at either end is not).
     lines_verbatim: bool,
+    /// What the parse of the message a line was copied from read in it, by
+    /// line: the critical headers of a response to a request are not
+    /// scanned again.
+    known: [(usize, Scanned); 4],
+    known_len: usize,
 }
 
 impl Writer {
@@ -61,6 +66,23 @@ impl Writer {
             body: None,
             lines: crate::message::new_index(),
             lines_verbatim: true,
+            known: [(0, Scanned::Tag(None)); 4],
+            known_len: 0,
+        }
+    }
+
+    /// A line of a known kind whose value is copied from a parsed message
+    /// (`from`'s first header of that kind, itself, when `scanned` comes
+    /// from [`Message::scanned`]).
+    fn copied(&mut self, kind: HeaderName, value: &str, scanned: Option<Scanned>) {
+        let before = self.lines.len();
+        self.known(kind, &[value]);
+        if let Some(k) = scanned
+            && self.lines.len() > before
+            && self.known_len < self.known.len()
+        {
+            self.known[self.known_len] = (before, k);
+            self.known_len += 1;
         }
     }
 
@@ -160,7 +182,13 @@ impl Writer {
         let lines = std::mem::take(&mut self.lines);
         #[cfg(debug_assertions)]
         let written = bytes.clone();
-        let msg = Message::from_written(bytes, lines, self.lines_verbatim, body_start);
+        let msg = Message::from_written(
+            bytes,
+            lines,
+            &self.known[..self.known_len],
+            self.lines_verbatim,
+            body_start,
+        );
         // Every message built in a debug build (every test's) is checked
         // against a parse of its bytes, index and critical headers included.
         #[cfg(debug_assertions)]
@@ -308,26 +336,33 @@ impl ResponseBuilder {
     pub fn reply_to(request: &Message, status: u16, reason: &str, to_tag: Option<&str>) -> Self {
         let mut b = ResponseBuilder::new(status, reason);
         use crate::message::unfold;
+        // A value copied as it is brings what the request's parse read in
+        // it (its branch, tag, CSeq), which the response's index then
+        // takes instead of scanning the copy.
+        let copy = |w: &mut Writer, kind: HeaderName, value: &str| {
+            let value = unfold(value);
+            let scanned = request.scanned(kind, &value);
+            w.copied(kind, &value, scanned);
+        };
         for via in request.header_lines(HeaderName::Via) {
-            b.w.known(HeaderName::Via, &[&unfold(via)]);
+            copy(&mut b.w, HeaderName::Via, via);
         }
         if let Some(from) = request.header(HeaderName::From) {
-            b.w.known(HeaderName::From, &[&unfold(from)]);
+            copy(&mut b.w, HeaderName::From, from);
         }
         if let Some(to) = request.header(HeaderName::To) {
-            let to = unfold(to);
             match to_tag {
                 Some(tag) if status != 100 && request.to_tag().is_none() => {
-                    b.w.known(HeaderName::To, &[&to, ";tag=", tag]);
+                    b.w.known(HeaderName::To, &[&unfold(to), ";tag=", tag]);
                 }
-                _ => b.w.known(HeaderName::To, &[&to]),
+                _ => copy(&mut b.w, HeaderName::To, to),
             }
         }
         if let Some(cid) = request.call_id() {
             b.w.known(HeaderName::CallId, &[cid]);
         }
         if let Some(cseq) = request.header(HeaderName::CSeq) {
-            b.w.known(HeaderName::CSeq, &[&unfold(cseq)]);
+            copy(&mut b.w, HeaderName::CSeq, cseq);
         }
         if status == 100
             && let Some(ts) = request.header(HeaderName::Timestamp)
@@ -370,6 +405,12 @@ mod tests {
                 .header(HeaderName::CSeq, "1 INVITE")
         };
         let many = (0..300).fold(base(), |b, i| b.header_named("X-N", &i.to_string()));
+        let folded = Message::parse(bytes::Bytes::from_static(
+            b"INVITE sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n ;branch=z9hG4bK2\r\n\
+              From: <sip:a@example.com>\r\n  ;tag=9\r\nTo: <sip:b@example.com>;tag=x\r\n\
+              Call-ID: c2\r\nCSeq: 7\r\n INVITE\r\n\r\n",
+        ))
+        .unwrap();
         let cases: Vec<(&str, Result<Message, BuildError>)> = vec![
             ("plain", base().build()),
             ("body", base().body("text/plain", "hi").build()),
@@ -409,6 +450,15 @@ mod tests {
             (
                 "reply",
                 ResponseBuilder::reply_to(&base().build().unwrap(), 200, "OK", Some("t")).build(),
+            ),
+            (
+                "reply copying the To",
+                ResponseBuilder::reply_to(&base().build().unwrap(), 100, "Trying", Some("t"))
+                    .build(),
+            ),
+            (
+                "reply to a folded request",
+                ResponseBuilder::reply_to(&folded, 180, "Ringing", Some("t")).build(),
             ),
         ];
         for (what, built) in &cases {

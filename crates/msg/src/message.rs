@@ -365,6 +365,7 @@ impl Message {
     pub(crate) fn from_written(
         buf: Bytes,
         headers: Vec<Entry>,
+        known: &[(usize, Scanned)],
         lines_verbatim: bool,
         body_start: usize,
     ) -> Result<Message, ParseError> {
@@ -391,11 +392,13 @@ impl Message {
         let mut seen = 0u8;
         for (idx, e) in headers.iter().enumerate() {
             if e.name < HeaderName::Other && CRITICAL[e.name as usize] {
-                scan_critical(
+                let k = known.iter().find(|(i, _)| *i == idx).map(|&(_, k)| k);
+                read_critical(
                     b,
                     idx,
                     e.name,
                     (e.value_s.start as usize, e.value_s.end as usize),
+                    k,
                     &mut crit,
                     &mut seen,
                     &mut defect,
@@ -998,6 +1001,36 @@ fn scan_critical(
     seen: &mut u8,
     defect: &mut Option<Defect>,
 ) {
+    read_critical(b, idx, kind, (vs, ve), None, crit, seen, defect);
+}
+
+/// What [`scan_critical`] finds in a value, relative to the value's start:
+/// a builder that copies the value from a parsed message copies this with
+/// it, and the value need not be scanned again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scanned {
+    /// A Via line's branch.
+    Via(Option<(u32, u32)>),
+    /// A From or To tag.
+    Tag(Option<(u32, u32)>),
+    /// A valid CSeq: number, method and the method's place.
+    CSeq(u32, Method, (u32, u32)),
+}
+
+/// [`scan_critical`], taking what `known` says instead of scanning for it.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn read_critical(
+    b: &[u8],
+    idx: usize,
+    kind: HeaderName,
+    (vs, ve): (usize, usize),
+    known: Option<Scanned>,
+    crit: &mut Critical,
+    seen: &mut u8,
+    defect: &mut Option<Defect>,
+) {
+    let at = |r: Option<(u32, u32)>| r.map(|(s, e)| Span::new(vs + s as usize, vs + e as usize));
     let slot = match kind {
         HeaderName::Via => 0,
         HeaderName::From => 1,
@@ -1029,10 +1062,16 @@ fn scan_critical(
     match kind {
         HeaderName::Via => {
             crit.via = Some(idx32);
-            crit.branch = scan::via_branch(v).map(|(s, e)| Span::new(vs + s, vs + e));
+            crit.branch = match known {
+                Some(Scanned::Via(branch)) => at(branch),
+                _ => scan::via_branch(v).map(|(s, e)| Span::new(vs + s, vs + e)),
+            };
         }
         HeaderName::From | HeaderName::To => {
-            let tag = scan::addr_tag(v).map(|(s, e)| Span::new(vs + s, vs + e));
+            let tag = match known {
+                Some(Scanned::Tag(tag)) => at(tag),
+                _ => scan::addr_tag(v).map(|(s, e)| Span::new(vs + s, vs + e)),
+            };
             if kind == HeaderName::From {
                 crit.from = Some(idx32);
                 crit.from_tag = tag;
@@ -1042,12 +1081,17 @@ fn scan_critical(
             }
         }
         HeaderName::CallId => crit.call_id = Some(Span::new(vs, ve)),
-        HeaderName::CSeq => match scan::cseq(v) {
-            Some((seq, ms, me)) => {
-                let method = Method::from_bytes(&v[ms..me]);
-                crit.cseq = Some((seq, method, Span::new(vs + ms, vs + me)));
+        HeaderName::CSeq => match known {
+            Some(Scanned::CSeq(seq, method, (ms, me))) => {
+                crit.cseq = Some((seq, method, Span::new(vs + ms as usize, vs + me as usize)));
             }
-            None => fail("invalid sequence number or method", DefectKind::Invalid),
+            _ => match scan::cseq(v) {
+                Some((seq, ms, me)) => {
+                    let method = Method::from_bytes(&v[ms..me]);
+                    crit.cseq = Some((seq, method, Span::new(vs + ms, vs + me)));
+                }
+                None => fail("invalid sequence number or method", DefectKind::Invalid),
+            },
         },
         HeaderName::MaxForwards => match scan::number(v, 255) {
             Some(n) => crit.max_forwards = Some(n as u8),
@@ -1180,6 +1224,35 @@ impl Message {
     /// Index of the first header of a kind.
     pub(crate) fn first_index(&self, name: HeaderName) -> Option<usize> {
         self.headers.iter().position(|e| e.name == name)
+    }
+
+    /// What the parse read from the first header of `kind` (a Via line,
+    /// From, To or CSeq), relative to the value's start, when `value` is
+    /// that header's value itself (a slice of this message's buffer), for
+    /// a builder that copies it unchanged; `None` for other kinds, other
+    /// text or a CSeq the parse found invalid.
+    pub(crate) fn scanned(&self, kind: HeaderName, value: &str) -> Option<Scanned> {
+        let line = |i: Option<u32>| {
+            let e = self.headers.get(i? as usize)?;
+            let here = self.buf.get(e.value_s.range())?;
+            (std::ptr::eq(here.as_ptr(), value.as_ptr()) && here.len() == value.len()).then_some(e)
+        };
+        let rel = |e: &Entry, s: Option<Span>| {
+            s.map(|s| (s.start - e.value_s.start, s.end - e.value_s.start))
+        };
+        match kind {
+            HeaderName::Via => line(self.crit.via).map(|e| Scanned::Via(rel(e, self.crit.branch))),
+            HeaderName::From => {
+                line(self.crit.from).map(|e| Scanned::Tag(rel(e, self.crit.from_tag)))
+            }
+            HeaderName::To => line(self.crit.to).map(|e| Scanned::Tag(rel(e, self.crit.to_tag))),
+            HeaderName::CSeq => {
+                let (seq, method, span) = self.crit.cseq?;
+                let e = line(self.first_index(HeaderName::CSeq).map(|i| i as u32))?;
+                rel(e, Some(span)).map(|r| Scanned::CSeq(seq, method, r))
+            }
+            _ => None,
+        }
     }
 
     /// Whether the message has a header of that kind.
