@@ -24,24 +24,24 @@ pub fn is_token(b: u8) -> bool {
     TOKEN[b as usize]
 }
 
+const fn word_table() -> [bool; 256] {
+    let mut t = token_table();
+    let extra = b"()<>:\\\"/[]?{}";
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+/// Lookup table for [`is_word`].
+static WORD: [bool; 256] = word_table();
+
 /// `word` characters (Call-ID): token characters plus `()<>:\"/[]?{}`.
+#[inline]
 pub fn is_word(b: u8) -> bool {
-    is_token(b)
-        || matches!(
-            b,
-            b'(' | b')'
-                | b'<'
-                | b'>'
-                | b':'
-                | b'\\'
-                | b'"'
-                | b'/'
-                | b'['
-                | b']'
-                | b'?'
-                | b'{'
-                | b'}'
-        )
+    WORD[b as usize]
 }
 
 /// Space or horizontal tab.
@@ -258,6 +258,14 @@ pub fn unquote(inner: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_is_token_and_the_separators_of_rfc3261() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || b"-.!%*_+`'~()<>:\\\"/[]?{}".contains(&b);
+            assert_eq!(is_word(b), expected, "{b:#x}");
+        }
+    }
 
     #[test]
     fn comma_split_respects_quotes_and_brackets() {

@@ -1,7 +1,7 @@
 //! The tokio driver: an [`Endpoint`] bound to a [`Tport`], with its timers
 //! run on the real clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -404,8 +404,8 @@ fn with_new_branch(msg: &Message, agent: &Agent) -> Option<Message> {
 /// buffers, reused from one flush to the next.
 async fn flush(
     shared: &Shared,
-    transmits: &mut Vec<Transmit>,
-    events: &mut Vec<Event>,
+    transmits: &mut VecDeque<Transmit>,
+    events: &mut VecDeque<Event>,
     handler: &mut Option<Handler>,
 ) {
     // The handler's answers, given to the engine under one lock.
@@ -421,8 +421,8 @@ async fn flush(
                     }
                 }
             }
-            transmits.extend(std::iter::from_fn(|| state.endpoint.poll_transmit()));
-            events.extend(std::iter::from_fn(|| state.endpoint.poll_event()));
+            state.endpoint.take_transmits(transmits);
+            state.endpoint.take_events(events);
         }
         if transmits.is_empty() && events.is_empty() {
             return;
@@ -485,7 +485,7 @@ async fn run(
     mut incoming: mpsc::Receiver<Incoming>,
     mut handler: Option<Handler>,
 ) {
-    let (mut transmits, mut events) = (Vec::new(), Vec::new());
+    let (mut transmits, mut events) = (VecDeque::new(), VecDeque::new());
     // One timer, moved when the engine's next deadline changes, rather than
     // a new one registered with the runtime on every turn of the loop.
     let sleep = tokio::time::sleep_until(tokio::time::Instant::now());

@@ -1141,6 +1141,30 @@ impl Endpoint {
         self.events.pop_front()
     }
 
+    /// Every message to send, in order, into `out` (which should be
+    /// empty; the two queues are swapped, so that each keeps its
+    /// allocation): what [`Endpoint::poll_transmit`] would return one by
+    /// one, without moving each out on its own.
+    pub fn take_transmits(&mut self, out: &mut VecDeque<Transmit>) {
+        if out.is_empty() {
+            std::mem::swap(&mut self.transmits, out);
+        } else {
+            out.append(&mut self.transmits);
+        }
+    }
+
+    /// Every event, in order, into `out`, as [`Endpoint::take_transmits`]
+    /// does with the messages. An event is as large as a message and its
+    /// source (hundreds of bytes): moving each one out and into the
+    /// caller's queue was a visible part of a responder's copying (perf).
+    pub fn take_events(&mut self, out: &mut VecDeque<Event>) {
+        if out.is_empty() {
+            std::mem::swap(&mut self.events, out);
+        } else {
+            out.append(&mut self.events);
+        }
+    }
+
     /// When [`Endpoint::handle_timeout`] must run next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         // Drop stale entries: every change of a transaction's times pushed a
