@@ -142,20 +142,26 @@ fn check_chars(s: &str, extra: u16) -> Result<(), UriError> {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        let c = b[i];
-        if c == b'%' {
-            if i + 2 < b.len() && hex_val(b[i + 1]).is_some() && hex_val(b[i + 2]).is_some() {
-                i += 3;
-                continue;
-            }
-            return Err(UriError::Escape);
-        }
-        if class(c) & (UNRESERVED | extra) == 0 {
-            return Err(UriError::Char);
-        }
-        i += 1;
+        i += char_len(b, i, extra)?;
     }
     Ok(())
+}
+
+/// The length of the character or `%HH` escape at `b[i]`, in a part of
+/// unreserved characters, escapes and the characters of class `extra`.
+#[inline]
+fn char_len(b: &[u8], i: usize, extra: u16) -> Result<usize, UriError> {
+    if b[i] == b'%' {
+        return if i + 2 < b.len() && hex_val(b[i + 1]).is_some() && hex_val(b[i + 2]).is_some() {
+            Ok(3)
+        } else {
+            Err(UriError::Escape)
+        };
+    }
+    if class(b[i]) & (UNRESERVED | extra) == 0 {
+        return Err(UriError::Char);
+    }
+    Ok(1)
 }
 
 /// What `str::parse::<Ipv4Addr>` accepts, for a text of digits and dots:
@@ -240,17 +246,7 @@ fn check_params(params: &str) -> Result<(), UriError> {
             return Err(UriError::Char);
         }
         param_start = false;
-        if c == b'%' {
-            if i + 2 < b.len() && hex_val(b[i + 1]).is_some() && hex_val(b[i + 2]).is_some() {
-                i += 3;
-                continue;
-            }
-            return Err(UriError::Escape);
-        }
-        if class(c) & (UNRESERVED | PARAM) == 0 {
-            return Err(UriError::Char);
-        }
-        i += 1;
+        i += char_len(b, i, PARAM)?;
     }
     Ok(())
 }
