@@ -95,7 +95,16 @@ impl Message {
             return Ok(());
         }
         let method = self.method();
-        if self.cseq_method_str() != Some(self.method_str()) {
+        // Known methods compare by kind (they are read case-sensitively,
+        // so equal kinds are equal names); others by name.
+        let same_method = match self.cseq().map(|c| c.1) {
+            Some(Method::Other) if method == Method::Other => {
+                self.cseq_method_str() == Some(self.method_str())
+            }
+            Some(m) => m == method,
+            None => false,
+        };
+        if !same_method {
             return Err(if method == Method::Other {
                 Rejection::new(
                     501,

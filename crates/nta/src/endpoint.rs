@@ -1103,6 +1103,10 @@ impl Endpoint {
             }
             self.merge_keys.insert(*hash, slot);
         }
+        let call_id = match &merge {
+            Some((_, m)) => m.call_id().clone(),
+            None => crate::keys::share(request.as_bytes(), request.call_id().unwrap_or_default()),
+        };
         let trying_at = invite
             .is_some()
             .then(|| now + self.config.timers.trying_after);
@@ -1111,7 +1115,7 @@ impl Endpoint {
             key_hash,
             merge,
             invite,
-            call_id: crate::keys::share(request.as_bytes(), request.call_id().unwrap_or_default()),
+            call_id,
             cseq: request.cseq().map_or(0, |c| c.0),
             state: ServerState::Trying,
             reply,

@@ -117,30 +117,23 @@ pub(crate) enum MethodKey {
 }
 
 impl MethodKey {
-    pub(crate) fn new(method: Method, name: &str, buf: &Bytes) -> MethodKey {
-        match method {
-            Method::Other => MethodKey::Other(share(buf, name)),
-            m => MethodKey::Known(m),
-        }
-    }
-
     /// The request's method, ACK counting as INVITE (an ACK for a non-2xx
     /// belongs to the INVITE's server transaction).
     fn of_request(msg: &Message) -> MethodKey {
         match msg.method() {
             Method::Ack => MethodKey::Known(Method::Invite),
-            m => MethodKey::new(m, msg.method_str(), msg.as_bytes()),
+            Method::Other => MethodKey::Other(share(msg.as_bytes(), msg.method_str())),
+            m => MethodKey::Known(m),
         }
     }
 
-    /// The CSeq method of a message.
+    /// The CSeq method of a message (its name is read only for an
+    /// unknown method).
     fn of_cseq(msg: &Message) -> Option<MethodKey> {
-        let (_, method) = msg.cseq()?;
-        Some(MethodKey::new(
-            method,
-            msg.cseq_method_str()?,
-            msg.as_bytes(),
-        ))
+        Some(match msg.cseq()?.1 {
+            Method::Other => MethodKey::Other(share(msg.as_bytes(), msg.cseq_method_str()?)),
+            m => MethodKey::Known(m),
+        })
     }
 }
 
@@ -256,6 +249,11 @@ pub(crate) struct MergeKey {
 }
 
 impl MergeKey {
+    /// The Call-ID, a slice of the request.
+    pub(crate) fn call_id(&self) -> &Bytes {
+        &self.call_id
+    }
+
     pub(crate) fn new(msg: &Message) -> Option<MergeKey> {
         let buf = msg.as_bytes();
         let (seq, _) = msg.cseq()?;
