@@ -1709,16 +1709,7 @@ pub fn sipp_register_auth_against_sofia_daemon() -> Result {
             log,
         )?;
         let status = sipp.wait_exit(Duration::from_secs(70))?;
-        let text = sipp.text();
-        let line = |label: &str| {
-            text.lines()
-                .rfind(|l| l.contains(label))
-                .unwrap_or("")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let (ok, failed) = (line("Successful call"), line("Failed call"));
+        let (ok, failed) = sipp_counts(&sipp.text());
         let expected = format!("{calls} ");
         let all_ok = failed.ends_with(" 0") && ok.ends_with(&format!(" {calls}"));
         if !status.success() || !all_ok {
@@ -1960,16 +1951,7 @@ fn sipp(dir: &Path, name: &str, args: &[&str], port: u16, target: Option<String>
 /// and no failed one.
 fn sipp_done(mut peer: Peer, name: &str, calls: u32, daemon: &SofiaDaemon) -> Result {
     let status = peer.wait_exit(Duration::from_secs(80))?;
-    let text = peer.text();
-    let line = |label: &str| {
-        text.lines()
-            .rfind(|l| l.contains(label))
-            .unwrap_or("")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let (ok, failed) = (line("Successful call"), line("Failed call"));
+    let (ok, failed) = sipp_counts(&peer.text());
     if !status.success() || !ok.ends_with(&format!(" {calls}")) || !failed.ends_with(" 0") {
         return Err(format!(
             "SIPp {name}: exit {status}, {ok:?}, {failed:?} (expected {calls} successful)\n{}\n{}",
@@ -1978,6 +1960,20 @@ fn sipp_done(mut peer: Peer, name: &str, calls: u32, daemon: &SofiaDaemon) -> Re
         ));
     }
     Ok(())
+}
+
+/// The last "Successful call" and "Failed call" lines of SIPp's statistics
+/// screen, white space collapsed (`Successful call | 0 | 1`).
+fn sipp_counts(text: &str) -> (String, String) {
+    let line = |label: &str| {
+        text.lines()
+            .rfind(|l| l.contains(label))
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    (line("Successful call"), line("Failed call"))
 }
 
 fn scenario(file: &str) -> String {
@@ -2216,14 +2212,7 @@ fn sofia_sipp(
 /// with the call successful.
 fn sofia_sipp_done(sipp: &mut Peer, what: &str, daemon: &SofiaDaemon, within: Duration) -> Result {
     let status = sipp.wait_exit(within)?;
-    let text = sipp.text();
-    let ok = text
-        .lines()
-        .rfind(|l| l.contains("Successful call"))
-        .unwrap_or("")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let (ok, _) = sipp_counts(&sipp.text());
     if !status.success() || !ok.ends_with(" 1") {
         return Err(format!(
             "sipp {what} against the sofia daemon: exit {status}, {ok:?}\n{}\n{}",

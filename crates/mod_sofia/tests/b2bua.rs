@@ -1568,8 +1568,10 @@ fn relayed_request_without_hops_left_is_483() {
     assert_eq!(up.h.b.calls(), 1, "the call goes on");
 }
 
-#[test]
-fn reinvite_2xx_retransmitted_until_ack_then_none_left() {
+/// A call up, and the caller's re-INVITE with a new offer relayed to the
+/// callee and answered 200 there: the call, the re-INVITE's server
+/// transaction and what the callee's 2xx made the B2BUA do.
+fn reinvite_answered() -> (Up, ServerId, Outs) {
     let mut up = up_call(&[], &[]);
     let a_tag = up.a_tag.clone();
     let re = caller_request(
@@ -1583,6 +1585,12 @@ fn reinvite_2xx_retransmitted_until_ack_then_none_left() {
     let (tx, m, _) = o.send();
     let m = m.clone();
     let o = up.h.respond(tx, reply(&m, 200, "btag", Some(SDP_B2)));
+    (up, server, o)
+}
+
+#[test]
+fn reinvite_2xx_retransmitted_until_ack_then_none_left() {
+    let (mut up, server, o) = reinvite_answered();
     let ok = o.response(server).clone();
     let answered = up.h.now;
     // Our 2xx to the caller's re-INVITE (UDP) is sent again at T1, 3T1...
@@ -1605,19 +1613,7 @@ fn reinvite_2xx_retransmitted_until_ack_then_none_left() {
 
 #[test]
 fn reinvite_2xx_without_ack_ends_the_call() {
-    let mut up = up_call(&[], &[]);
-    let a_tag = up.a_tag.clone();
-    let re = caller_request(
-        Method::Invite,
-        &a_tag,
-        11,
-        Some(("application/sdp", SDP_A2)),
-        None,
-    );
-    let (_server, o) = up.h.request(PA, re).unwrap();
-    let (tx, m, _) = o.send();
-    let m = m.clone();
-    up.h.respond(tx, reply(&m, 200, "btag", Some(SDP_B2)));
+    let (mut up, _, _) = reinvite_answered();
     let o = up.h.advance(T1 * 65);
     let byes = o
         .sends
