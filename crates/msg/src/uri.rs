@@ -17,6 +17,21 @@ pub enum Scheme {
     Other,
 }
 
+impl Scheme {
+    /// The scheme of that name (ignoring case).
+    fn of(name: &str) -> Scheme {
+        if name.eq_ignore_ascii_case("sip") {
+            Scheme::Sip
+        } else if name.eq_ignore_ascii_case("sips") {
+            Scheme::Sips
+        } else if name.eq_ignore_ascii_case("tel") {
+            Scheme::Tel
+        } else {
+            Scheme::Other
+        }
+    }
+}
+
 /// Why a URI does not parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum UriError {
@@ -328,15 +343,7 @@ impl<'a> Uri<'a> {
         {
             return Err(UriError::Scheme);
         }
-        let scheme = if scheme_str.eq_ignore_ascii_case("sip") {
-            Scheme::Sip
-        } else if scheme_str.eq_ignore_ascii_case("sips") {
-            Scheme::Sips
-        } else if scheme_str.eq_ignore_ascii_case("tel") {
-            Scheme::Tel
-        } else {
-            Scheme::Other
-        };
+        let scheme = Scheme::of(scheme_str);
         let rest = &s[colon + 1..];
         // A SIP URI is checked for bytes no URI has in the pass that finds
         // its parts.
@@ -721,15 +728,7 @@ mod reference {
         {
             return Err(UriError::Scheme);
         }
-        let scheme = if scheme_str.eq_ignore_ascii_case("sip") {
-            Scheme::Sip
-        } else if scheme_str.eq_ignore_ascii_case("sips") {
-            Scheme::Sips
-        } else if scheme_str.eq_ignore_ascii_case("tel") {
-            Scheme::Tel
-        } else {
-            Scheme::Other
-        };
+        let scheme = Scheme::of(scheme_str);
         let rest = &s[colon + 1..];
         if rest
             .bytes()
