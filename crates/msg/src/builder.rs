@@ -71,9 +71,10 @@ impl Writer {
         }
     }
 
-    /// A line of a known kind whose value is copied from a parsed message
-    /// (`from`'s first header of that kind, itself, when `scanned` comes
-    /// from [`Message::scanned`]).
+    /// A line of a known kind whose value is copied from a parsed message,
+    /// with what that message's parse read in the value (`scanned`, from
+    /// [`Message::scanned`]), which the built message's index takes as it
+    /// is.
     fn copied(&mut self, kind: HeaderName, value: &str, scanned: Option<Scanned>) {
         let before = self.lines.len();
         self.known(kind, &[value]);
@@ -160,9 +161,8 @@ impl Writer {
         }
         let body = self.body.take().unwrap_or_default();
         if !self.content_length_set {
-            let mut digits = [0u8; 20];
-            let len = decimal(body.len(), &mut digits);
-            self.known(HeaderName::ContentLength, &[len]);
+            let mut digits = itoa::Buffer::new();
+            self.known(HeaderName::ContentLength, &[digits.format(body.len())]);
         }
         self.out.put_slice(b"\r\n");
         let body_start = self.out.len();
@@ -201,22 +201,6 @@ impl Writer {
         }
         Ok(msg?)
     }
-}
-
-/// `n` in decimal, written at the end of `buf`.
-fn decimal(n: usize, buf: &mut [u8; 20]) -> &str {
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
 /// The header, body and build methods both builders share.
@@ -320,9 +304,8 @@ impl ResponseBuilder {
             w.fail(BuildError::Status("line break in reason phrase".into()));
         }
         w.out.put_slice(b"SIP/2.0 ");
-        let mut digits = [0u8; 20];
         w.out
-            .put_slice(decimal(status.into(), &mut digits).as_bytes());
+            .put_slice(itoa::Buffer::new().format(status).as_bytes());
         w.out.put_u8(b' ');
         w.out.put_slice(reason.as_bytes());
         w.out.put_slice(b"\r\n");

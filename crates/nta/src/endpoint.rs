@@ -393,8 +393,8 @@ fn mark_via(msg: Message, via: &TopVia, source: SocketAddr) -> Message {
         return msg;
     }
     let top_end = via.value.1;
-    let mut port = [0u8; 5];
-    let port = decimal(source.port(), &mut port);
+    let mut port = itoa::Buffer::new();
+    let port = port.format(source.port()).as_bytes();
     let received: [&[u8]; 2] = if needs_received {
         [b";received=", ip.as_str().as_bytes()]
     } else {
@@ -404,29 +404,14 @@ fn mark_via(msg: Message, via: &TopVia, source: SocketAddr) -> Message {
     // writes it; received goes at the end of the value. One edit from the
     // end of the rport name to the end of the value.
     let rport_at = Some(via.rport_name_end).filter(|&at| rport_empty && at > via.value.0);
-    let edited = match rport_at.and_then(|at| buf.get(at..top_end)) {
-        Some(between) => msg.splice_parts(
-            via.rport_name_end..top_end,
+    let edited = match rport_at.and_then(|at| Some((at, buf.get(at..top_end)?))) {
+        Some((at, between)) => msg.splice_parts(
+            at..top_end,
             &[b"=", port, between, received[0], received[1]],
         ),
         None => msg.splice_parts(top_end..top_end, &received),
     };
     edited.unwrap_or(msg)
-}
-
-/// A port in decimal, written at the end of `buf`.
-fn decimal(n: u16, buf: &mut [u8; 5]) -> &[u8] {
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &buf[i..]
 }
 
 /// An address as text, on the stack; IPv4 without the formatting
@@ -477,6 +462,16 @@ impl IpText {
     fn as_str(&self) -> &str {
         // Only ASCII was written.
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+/// Moves everything in `queue` to the end of `out`; an empty `out` is
+/// swapped with it, so that both keep their allocations.
+fn take_queue<T>(queue: &mut VecDeque<T>, out: &mut VecDeque<T>) {
+    if out.is_empty() {
+        std::mem::swap(queue, out);
+    } else {
+        out.append(queue);
     }
 }
 
@@ -1150,11 +1145,7 @@ impl Endpoint {
     /// allocation): what [`Endpoint::poll_transmit`] would return one by
     /// one, without moving each out on its own.
     pub fn take_transmits(&mut self, out: &mut VecDeque<Transmit>) {
-        if out.is_empty() {
-            std::mem::swap(&mut self.transmits, out);
-        } else {
-            out.append(&mut self.transmits);
-        }
+        take_queue(&mut self.transmits, out);
     }
 
     /// Every event, in order, into `out`, as [`Endpoint::take_transmits`]
@@ -1162,11 +1153,7 @@ impl Endpoint {
     /// source (hundreds of bytes): moving each one out and into the
     /// caller's queue was a visible part of a responder's copying (perf).
     pub fn take_events(&mut self, out: &mut VecDeque<Event>) {
-        if out.is_empty() {
-            std::mem::swap(&mut self.events, out);
-        } else {
-            out.append(&mut self.events);
-        }
+        take_queue(&mut self.events, out);
     }
 
     /// When [`Endpoint::handle_timeout`] must run next.
@@ -1365,8 +1352,5 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(IpText::of(longest).as_str(), longest.to_string());
-        for n in [0u16, 7, 10, 5060, 65535] {
-            assert_eq!(decimal(n, &mut [0; 5]), n.to_string().as_bytes());
-        }
     }
 }

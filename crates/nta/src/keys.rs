@@ -117,23 +117,31 @@ pub(crate) enum MethodKey {
 }
 
 impl MethodKey {
+    /// `method`, by kind when it is known; `name` (called only for an
+    /// unknown method) gives its name.
+    fn new(method: Method, name: impl FnOnce() -> Bytes) -> MethodKey {
+        match method {
+            Method::Other => MethodKey::Other(name()),
+            m => MethodKey::Known(m),
+        }
+    }
+
     /// The request's method, ACK counting as INVITE (an ACK for a non-2xx
     /// belongs to the INVITE's server transaction).
     fn of_request(msg: &Message) -> MethodKey {
         match msg.method() {
             Method::Ack => MethodKey::Known(Method::Invite),
-            Method::Other => MethodKey::Other(share(msg.as_bytes(), msg.method_str())),
-            m => MethodKey::Known(m),
+            m => MethodKey::new(m, || share(msg.as_bytes(), msg.method_str())),
         }
     }
 
-    /// The CSeq method of a message (its name is read only for an
-    /// unknown method).
+    /// The CSeq method of a message (a CSeq has a method name whenever
+    /// it has a method).
     fn of_cseq(msg: &Message) -> Option<MethodKey> {
-        Some(match msg.cseq()?.1 {
-            Method::Other => MethodKey::Other(share(msg.as_bytes(), msg.cseq_method_str()?)),
-            m => MethodKey::Known(m),
-        })
+        let (_, method) = msg.cseq()?;
+        Some(MethodKey::new(method, || {
+            share(msg.as_bytes(), msg.cseq_method_str().unwrap_or_default())
+        }))
     }
 }
 
@@ -292,13 +300,11 @@ impl ClientKey {
     /// hundreds of thousands of completed transactions, and the memory
     /// they held was a tenth of its time in page faults: perf).
     pub(crate) fn of_request(msg: &Message, branch: &str) -> ClientKey {
-        let method = match msg.method() {
-            Method::Other => MethodKey::Other(Bytes::copy_from_slice(msg.method_str().as_bytes())),
-            m => MethodKey::Known(m),
-        };
         ClientKey {
             branch: Bytes::copy_from_slice(branch.as_bytes()),
-            method,
+            method: MethodKey::new(msg.method(), || {
+                Bytes::copy_from_slice(msg.method_str().as_bytes())
+            }),
         }
     }
 }
