@@ -13,7 +13,7 @@ use sofia_tport::{Destination, Incoming, Transport};
 
 use crate::dialog::DialogId;
 use crate::due::DueQueue;
-use crate::keys::{ClientKey, Index, MergeKey, SentBy, ServerKey, Set};
+use crate::keys::{ClientKey, ClientKeys, Index, MergeKey, SentBy, ServerKey, ServerKeys, Set};
 use crate::timers::Timers;
 
 /// Identity of a client transaction.
@@ -184,7 +184,7 @@ struct ClientTx {
     bytes: Bytes,
     dest: Destination,
     reliable: bool,
-    key: ClientKey,
+    key: ClientKeys,
     retransmit_at: Option<Instant>,
     interval: Duration,
     deadline: Option<Instant>,
@@ -208,22 +208,20 @@ struct ServerTx {
     id: ServerId,
     /// The hash of `key` in the engine's `server_keys`.
     key_hash: u64,
-    /// For a request without a To tag, its merged-request key and the
-    /// key's hash in the engine's `merge_keys`.
-    merge: Option<(u64, MergeKey)>,
+    /// For a request without a To tag, the hash of its merged-request key
+    /// in the engine's `merge_keys`.
+    merge_hash: Option<u64>,
     /// An INVITE, for the 100 Trying sent when the user is slow. No other
     /// request is kept: the user has it, and copying its index for every
     /// transaction was a visible part of a responder's work (callgrind).
-    invite: Option<Message>,
-    /// The request's Call-ID and CSeq number, which the responses must
-    /// repeat.
-    call_id: Bytes,
-    cseq: u32,
+    invite: Option<Box<Message>>,
     state: ServerState,
     /// Where responses go (the rest of the request's [`Source`] went up
     /// with it).
     reply: Destination,
-    key: ServerKey,
+    /// The server key, the merged-request key, and the Call-ID and CSeq
+    /// number the responses must repeat.
+    keys: ServerKeys,
     last_response: Option<Bytes>,
     retransmit_at: Option<Instant>,
     interval: Duration,
@@ -350,10 +348,10 @@ impl TopVia {
     }
 
     /// The transaction key's sent-by, read from `msg` (the host's offsets
-    /// are unchanged by [`mark_via`], which edits only the parameters).
-    fn sent_by(&self, msg: &Message) -> SentBy {
-        let buf = msg.as_bytes();
-        SentBy::new(buf, self.host(buf), self.port)
+    /// are unchanged by [`mark_via`], which edits only the parameters); a
+    /// host with upper-case letters is written in lower case into `lower`.
+    fn sent_by<'a>(&self, msg: &'a Message, lower: &'a mut String) -> SentBy<'a> {
+        SentBy::new(self.host(msg.as_bytes()), self.port, lower)
     }
 }
 
@@ -563,22 +561,21 @@ impl Endpoint {
     /// The slot of the live server transaction whose request has the
     /// merged-request key `key` (hashed `hash`); the key is read from the
     /// request again only for entries of the same hash.
-    fn find_merged(&self, hash: u64, key: &MergeKey) -> Option<usize> {
+    fn find_merged(&self, hash: u64, key: &MergeKey<'_>) -> Option<usize> {
         let servers = &self.servers;
         self.merge_keys.find(hash, |s| {
             servers
                 .get(s)
-                .and_then(|tx| tx.merge.as_ref())
-                .is_some_and(|(_, m)| m == key)
+                .is_some_and(|tx| tx.merge_hash.is_some() && tx.keys.merge().as_ref() == Some(key))
         })
     }
 
     /// The live server transaction with `key` (hashed `hash`).
-    fn find_server(&self, hash: u64, key: &ServerKey) -> Option<ServerId> {
+    fn find_server(&self, hash: u64, key: &ServerKey<'_>) -> Option<ServerId> {
         let servers = &self.servers;
         self.server_keys
             .find(hash, |slot| {
-                servers.get(slot).is_some_and(|tx| tx.key == *key)
+                servers.get(slot).is_some_and(|tx| tx.keys.key() == *key)
             })
             .map(|slot| servers[slot].id)
     }
@@ -643,12 +640,12 @@ impl Endpoint {
         // A branch used again takes the key over from the transaction that
         // had it (which lives on, unreachable by responses).
         let clients = &self.clients;
-        if let Some(old) = self
-            .client_keys
-            .find(key_hash, |s| clients.get(s).is_some_and(|tx| tx.key == key))
-        {
+        if let Some(old) = self.client_keys.find(key_hash, |s| {
+            clients.get(s).is_some_and(|tx| tx.key.key() == key)
+        }) {
             self.client_keys.remove(key_hash, old);
         }
+        let key = ClientKeys::new(&key);
         let tx = ClientTx {
             id,
             key_hash,
@@ -727,8 +724,8 @@ impl Endpoint {
         let status = response
             .status()
             .ok_or(Error::Kind("respond needs a response"))?;
-        if response.cseq().map(|c| c.0) != Some(tx.cseq)
-            || response.call_id().map(str::as_bytes) != Some(&tx.call_id[..])
+        if response.cseq().map(|c| c.0) != Some(tx.keys.cseq())
+            || response.call_id().map(str::as_bytes) != Some(tx.keys.call_id())
         {
             return Err(Error::Mismatch("Call-ID or CSeq differ"));
         }
@@ -744,7 +741,12 @@ impl Endpoint {
             _ => return Err(Error::AlreadyFinal),
         }
         tx.trying_at = None;
-        tx.last_response = Some(bytes.clone());
+        // The copy kept for retransmissions is exactly as large as the
+        // response: a builder's buffer has room to spare (512 bytes for a
+        // 300-byte 200), and sharing it also allocates its reference
+        // count. A pending transaction's memory is most of a responder's
+        // page faults (perf).
+        tx.last_response = Some(Bytes::copy_from_slice(&bytes));
         let unreliable = !tx.reply.transport.is_stream();
         if status < 200 {
             tx.state = ServerState::Proceeding;
@@ -786,10 +788,9 @@ impl Endpoint {
         let key = ClientKey::new(&msg, msg.branch().unwrap_or(""));
         let hash = self.client_keys.hash(&key);
         let clients = &self.clients;
-        let Some(slot) = self
-            .client_keys
-            .find(hash, |s| clients.get(s).is_some_and(|tx| tx.key == key))
-        else {
+        let Some(slot) = self.client_keys.find(hash, |s| {
+            clients.get(s).is_some_and(|tx| tx.key.key() == key)
+        }) else {
             su_log!(
                 NTA,
                 5,
@@ -889,13 +890,14 @@ impl Endpoint {
             }
             return;
         }
-        let (msg, sent_by) = match &via {
-            Some(via) => {
-                let msg = mark_via(incoming.msg, via, incoming.remote);
-                let sent_by = via.sent_by(&msg);
-                (msg, sent_by)
-            }
-            None => (incoming.msg, SentBy::none()),
+        let msg = match &via {
+            Some(via) => mark_via(incoming.msg, via, incoming.remote),
+            None => incoming.msg,
+        };
+        let mut lower = String::new();
+        let sent_by = match &via {
+            Some(via) => via.sent_by(&msg, &mut lower),
+            None => SentBy::none(),
         };
         let key = ServerKey::new(&msg, sent_by);
         let key_hash = self.server_keys.hash(&key);
@@ -1001,7 +1003,7 @@ impl Endpoint {
                 .filter(|_| msg.to_tag().is_none())
                 .map(|m| (self.merge_keys.hash(&m), m));
             let cancel_id =
-                self.new_server(now, &msg, source.reply.clone(), (key_hash, key), merge);
+                self.new_server(now, &msg, source.reply.clone(), (key_hash, &key), merge);
             if let Ok(resp) = ResponseBuilder::reply_to(&msg, status, reason, Some(&tag)).build() {
                 let _ = self.respond(now, cancel_id, resp);
             }
@@ -1033,7 +1035,7 @@ impl Endpoint {
                     "nta: {} for no known dialog answered 481",
                     msg.method_str()
                 );
-                let tx = self.new_server(now, &msg, source.reply, (key_hash, key), None);
+                let tx = self.new_server(now, &msg, source.reply, (key_hash, &key), None);
                 if let Ok(resp) =
                     ResponseBuilder::reply_to(&msg, 481, "Call/Transaction Does Not Exist", None)
                         .build()
@@ -1063,7 +1065,7 @@ impl Endpoint {
             }
             return;
         }
-        let id = self.new_server(now, &msg, source.reply.clone(), (key_hash, key), merge);
+        let id = self.new_server(now, &msg, source.reply.clone(), (key_hash, &key), merge);
         su_log!(
             NTA,
             5,
@@ -1083,12 +1085,12 @@ impl Endpoint {
         now: Instant,
         request: &Message,
         reply: Destination,
-        (key_hash, key): (u64, ServerKey),
-        merge: Option<(u64, MergeKey)>,
+        (key_hash, key): (u64, &ServerKey<'_>),
+        merge: Option<(u64, MergeKey<'_>)>,
     ) -> ServerId {
         let slot = self.servers.vacant_key();
         let id = ServerId(self.id(slot));
-        let invite = (request.method() == Method::Invite).then(|| request.clone());
+        let invite = (request.method() == Method::Invite).then(|| Box::new(request.clone()));
         if let Some((hash, m)) = &merge {
             // A request of the same From tag, Call-ID and CSeq takes the key
             // over (the 482 check above lets none through while the earlier
@@ -1098,23 +1100,17 @@ impl Endpoint {
             }
             self.merge_keys.insert(*hash, slot);
         }
-        let call_id = match &merge {
-            Some((_, m)) => m.call_id().clone(),
-            None => crate::keys::share(request.as_bytes(), request.call_id().unwrap_or_default()),
-        };
         let trying_at = invite
             .is_some()
             .then(|| now + self.config.timers.trying_after);
         let tx = ServerTx {
             id,
             key_hash,
-            merge,
+            merge_hash: merge.map(|(hash, _)| hash),
+            keys: ServerKeys::new(request, key, merge.as_ref().map(|(_, m)| m)),
             invite,
-            call_id,
-            cseq: request.cseq().map_or(0, |c| c.0),
             state: ServerState::Trying,
             reply,
-            key,
             last_response: None,
             retransmit_at: None,
             interval: self.config.timers.t1,
@@ -1300,8 +1296,8 @@ impl Endpoint {
                     let slot = (s.0 & 0xffff_ffff) as usize;
                     let tx = self.servers.remove(slot);
                     self.server_keys.remove(tx.key_hash, slot);
-                    if let Some((hash, _)) = &tx.merge {
-                        self.merge_keys.remove(*hash, slot);
+                    if let Some(hash) = tx.merge_hash {
+                        self.merge_keys.remove(hash, slot);
                     }
                     self.events.push_back(Event::Terminated { id });
                 }
