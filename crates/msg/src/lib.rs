@@ -40,7 +40,7 @@
 //! assert_eq!(resp.status(), Some(200));
 //! assert_eq!(resp.to_tag(), Some("314159"));
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod bnf;
 mod builder;

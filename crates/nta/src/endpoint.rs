@@ -340,18 +340,16 @@ impl TopVia {
         Some(info)
     }
 
-    /// The sent-by host as written in `buf`.
-    fn host<'a>(&self, buf: &'a [u8]) -> &'a str {
-        buf.get(self.host.0..self.host.1)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .unwrap_or("")
+    /// The sent-by host as written in `msg`.
+    fn host<'a>(&self, msg: &'a Message) -> &'a str {
+        msg.text(self.host.0..self.host.1).unwrap_or("")
     }
 
     /// The transaction key's sent-by, read from `msg` (the host's offsets
     /// are unchanged by [`mark_via`], which edits only the parameters); a
     /// host with upper-case letters is written in lower case into `lower`.
     fn sent_by<'a>(&self, msg: &'a Message, lower: &'a mut String) -> SentBy<'a> {
-        SentBy::new(self.host(msg.as_bytes()), self.port, lower)
+        SentBy::new(self.host(msg), self.port, lower)
     }
 }
 
@@ -383,10 +381,10 @@ fn reply_destination(incoming: &Incoming, via: Option<&TopVia>) -> Destination {
 /// responses copy the parameters (RFC 3261 §8.2.6).
 fn mark_via(msg: Message, via: &TopVia, source: SocketAddr) -> Message {
     let buf = msg.as_bytes();
-    let host = via.host(buf).trim_start_matches('[').trim_end_matches(']');
+    let host = via.host(&msg).trim_start_matches('[').trim_end_matches(']');
     let rport_empty = matches!(via.rport, Some(None));
     let ip = IpText::of(source.ip());
-    let needs_received = !via.received && (rport_empty || host != ip.as_str());
+    let needs_received = !via.received && (rport_empty || host.as_bytes() != ip.as_bytes());
     if !needs_received && !rport_empty {
         return msg;
     }
@@ -394,7 +392,7 @@ fn mark_via(msg: Message, via: &TopVia, source: SocketAddr) -> Message {
     let mut port = itoa::Buffer::new();
     let port = port.format(source.port()).as_bytes();
     let received: [&[u8]; 2] = if needs_received {
-        [b";received=", ip.as_str().as_bytes()]
+        [b";received=", ip.as_bytes()]
     } else {
         [b"", b""]
     };
@@ -457,9 +455,8 @@ impl IpText {
         self.len += 1;
     }
 
-    fn as_str(&self) -> &str {
-        // Only ASCII was written.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
@@ -1342,11 +1339,14 @@ mod tests {
             "2001:db8::7",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
-            assert_eq!(IpText::of(ip).as_str(), ip.to_string());
+            assert_eq!(IpText::of(ip).as_bytes(), ip.to_string().as_bytes());
         }
         let longest: IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
             .parse()
             .unwrap();
-        assert_eq!(IpText::of(longest).as_str(), longest.to_string());
+        assert_eq!(
+            IpText::of(longest).as_bytes(),
+            longest.to_string().as_bytes()
+        );
     }
 }
