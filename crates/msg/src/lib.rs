@@ -52,6 +52,7 @@ mod message;
 mod method;
 mod name;
 pub mod params;
+mod pool;
 mod scan;
 pub mod uri;
 

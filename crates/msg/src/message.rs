@@ -113,6 +113,7 @@ pub(crate) fn new_index() -> Vec<Entry> {
 /// are kept per thread; larger ones are freed.
 mod index_pool {
     use super::{Entry, INDEX_CAPACITY};
+    use crate::pool;
     use std::cell::RefCell;
 
     /// Most indexes kept per thread.
@@ -124,36 +125,19 @@ mod index_pool {
 
     /// An empty index with room for at least `capacity` entries.
     pub(super) fn take(capacity: usize) -> Vec<Entry> {
-        let pooled = POOL
-            .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
-            .ok()
-            .flatten();
-        match pooled {
-            Some(v) if v.capacity() >= capacity => v,
-            _ => Vec::with_capacity(capacity),
-        }
+        pool::take(&POOL, capacity)
     }
 
     /// Indexes in this thread's pool.
     #[cfg(test)]
     pub(super) fn pooled() -> usize {
-        POOL.with(|p| p.borrow().len())
+        pool::pooled(&POOL)
     }
 
     /// Gives an index back (emptied); kept when it has the standard capacity
     /// and the pool is not full.
-    pub(super) fn give(mut v: Vec<Entry>) {
-        if v.capacity() != INDEX_CAPACITY {
-            return;
-        }
-        v.clear();
-        let _ = POOL.try_with(|p| {
-            if let Ok(mut p) = p.try_borrow_mut()
-                && p.len() < KEEP
-            {
-                p.push(v);
-            }
-        });
+    pub(super) fn give(v: Vec<Entry>) {
+        pool::give(&POOL, v, KEEP, |capacity| capacity == INDEX_CAPACITY);
     }
 }
 
@@ -964,6 +948,16 @@ impl Message {
         let mut out = Vec::with_capacity(self.buf.len() + 32);
         self.write_to(&mut out);
         Bytes::from(out)
+    }
+
+    /// [`Message::to_bytes`] of a message that is no longer needed: its own
+    /// buffer is handed over rather than shared (sharing a buffer the first
+    /// time allocates its reference count).
+    pub fn into_bytes(mut self) -> Bytes {
+        if self.crit.verbatim {
+            return std::mem::take(&mut self.buf);
+        }
+        self.to_bytes()
     }
 }
 

@@ -726,7 +726,7 @@ impl Endpoint {
         {
             return Err(Error::Mismatch("Call-ID or CSeq differ"));
         }
-        let bytes = response.to_bytes();
+        let bytes = response.into_bytes();
         let dest = tx.reply.clone();
         match tx.state {
             ServerState::Trying | ServerState::Proceeding => {}
@@ -883,7 +883,7 @@ impl Endpoint {
                 ResponseBuilder::reply_to(&incoming.msg, status, &reason, Some(&self.ids.tag()))
                     .build()
             {
-                self.transmit(&source.reply, resp.to_bytes());
+                self.transmit(&source.reply, resp.into_bytes());
             }
             return;
         }
@@ -973,7 +973,7 @@ impl Endpoint {
                 b = b.header(HeaderName::Unsupported, &r.unsupported.join(", "));
             }
             if let Ok(resp) = b.build() {
-                self.transmit(&source.reply, resp.to_bytes());
+                self.transmit(&source.reply, resp.into_bytes());
             }
             return;
         }
@@ -984,7 +984,7 @@ impl Endpoint {
                     .header(HeaderName::Allow, &allow)
                     .build()
             {
-                self.transmit(&source.reply, resp.to_bytes());
+                self.transmit(&source.reply, resp.into_bytes());
             }
             return;
         }
@@ -1058,7 +1058,7 @@ impl Endpoint {
             if let Ok(resp) =
                 ResponseBuilder::reply_to(&msg, 482, "Loop Detected", Some(&self.ids.tag())).build()
             {
-                self.transmit(&source.reply, resp.to_bytes());
+                self.transmit(&source.reply, resp.into_bytes());
             }
             return;
         }
@@ -1243,7 +1243,7 @@ impl Endpoint {
                     .as_ref()
                     .map(|req| ResponseBuilder::reply_to(req, 100, "Trying", None).build())
             {
-                let bytes = trying.to_bytes();
+                let bytes = trying.into_bytes();
                 tx.state = ServerState::Proceeding;
                 tx.last_response = Some(bytes.clone());
                 self.transmits.push_back(Transmit {
@@ -1321,7 +1321,7 @@ fn build_ack(request: &Message, response: &Message) -> Option<Bytes> {
         .header(HeaderName::To, response.header(HeaderName::To)?)
         .header(HeaderName::CallId, request.call_id()?)
         .header(HeaderName::CSeq, &format!("{} ACK", request.cseq()?.0));
-    b.build().ok().map(|m| m.to_bytes())
+    b.build().ok().map(Message::into_bytes)
 }
 
 #[cfg(test)]
