@@ -537,18 +537,28 @@ impl Tport {
 }
 
 async fn send_udp(shared: &Shared, addr: SocketAddr, bytes: Bytes) -> Result<Sent, Error> {
-    let found = lock(&shared.udp)
+    // A datagram goes out at once when the socket has room, as it nearly
+    // always has; only a full socket buffer makes the send wait, on a
+    // handle to the socket taken out of the table.
+    let attempt = lock(&shared.udp)
         .iter()
         .find(|(local, _)| local.is_ipv4() == addr.is_ipv4())
-        .map(|(local, socket)| (*local, socket.clone()));
-    let Some((local, socket)) = found else {
+        .map(|(local, socket)| match socket.try_send_to(&bytes, addr) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => (*local, Err(socket.clone())),
+            sent => (*local, Ok(sent)),
+        });
+    let Some((local, attempt)) = attempt else {
         return Err(Error::NoTransport {
             transport: Transport::Udp,
             addr,
         });
     };
     let counters = shared.counters.of(Transport::Udp);
-    match socket.send_to(&bytes, addr).await {
+    let sent = match attempt {
+        Ok(sent) => sent,
+        Err(socket) => socket.send_to(&bytes, addr).await,
+    };
+    match sent {
         Ok(n) => {
             counters.sent(n);
             shared.logging.message(Direction::Send, "udp", addr, &bytes);
