@@ -1,10 +1,12 @@
 //! Writing new requests and responses.
 //!
-//! Builders write the message as they go into one buffer, so nothing is
-//! collected and copied again; [`RequestBuilder::build_in`] takes a reusable
-//! `BytesMut`. Every value is checked for line breaks (no header injection),
-//! every name for token characters, and the result is parsed back, so a built
-//! message is always one this crate accepts.
+//! Builders write the message as they go into one pooled per-thread
+//! buffer, and copy it out once at its size ([`RequestBuilder::build_in`]
+//! copies it into the caller's reusable `BytesMut`). Every value is checked
+//! for line breaks (no header injection), every name for token characters,
+//! and the index of the lines written goes through the parse's own
+//! start-line, critical-header and limit checks, so a built message is
+//! always one this crate accepts.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -261,12 +263,12 @@ macro_rules! builder_methods {
             self
         }
 
-        /// Writes and parses the message.
+        /// Writes the message.
         pub fn build(self) -> Result<Message, BuildError> {
             self.w.finish(None)
         }
 
-        /// Writes the message into `buf` (reusing its allocation) and parses it.
+        /// Writes the message into `buf` (reusing its allocation).
         pub fn build_in(self, buf: &mut BytesMut) -> Result<Message, BuildError> {
             self.w.finish(Some(buf))
         }

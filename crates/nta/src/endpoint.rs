@@ -563,7 +563,7 @@ impl Endpoint {
         self.merge_keys.find(hash, |s| {
             servers
                 .get(s)
-                .is_some_and(|tx| tx.merge_hash.is_some() && tx.keys.merge().as_ref() == Some(key))
+                .is_some_and(|tx| tx.keys.merge().as_ref() == Some(key))
         })
     }
 
